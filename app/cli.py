@@ -1,0 +1,224 @@
+"""`pulse` command line: serve, migrate, org/token management, demo, schema, counters."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from functools import wraps
+
+import click
+
+from app import db
+from app.settings import get_settings
+from models.enums import Role, UnitKind
+
+
+def run_async(fn):
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+    return wrapper
+
+
+async def _with_db(coro_fn, *, migrate: bool | None = None):
+    settings = get_settings()
+    await db.init_db(settings, migrate=migrate)
+    try:
+        return await coro_fn()
+    finally:
+        await db.close_db()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """Campaign Pulse: live marketing campaign tracking over GraphQL."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default PULSE_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default PULSE_PORT or 8000).")
+@click.option("--workers", default=1, type=int, help="Worker processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the API (migrates the embedded SQLite database on start)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+                workers=workers, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True)
+
+
+@main.command()
+@run_async
+async def migrate() -> None:
+    """Apply database migrations."""
+    await db.run_migrations(get_settings().database_url)
+    click.echo("migrations applied")
+
+
+@main.group()
+def org() -> None:
+    """Organizations."""
+
+
+@org.command("create")
+@click.option("--name", required=True)
+@click.option("--owner-email", required=True)
+@click.option("--currency", default="EUR", show_default=True)
+@click.option("--timezone", "tz", default="UTC", show_default=True)
+@run_async
+async def org_create(name: str, owner_email: str, currency: str, tz: str) -> None:
+    """Create an organization with its first owner; prints the owner's token last."""
+    from app.services.errors import DomainError
+    from app.services.tenancy import create_organization
+
+    async def go():
+        try:
+            issued = await create_organization(name, owner_email, currency, tz)
+        except DomainError as exc:
+            _fail(exc.message)
+        click.echo(f"organization {issued.user.organization_id} {name!r} created; owner {issued.user.email}")
+        click.echo(issued.token)
+
+    await _with_db(go, migrate=True if get_settings().is_sqlite else None)
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+async def _org_or_fail(ref: str):
+    from app.services.tenancy import find_organization
+
+    found = await find_organization(ref)
+    if found is None:
+        _fail(f"no organization {ref!r}")
+    return found
+
+
+@token.command("create")
+@click.option("--org", "org_ref", required=True, help="Organization id or name.")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), default="OWNER", show_default=True)
+@click.option("--scope", default=None, help="Scope unit: zone:NAME|ID or center:NAME|ID (default organization).")
+@click.option("--name", default="", help="Label of the token.")
+@click.option("--can-export/--no-export", default=None)
+@run_async
+async def token_create(org_ref: str, email: str, role: str, scope: str | None, name: str, can_export) -> None:
+    """Create (or update) a member and print a new token for it, alone on the last line."""
+    from app.services.access import Unit
+    from app.services.errors import DomainError
+    from app.services.tenancy import create_token
+    from models.tenancy import Center, Zone
+
+    async def go():
+        organization = await _org_or_fail(org_ref)
+        unit = None
+        if scope:
+            kind, _, ref = scope.partition(":")
+            model = {"zone": Zone, "center": Center}.get(kind.lower())
+            if model is None or not ref:
+                _fail("--scope must be zone:NAME|ID or center:NAME|ID")
+            obj = await model.get_or_none(organization_id=organization.id, **({"id": int(ref)} if ref.isdigit() else {"name": ref}))
+            if obj is None:
+                _fail(f"no {kind} {ref!r} in {organization.name!r}")
+            unit = (Unit(UnitKind.ZONE, organization.id, obj.id, obj.id) if model is Zone
+                    else Unit(UnitKind.CENTER, organization.id, obj.id, obj.zone_id))
+        try:
+            issued = await create_token(organization.id, email, Role(role), unit, name=name, can_export=can_export)
+        except DomainError as exc:
+            _fail(exc.message)
+        click.echo(f"token {issued.record.id} for {issued.user.email} ({role})")
+        click.echo(issued.token)
+
+    await _with_db(go)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@run_async
+async def token_revoke(token_id: int) -> None:
+    """Revoke a token by its numeric id."""
+    from datetime import datetime, timezone
+
+    from models.tenancy import ApiToken
+
+    async def go():
+        n = await ApiToken.filter(id=token_id, revoked_at=None).update(revoked_at=datetime.now(timezone.utc))
+        if not n and not await ApiToken.exists(id=token_id):
+            _fail(f"no token {token_id}")
+        click.echo(f"token {token_id} revoked")
+
+    await _with_db(go)
+
+
+@token.command("list")
+@click.option("--org", "org_ref", required=True, help="Organization id or name.")
+@run_async
+async def token_list(org_ref: str) -> None:
+    """List tokens of an organization."""
+    from models.tenancy import ApiToken
+
+    async def go():
+        organization = await _org_or_fail(org_ref)
+        for t in await ApiToken.filter(user__organization_id=organization.id).select_related("user").order_by("id"):
+            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+            used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+            click.echo(f"{t.id}\t{t.prefix}…\t{t.user.email}\t{t.user.role}\t{state}\tlast used {used}\t{t.name}")
+
+    await _with_db(go)
+
+
+@main.command()
+@click.option("--name", default="Demo Retail", show_default=True, help="Organization name.")
+@click.option("--leads", "n_leads", default=3000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--url", default="http://127.0.0.1:8000/graphql", show_default=True, help="URL printed with the token.")
+@run_async
+async def demo(name: str, n_leads: int, seed: int, url: str) -> None:
+    """Fill the database with a realistic demo organization; prints its owner token last."""
+    from app.demo import build_demo
+
+    async def go():
+        token_value = await build_demo(name=name, n_leads=n_leads, seed=seed, echo=click.echo)
+        click.echo(f"GraphiQL: {url}  (send the header Authorization: Bearer <token>)")
+        click.echo(token_value)
+
+    await _with_db(go, migrate=True if get_settings().is_sqlite else None)
+
+
+@main.command("export-schema")
+@click.option("--output", "-o", default="schema.graphql", show_default=True)
+def export_schema(output: str) -> None:
+    """Write the GraphQL schema (SDL)."""
+    from graph.schema import schema
+
+    text = schema.as_str() + "\n"
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        click.echo(f"wrote {output}")
+
+
+@main.command("rebuild-counters")
+@run_async
+async def rebuild_counters() -> None:
+    """Recompute send counters and campaign spend from the sends and spend entries."""
+    from app.services.counters import rebuild
+
+    async def go():
+        n = await rebuild()
+        click.echo(f"rebuilt {n} counter rows")
+
+    await _with_db(go)
+
+
+if __name__ == "__main__":
+    main()

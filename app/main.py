@@ -1,0 +1,189 @@
+"""The ASGI application: routes, auth, limits, health, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from app import db
+from app.services.access import authenticate
+from app.services.campaigns import promote_due
+from app.services.errors import Unauthenticated
+from app.settings import Settings, get_settings
+from graph.core import Context
+from graph.schema import build_schema
+from subscriptions.bus import Bus, get_bus, set_bus
+
+log = logging.getLogger("pulse")
+
+
+def _json_error(status: int, message: str, code: str) -> Response:
+    return Response(orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}),
+                    status_code=status, media_type="application/json",
+                    headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413 (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    return await _json_error(413, f"request body over {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")(
+                        scope, receive, send)
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _json_error(413, f"request body over {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class PulseGraphQL(GraphQL):
+    """Strawberry view with our context, auth and limits."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+
+    async def get_context(self, request, response) -> Context:
+        principal = None
+        if request.scope["type"] == "http":
+            principal = request.scope.get("state", {}).get("principal")
+        return Context(request=request, principal_=principal, response=response, settings=self.settings)
+
+
+
+class HttpAuth:
+    """Resolve `Authorization: Bearer …` once per HTTP request; a bad token is a 401."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), None)
+            if header:
+                try:
+                    principal = await authenticate(header, touch_resolution_s=self.settings.token_last_used_resolution_s)
+                except Unauthenticated as exc:
+                    return await _json_error(401, str(exc), "UNAUTHENTICATED")(scope, receive, send)
+                scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+async def healthz(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(_request: Request) -> Response:
+    checks: dict[str, str] = {}
+    ok = True
+    try:
+        await asyncio.wait_for(db.fetch("SELECT 1 AS ok"), timeout=3)
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        ok, checks["database"] = False, f"down: {type(exc).__name__}"
+    bus = get_bus()
+    if bus is not None and bus.url.startswith("redis"):
+        try:
+            import redis.asyncio as aioredis
+
+            client = aioredis.from_url(bus.url, socket_connect_timeout=2, socket_timeout=2)
+            try:
+                await client.ping()
+            finally:
+                await client.aclose()
+            checks["broadcast"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            ok, checks["broadcast"] = False, f"down: {type(exc).__name__}"
+    else:
+        checks["broadcast"] = "ok (in-process)"
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+async def _scheduler(interval: float) -> None:
+    """Moves SCHEDULED campaigns to LIVE at startAt and completes them at endAt."""
+    while True:
+        try:
+            await promote_due()
+        except Exception:  # noqa: BLE001 - keep ticking
+            log.warning("scheduler tick failed", exc_info=True)
+        await asyncio.sleep(interval)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    schema = build_schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.mask_errors)
+    graphql = PulseGraphQL(
+        settings,
+        schema=schema,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        allow_queries_via_get=True,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        await db.init_db(settings)
+        bus = Bus(settings.broadcast_url)
+        await bus.connect()
+        set_bus(bus)
+        ticker = asyncio.create_task(_scheduler(5.0))
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            await bus.disconnect()
+            set_bus(None)
+            await db.close_db()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(HttpAuth, settings=settings)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.settings = settings
+    return app

@@ -1,0 +1,169 @@
+"""Principals, roles and scope units (SPEC §1).
+
+A principal sees campaigns owned by its scope unit or any unit inside it, and
+the leads of those units. Anything outside is reported exactly like a missing
+object (NotFound), never as forbidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from tortoise.expressions import Q
+
+from app.services.errors import Forbidden, NotFound, Unauthenticated
+from models.enums import Role, UnitKind
+from models.tenancy import ApiToken, Center, Organization, User, Zone
+
+TOKEN_PREFIX = "cp_"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An organization, a zone or a center of one organization."""
+
+    kind: UnitKind
+    org_id: int
+    id: int  # id of the organization, zone or center
+    zone_id: int | None = None  # for a center: its zone
+    name: str = ""
+
+    def contains(self, other: "Unit") -> bool:
+        if self.org_id != other.org_id:
+            return False
+        if self.kind == UnitKind.ORGANIZATION:
+            return True
+        if self.kind == UnitKind.ZONE:
+            return (other.kind == UnitKind.ZONE and other.id == self.id) or (
+                other.kind == UnitKind.CENTER and other.zone_id == self.id
+            )
+        return other.kind == UnitKind.CENTER and other.id == self.id
+
+    def campaign_q(self) -> Q:
+        """Campaigns owned by this unit or any unit inside it."""
+        if self.kind == UnitKind.ORGANIZATION:
+            return Q(organization_id=self.org_id)
+        if self.kind == UnitKind.ZONE:
+            return Q(organization_id=self.org_id, zone_id=self.id)
+        return Q(organization_id=self.org_id, center_id=self.id)
+
+    def lead_q(self) -> Q:
+        """Leads whose home center lies in this unit (org scope: every lead)."""
+        return self.campaign_q()
+
+    def sql_filter(self, alias: str) -> tuple[str, list]:
+        """The same predicate as campaign_q/lead_q, for raw SQL."""
+        if self.kind == UnitKind.ORGANIZATION:
+            return f"{alias}.organization_id = ?", [self.org_id]
+        if self.kind == UnitKind.ZONE:
+            return f"{alias}.organization_id = ? AND {alias}.zone_id = ?", [self.org_id, self.id]
+        return f"{alias}.organization_id = ? AND {alias}.center_id = ?", [self.org_id, self.id]
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    org_id: int
+    role: Role
+    scope: Unit
+    can_export: bool
+    email: str
+    token_id: int | None = None
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+    def require(self, *roles: Role) -> None:
+        if self.role not in roles:
+            raise Forbidden(f"role {self.role.value} may not do this")
+
+    def require_write(self) -> None:
+        self.require(Role.OWNER, Role.MANAGER)
+
+    def require_ingest(self) -> None:
+        self.require(Role.OWNER, Role.MANAGER, Role.INTEGRATION)
+
+
+# ---------------------------------------------------------------- units
+
+
+async def unit_of(kind: UnitKind, org_id: int, unit_id: int) -> Unit | None:
+    if kind == UnitKind.ORGANIZATION:
+        org = await Organization.get_or_none(id=unit_id)
+        if org is None or org.id != org_id:
+            return None
+        return Unit(UnitKind.ORGANIZATION, org.id, org.id, None, org.name)
+    if kind == UnitKind.ZONE:
+        zone = await Zone.get_or_none(id=unit_id, organization_id=org_id)
+        return Unit(UnitKind.ZONE, org_id, zone.id, zone.id, zone.name) if zone else None
+    center = await Center.get_or_none(id=unit_id, organization_id=org_id)
+    return Unit(UnitKind.CENTER, org_id, center.id, center.zone_id, center.name) if center else None
+
+
+async def resolve_unit(principal: Principal, kind: UnitKind | None, unit_id: int | None, field: str = "scope") -> Unit:
+    """A unit named by the caller; it must lie inside the caller's scope."""
+    if kind is None or unit_id is None:
+        return principal.scope
+    unit = await unit_of(kind, principal.org_id, unit_id)
+    if unit is None or not principal.scope.contains(unit):
+        raise NotFound("unit", field)
+    return unit
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+async def principal_for_user(user: User, token_id: int | None = None) -> Principal:
+    zone_id = None
+    if user.scope_kind == UnitKind.CENTER and user.scope_center_id:
+        center = await Center.get(id=user.scope_center_id)
+        zone_id = center.zone_id
+    if user.scope_kind == UnitKind.CENTER:
+        scope = Unit(UnitKind.CENTER, user.organization_id, user.scope_center_id, zone_id)
+    elif user.scope_kind == UnitKind.ZONE:
+        scope = Unit(UnitKind.ZONE, user.organization_id, user.scope_zone_id, user.scope_zone_id)
+    else:
+        scope = Unit(UnitKind.ORGANIZATION, user.organization_id, user.organization_id)
+    return Principal(
+        user_id=user.id,
+        org_id=user.organization_id,
+        role=Role(user.role),
+        scope=scope,
+        can_export=user.can_export or user.role == Role.OWNER,
+        email=user.email,
+        token_id=token_id,
+    )
+
+
+async def authenticate(raw: str | None, *, touch_resolution_s: int = 60) -> Principal:
+    """Resolve a bearer token (with or without the `Bearer ` prefix)."""
+    if not raw:
+        raise Unauthenticated("missing bearer token")
+    token = raw.strip()
+    if token.lower().startswith("bearer "):
+        token = token[7:].strip()
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise Unauthenticated("invalid token")
+    record = await ApiToken.get_or_none(token_hash=hash_token(token)).select_related("user")
+    if record is None or record.revoked_at is not None:
+        raise Unauthenticated("invalid or revoked token")
+    now = datetime.now(timezone.utc)
+    if record.last_used_at is None or now - record.last_used_at > timedelta(seconds=touch_resolution_s):
+        await ApiToken.filter(id=record.id).update(last_used_at=now)
+    return await principal_for_user(record.user, record.id)
+
+
+async def token_is_active(token_id: int) -> bool:
+    return await ApiToken.filter(id=token_id, revoked_at=None).exists()

@@ -1,0 +1,117 @@
+"""Budget and spend (SPEC §6): logged spend, reversals, alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from tortoise.transactions import in_transaction
+
+from app.db import fetch, is_postgres
+from app.services.access import Principal
+from app.services.errors import DomainError, ErrorCode, NotFound
+from app.services.money import to_micros
+from models.budgets import BudgetAlert, SpendEntry
+from models.campaigns import Campaign
+from models.enums import Channel
+
+THRESHOLDS = (80, 90, 100)
+
+
+@dataclass
+class SpendData:
+    campaign_id: int
+    amount: object
+    category: str
+    note: str | None = None
+    incurred_on: date | None = None
+    channel: Channel | None = None
+    reverses: int | None = None
+
+
+def crossed_thresholds(spent_micros: int, budget_micros: int) -> list[int]:
+    if budget_micros <= 0:
+        return []
+    return [t for t in THRESHOLDS if spent_micros * 100 >= budget_micros * t]
+
+
+async def raise_alerts(campaign: Campaign) -> list[BudgetAlert]:
+    """Record each newly crossed threshold once; returns the new alerts.
+
+    Must run inside the transaction that moved spend or budget; the unique
+    (campaign, threshold) index makes it once-only under any concurrency.
+    """
+    fresh = await Campaign.filter(id=campaign.id).values_list("spent_micros", "budget_micros")
+    spent, budget = fresh[0]
+    created: list[BudgetAlert] = []
+    for threshold in crossed_thresholds(spent, budget):
+        rows = await fetch(
+            "INSERT INTO budget_alert (organization_id, campaign_id, threshold, spent_micros, budget_micros, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, threshold) DO NOTHING RETURNING id",
+            [campaign.organization_id, campaign.id, threshold, spent, budget, _now_param()],
+        )
+        if rows:
+            created.append(await BudgetAlert.get(id=rows[0]["id"]))
+    return created
+
+
+def _now_param():
+    now = datetime.now(timezone.utc)
+    return now if is_postgres() else now.isoformat(sep=" ")
+
+
+async def add_spend(campaign_ids_deltas: dict[int, int]) -> None:
+    """Move campaigns' spend rollup (sorted by id: no lock-order deadlocks)."""
+    from app.db import execute
+
+    for cid in sorted(campaign_ids_deltas):
+        delta = campaign_ids_deltas[cid]
+        if delta:
+            await execute("UPDATE campaign SET spent_micros = spent_micros + ? WHERE id = ?", [delta, cid])
+
+
+async def log_spend(principal: Principal, data: SpendData) -> tuple[SpendEntry, list[BudgetAlert]]:
+    from app.services.campaigns import get_campaign
+    from app.services.tenancy import check_name
+
+    principal.require_write()
+    category = check_name(data.category, "category", 100)
+    note = (data.note or "").strip()
+    if len(note) > 2000:
+        raise DomainError(ErrorCode.TOO_LONG, "at most 2000 characters", "note")
+    amount = to_micros(data.amount, "amount", allow_negative=True)
+    async with in_transaction():
+        campaign = await get_campaign(principal, data.campaign_id, "campaignId", for_update=True)
+        if data.reverses is not None:
+            original = await SpendEntry.get_or_none(id=data.reverses, campaign_id=campaign.id)
+            if original is None:
+                raise NotFound("spend entry", "reverses")
+            if original.reverses_id is not None:
+                raise DomainError(ErrorCode.REVERSAL_MISMATCH, "a reversing entry cannot itself be reversed", "reverses")
+            if await SpendEntry.filter(reverses_id=original.id).exists():
+                raise DomainError(ErrorCode.ALREADY_REVERSED, "this entry was already reversed", "reverses")
+            if amount != -original.amount_micros:
+                raise DomainError(ErrorCode.REVERSAL_MISMATCH, "a reversal must have the opposite amount of the entry", "amount")
+            channel = original.channel
+        else:
+            if amount <= 0:
+                raise DomainError(ErrorCode.OUT_OF_RANGE, "must be positive; correct an entry with `reverses`", "amount")
+            channel = data.channel
+        entry = await SpendEntry.create(
+            organization_id=principal.org_id, campaign=campaign, amount_micros=amount, category=category, note=note,
+            incurred_on=data.incurred_on or datetime.now(timezone.utc).date(), channel=channel,
+            reverses_id=data.reverses, logged_by_id=principal.user_id,
+        )
+        await add_spend({campaign.id: amount})
+        alerts = await raise_alerts(campaign)
+    return entry, alerts
+
+
+async def logged_spend_by_campaign(campaign_ids: list[int]) -> dict[int, int]:
+    if not campaign_ids:
+        return {}
+    marks = ",".join("?" for _ in campaign_ids)
+    rows = await fetch(
+        f"SELECT campaign_id, COALESCE(SUM(amount_micros), 0) AS total FROM spend_entry "
+        f"WHERE campaign_id IN ({marks}) GROUP BY campaign_id", campaign_ids)
+    return {r["campaign_id"]: int(r["total"]) for r in rows}

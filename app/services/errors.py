@@ -1,0 +1,52 @@
+"""Domain errors: expected failures become GraphQL user errors with a code."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    INVALID = "INVALID"
+    TOO_LONG = "TOO_LONG"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    DUPLICATE = "DUPLICATE"
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    CAMPAIGN_LOCKED = "CAMPAIGN_LOCKED"
+    NO_ENABLED_CHANNEL = "NO_ENABLED_CHANNEL"
+    EMPTY_AUDIENCE = "EMPTY_AUDIENCE"
+    SCOPE_OUTSIDE = "SCOPE_OUTSIDE"
+    ALREADY_REVERSED = "ALREADY_REVERSED"
+    REVERSAL_MISMATCH = "REVERSAL_MISMATCH"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    MISSING_SEND_CONTEXT = "MISSING_SEND_CONTEXT"
+    CHANNEL_NOT_ON_CAMPAIGN = "CHANNEL_NOT_ON_CAMPAIGN"
+    CAMPAIGN_NOT_LAUNCHED = "CAMPAIGN_NOT_LAUNCHED"
+    SEND_MISMATCH = "SEND_MISMATCH"
+    BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+    TOKEN_REVOKED = "TOKEN_REVOKED"
+
+
+class DomainError(Exception):
+    def __init__(self, code: ErrorCode, message: str, field: list[str] | str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        if isinstance(field, str):
+            field = [field]
+        self.field = field
+
+
+class NotFound(DomainError):
+    def __init__(self, what: str = "object", field: str | list[str] | None = None):
+        super().__init__(ErrorCode.NOT_FOUND, f"{what} not found", field)
+
+
+class Forbidden(DomainError):
+    def __init__(self, message: str = "not allowed for your role", field=None):
+        super().__init__(ErrorCode.FORBIDDEN, message, field)
+
+
+class Unauthenticated(Exception):
+    """No valid credentials: a top-level error (and HTTP 401 for a bad token)."""

@@ -1,0 +1,338 @@
+"""Send-event ingestion (SPEC §4): batches, idempotency, out-of-order events.
+
+One batch is validated up front and then applied in one transaction:
+one query to find repeated keys, one to find the sends, one insert for new
+sends, one for the events, one to load the affected sends' histories, bulk
+send updates, one counter upsert, one spend update per campaign. A unique
+violation caused by a concurrent batch rolls back and retries the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import orjson
+from tortoise.exceptions import IntegrityError, TransactionManagementError
+from tortoise.transactions import in_transaction
+
+from app.db import is_postgres
+from app.services import budget as budget_service
+from app.services.access import Principal
+from app.services.counters import CounterDelta
+from app.services.errors import DomainError, ErrorCode
+from app.services.money import to_micros
+from app.services.sendstate import STATE_FIELDS, Ev, replay
+from models.budgets import BudgetAlert
+from models.campaigns import Campaign, CampaignChannel
+from models.enums import BounceType, CampaignStatus, Channel, SendEventType
+from models.leads import Lead
+from models.sends import Send, SendEvent
+from models.tenancy import Organization
+
+RETRIES = 4
+
+
+@dataclass
+class SendEventData:
+    idempotency_key: str
+    external_id: str
+    channel: Channel
+    type: SendEventType
+    occurred_at: datetime
+    campaign_id: int | None = None
+    lead_id: int | None = None
+    lead_external_id: str | None = None
+    cost: object = None
+    credits: int | None = None
+    reason: str | None = None
+    machine: bool | None = None
+    url: str | None = None
+    bounce_type: BounceType | None = None
+    # set when an id could not be decoded by the API layer
+    invalid: str | None = None
+
+
+@dataclass
+class Rejection:
+    index: int
+    code: ErrorCode
+    message: str
+
+
+@dataclass
+class SendChange:
+    campaign_id: int
+    send_id: int
+    channel: Channel
+    status: str
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    changes: list[SendChange] = field(default_factory=list)
+    alerts: list[BudgetAlert] = field(default_factory=list)
+    campaign_ids: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _Valid:
+    index: int
+    data: SendEventData
+    cost_micros: int | None
+    hash: str
+
+
+def _payload_hash(d: SendEventData, cost_micros: int | None) -> str:
+    payload = {
+        "externalId": d.external_id, "channel": d.channel.value, "type": d.type.value,
+        "occurredAt": d.occurred_at.isoformat(), "campaignId": d.campaign_id, "leadId": d.lead_id,
+        "leadExternalId": d.lead_external_id, "cost": cost_micros, "credits": d.credits, "reason": d.reason,
+        "machine": bool(d.machine), "url": d.url, "bounceType": d.bounce_type.value if d.bounce_type else None,
+    }
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _validate(index: int, d: SendEventData) -> _Valid:
+    if d.invalid:
+        raise DomainError(ErrorCode.NOT_FOUND, d.invalid)
+    for value, name, max_len in ((d.idempotency_key, "idempotencyKey", 200), (d.external_id, "externalId", 200)):
+        if not value or not value.strip():
+            raise DomainError(ErrorCode.INVALID, f"{name} must not be blank")
+        if len(value) > max_len:
+            raise DomainError(ErrorCode.TOO_LONG, f"{name}: at most {max_len} characters")
+    if d.occurred_at.tzinfo is None:
+        raise DomainError(ErrorCode.INVALID, "occurredAt must carry a time zone offset")
+    d.occurred_at = d.occurred_at.astimezone(timezone.utc)
+    if d.occurred_at.year < 2000 or d.occurred_at > datetime.now(timezone.utc).replace(year=datetime.now().year + 1):
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "occurredAt is out of range")
+    if d.credits is not None and not 0 <= d.credits <= 1_000_000:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "credits must be between 0 and 1000000")
+    if d.reason is not None and len(d.reason) > 500:
+        raise DomainError(ErrorCode.TOO_LONG, "reason: at most 500 characters")
+    if d.url is not None and len(d.url) > 2000:
+        raise DomainError(ErrorCode.TOO_LONG, "url: at most 2000 characters")
+    if d.lead_external_id is not None and len(d.lead_external_id) > 200:
+        raise DomainError(ErrorCode.TOO_LONG, "leadExternalId: at most 200 characters")
+    cost = to_micros(d.cost, "cost") if d.cost is not None else None
+    return _Valid(index, d, cost, _payload_hash(d, cost))
+
+
+async def ingest_send_events(principal: Principal, events: list[SendEventData], max_batch: int = 5000) -> IngestResult:
+    principal.require_ingest()
+    if len(events) > max_batch:
+        raise DomainError(ErrorCode.BATCH_TOO_LARGE, f"at most {max_batch} events per call", "events")
+    result = IngestResult()
+    valid: list[_Valid] = []
+    by_key: dict[str, _Valid] = {}
+    for index, data in enumerate(events):
+        try:
+            v = _validate(index, data)
+        except DomainError as exc:
+            result.rejected.append(Rejection(index, exc.code, exc.message))
+            continue
+        first = by_key.get(data.idempotency_key)
+        if first is None:
+            by_key[data.idempotency_key] = v
+            valid.append(v)
+        elif first.hash == v.hash:
+            result.duplicates += 1
+        else:
+            result.rejected.append(Rejection(index, ErrorCode.IDEMPOTENCY_CONFLICT,
+                                             "idempotencyKey reused with a different payload"))
+    if valid:
+        for attempt in range(RETRIES):
+            try:
+                applied = await _apply(principal, valid)
+                break
+            except (IntegrityError, TransactionManagementError):
+                if attempt == RETRIES - 1:
+                    raise
+        result.accepted += applied.accepted
+        result.duplicates += applied.duplicates
+        result.rejected.extend(applied.rejected)
+        result.changes, result.alerts, result.campaign_ids = applied.changes, applied.alerts, applied.campaign_ids
+    result.rejected.sort(key=lambda r: r.index)
+    return result
+
+
+async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
+    out = IngestResult()
+    org_id = principal.org_id
+    org = await Organization.get(id=org_id)
+    tz = ZoneInfo(org.timezone)
+    async with in_transaction():
+        # 1. Repeated keys: duplicates, or conflicts when the payload differs.
+        seen = dict(await SendEvent.filter(organization_id=org_id, idempotency_key__in=[v.data.idempotency_key for v in valid])
+                    .values_list("idempotency_key", "payload_hash"))
+        fresh: list[_Valid] = []
+        for v in valid:
+            h = seen.get(v.data.idempotency_key)
+            if h is None:
+                fresh.append(v)
+            elif h == v.hash:
+                out.duplicates += 1
+            else:
+                out.rejected.append(Rejection(v.index, ErrorCode.IDEMPOTENCY_CONFLICT,
+                                              "idempotencyKey reused with a different payload"))
+        if not fresh:
+            return out
+
+        # 2. Find the sends; create unknown ones from the events that name them.
+        groups: dict[tuple[Channel, str], list[_Valid]] = defaultdict(list)
+        for v in fresh:
+            groups[(v.data.channel, v.data.external_id)].append(v)
+        sends = await _load_sends(org_id, list(groups))
+        missing = [k for k in groups if k not in sends]
+        if missing:
+            await _create_sends(principal, tz, missing, groups, out)
+            sends.update(await _load_sends(org_id, missing))
+        # Events of sends that could not be created were rejected in _create_sends.
+        fresh = [v for v in fresh if (v.data.channel, v.data.external_id) in sends]
+        if not fresh:
+            return out
+        send_ids = sorted({sends[(v.data.channel, v.data.external_id)].id for v in fresh})
+        if is_postgres():
+            # Serialize concurrent batches on the same sends (same lock order everywhere).
+            await Send.filter(id__in=send_ids).order_by("id").select_for_update().values_list("id", flat=True)
+            sends = await _load_sends(org_id, list(groups))
+
+        # 3. Store the events (the send's history), then replay each send.
+        await SendEvent.bulk_create([
+            SendEvent(
+                organization_id=org_id, send_id=sends[(v.data.channel, v.data.external_id)].id,
+                idempotency_key=v.data.idempotency_key, payload_hash=v.hash, type=v.data.type,
+                occurred_at=v.data.occurred_at, cost_micros=v.cost_micros, credits=v.data.credits,
+                reason=v.data.reason, bounce_type=v.data.bounce_type, machine=bool(v.data.machine), url=v.data.url,
+            ) for v in fresh
+        ], batch_size=1000)
+        out.accepted = len(fresh)
+        history: dict[int, list[Ev]] = defaultdict(list)
+        for row in await SendEvent.filter(send_id__in=send_ids).values(
+                "send_id", "type", "occurred_at", "idempotency_key", "cost_micros", "credits", "reason",
+                "bounce_type", "machine"):
+            history[row["send_id"]].append(Ev(
+                SendEventType(row["type"]), row["occurred_at"], row["idempotency_key"], row["cost_micros"],
+                row["credits"], row["reason"], BounceType(row["bounce_type"]) if row["bounce_type"] else None,
+                bool(row["machine"])))
+        units = await _unit_prices([s.campaign_id for s in sends.values()])
+        by_id = {s.id: s for s in sends.values()}
+        delta = CounterDelta()
+        changed: list[Send] = []
+        unsubscribes: dict[int, set[str]] = defaultdict(set)
+        for send_id in send_ids:
+            send = by_id[send_id]
+            old = _state_of(send)
+            unit_cost, unit_credits = units.get((send.campaign_id, send.channel), (0, 0))
+            new = replay(history[send_id], unit_cost_micros=unit_cost, unit_credits=unit_credits, created_at=send.queued_at)
+            new_day = new["queued_at"].astimezone(tz).date()
+            if all(old[f] == new[f] for f in STATE_FIELDS) and new_day == send.day:
+                continue
+            for f in STATE_FIELDS:
+                setattr(send, f, new[f])
+            send.day = new_day
+            delta.change(old, _state_of(send))
+            changed.append(send)
+            out.changes.append(SendChange(send.campaign_id, send.id, send.channel, send.status.value))
+            if new["unsubscribed_at"] and not old["unsubscribed_at"]:
+                unsubscribes[send.lead_id].add(send.channel.value)
+        if changed:
+            await Send.bulk_update(changed, fields=[*STATE_FIELDS, "day"], batch_size=500)
+            await delta.apply()
+            spend = delta.spend_by_campaign()
+            await budget_service.add_spend(spend)
+            for cid in sorted(c for c, d in spend.items() if d > 0):
+                out.alerts.extend(await budget_service.raise_alerts(await Campaign.get(id=cid)))
+        for lead_id, channels in unsubscribes.items():
+            lead = await Lead.get(id=lead_id)
+            lead.unsubscribed = sorted(set(lead.unsubscribed or []) | channels)
+            await lead.save(update_fields=["unsubscribed"])
+        out.campaign_ids = {s.campaign_id for s in changed}
+    return out
+
+
+def _state_of(send: Send) -> dict:
+    state = {f: getattr(send, f) for f in STATE_FIELDS}
+    state.update(organization_id=send.organization_id, campaign_id=send.campaign_id, channel=send.channel,
+                 center_key=send.center_key, day=send.day)
+    return state
+
+
+async def _load_sends(org_id: int, keys: list[tuple[Channel, str]]) -> dict[tuple[Channel, str], Send]:
+    if not keys:
+        return {}
+    wanted = set(keys)
+    rows = await Send.filter(organization_id=org_id, external_id__in=list({k[1] for k in keys}))
+    return {(s.channel, s.external_id): s for s in rows if (s.channel, s.external_id) in wanted}
+
+
+async def _unit_prices(campaign_ids: list[int]) -> dict[tuple[int, Channel], tuple[int, int]]:
+    rows = await CampaignChannel.filter(campaign_id__in=list(set(campaign_ids))).values(
+        "campaign_id", "channel", "unit_cost_micros", "credits_per_message")
+    return {(r["campaign_id"], Channel(r["channel"])): (r["unit_cost_micros"], r["credits_per_message"]) for r in rows}
+
+
+async def _create_sends(principal: Principal, tz: ZoneInfo, missing, groups, out: IngestResult) -> None:
+    org_id = principal.org_id
+    campaign_ids = {v.data.campaign_id for k in missing for v in groups[k] if v.data.campaign_id}
+    lead_ids = {v.data.lead_id for k in missing for v in groups[k] if v.data.lead_id}
+    lead_exts = {v.data.lead_external_id for k in missing for v in groups[k] if v.data.lead_external_id}
+    from app.services.campaigns import campaigns_query
+
+    campaigns = {c.id: c for c in await campaigns_query(principal).filter(id__in=list(campaign_ids))}
+    channels = {(c.campaign_id, c.channel) for c in await CampaignChannel.filter(campaign_id__in=list(campaigns))}
+    leads = {lead.id: lead for lead in await Lead.filter(organization_id=org_id, id__in=list(lead_ids))}
+    leads_by_ext = {lead.external_id: lead for lead in
+                    await Lead.filter(organization_id=org_id, external_id__in=list(lead_exts))}
+    to_create: list[Send] = []
+    for key in missing:
+        evs = groups[key]
+        named = next((v for v in sorted(evs, key=lambda v: v.index)
+                      if v.data.campaign_id and (v.data.lead_id or v.data.lead_external_id)), None)
+
+        def reject(code: ErrorCode, message: str) -> None:
+            out.rejected.extend(Rejection(v.index, code, message) for v in evs)
+
+        if named is None:
+            reject(ErrorCode.MISSING_SEND_CONTEXT,
+                   "unknown externalId: the first event of a send must name campaignId and leadId or leadExternalId")
+            continue
+        d = named.data
+        campaign = campaigns.get(d.campaign_id)
+        lead = leads.get(d.lead_id) if d.lead_id else leads_by_ext.get(d.lead_external_id)
+        if campaign is None:
+            reject(ErrorCode.NOT_FOUND, "campaign not found")
+            continue
+        if lead is None:
+            reject(ErrorCode.NOT_FOUND, "lead not found")
+            continue
+        if campaign.status == CampaignStatus.DRAFT:
+            reject(ErrorCode.CAMPAIGN_NOT_LAUNCHED, "the campaign is a draft; launch it first")
+            continue
+        if (campaign.id, key[0]) not in channels:
+            reject(ErrorCode.CHANNEL_NOT_ON_CAMPAIGN, f"channel {key[0].value} is not configured on the campaign")
+            continue
+        queued_at = min(v.data.occurred_at for v in evs)
+        to_create.append(Send(
+            organization_id=org_id, campaign_id=campaign.id, lead_id=lead.id, channel=key[0],
+            center_key=lead.center_id or 0, day=queued_at.astimezone(tz).date(), external_id=key[1],
+            queued_at=queued_at,
+        ))
+    if to_create:
+        await Send.bulk_create(to_create, batch_size=1000)
+        # A brand-new send counts as generated+pending before its events replay.
+        delta = CounterDelta()
+        created = await _load_sends(org_id, [(s.channel, s.external_id) for s in to_create])
+        for send in created.values():
+            delta.add(_key(send), {"generated": 1, "pending": 1})
+        await delta.apply()
+
+
+def _key(send: Send):
+    return (send.organization_id, send.campaign_id, send.channel.value, send.center_key, send.day)

@@ -1,0 +1,175 @@
+"""KPIs read from rollups (SPEC §4 counters, §5 dashboard, §6 budget, §7 insights).
+
+Nothing here scans sends: counters and the campaign spend rollup are kept
+in the transactions that change them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from app.db import fetch
+from app.services.access import Unit
+from app.services.money import ratio
+from models.campaigns import Campaign
+from models.enums import CampaignStatus, Channel, UnitKind
+from models.stats import COUNTER_FIELDS
+
+
+@dataclass
+class Metrics:
+    channel: Channel | None
+    generated: int = 0
+    pending: int = 0
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    bounced: int = 0
+    read: int = 0
+    clicked: int = 0
+    replied: int = 0
+    unsubscribed: int = 0
+    cost_micros: int = 0
+    credits: int = 0
+
+    def add(self, row: dict) -> None:
+        for f in COUNTER_FIELDS:
+            setattr(self, f, getattr(self, f) + int(row.get(f) or 0))
+
+    @property
+    def bounce_rate(self) -> float:
+        return ratio(self.bounced, self.sent)
+
+    @property
+    def failure_rate(self) -> float:
+        return ratio(self.failed, self.generated)
+
+    @property
+    def delivery_rate(self) -> float:
+        return ratio(self.delivered, self.sent)
+
+    @property
+    def read_rate(self) -> float:
+        return ratio(self.read, self.delivered)
+
+    @property
+    def click_rate(self) -> float:
+        return ratio(self.clicked, self.delivered)
+
+
+@dataclass
+class CampaignMetrics:
+    totals: Metrics
+    by_channel: list[Metrics] = field(default_factory=list)
+
+
+async def metrics_for(campaign_ids: list[int], channels_of: dict[int, list[Channel]]) -> dict[int, CampaignMetrics]:
+    """Totals and per-channel counters of many campaigns in one query."""
+    out = {cid: CampaignMetrics(Metrics(None)) for cid in campaign_ids}
+    if not campaign_ids:
+        return out
+    sums = ", ".join(f"SUM({f}) AS {f}" for f in COUNTER_FIELDS)
+    rows = await fetch(
+        f"SELECT campaign_id, channel, {sums} FROM send_counter WHERE campaign_id IN "
+        f"({','.join('?' for _ in campaign_ids)}) GROUP BY campaign_id, channel", campaign_ids)
+    per: dict[int, dict[Channel, Metrics]] = defaultdict(dict)
+    for row in rows:
+        cid, ch = row["campaign_id"], Channel(row["channel"])
+        m = per[cid].setdefault(ch, Metrics(ch))
+        m.add(row)
+        out[cid].totals.add(row)
+    for cid in campaign_ids:
+        chans = list(channels_of.get(cid, []))
+        chans += [c for c in per[cid] if c not in chans]
+        order = list(Channel)
+        out[cid].by_channel = [per[cid].get(c) or Metrics(c) for c in sorted(chans, key=order.index)]
+    return out
+
+
+@dataclass
+class Dashboard:
+    active_campaigns: int
+    total_reach: int
+    total_spent_micros: int
+    total_budget_micros: int
+
+    @property
+    def budget_utilization(self) -> float:
+        return ratio(self.total_spent_micros, self.total_budget_micros)
+
+
+async def dashboard(unit: Unit) -> Dashboard:
+    where, params = unit.sql_filter("c")
+    rows = await fetch(
+        "SELECT "
+        "COALESCE(SUM(CASE WHEN c.status = 'LIVE' THEN 1 ELSE 0 END), 0) AS active, "
+        "COALESCE(SUM(CASE WHEN c.status = 'LIVE' THEN c.reach ELSE 0 END), 0) AS reach, "
+        "COALESCE(SUM(c.spent_micros), 0) AS spent, COALESCE(SUM(c.budget_micros), 0) AS budget "
+        f"FROM campaign c WHERE {where}", params)
+    r = rows[0]
+    return Dashboard(int(r["active"]), int(r["reach"]), int(r["spent"]), int(r["budget"]))
+
+
+@dataclass
+class Insight:
+    code: str
+    severity: str
+    message: str
+    channel: Channel | None = None
+
+
+async def lead_totals(org_ids: list[int]) -> dict[tuple, int]:
+    """Lead counts of every unit of these organizations (for LOW_REACH), one query."""
+    if not org_ids:
+        return {}
+    rows = await fetch(
+        "SELECT organization_id, zone_id, center_id, COUNT(*) AS n FROM lead WHERE organization_id IN "
+        f"({','.join('?' for _ in org_ids)}) GROUP BY organization_id, zone_id, center_id", org_ids)
+    totals: dict[tuple, int] = defaultdict(int)
+    for r in rows:
+        n = int(r["n"])
+        totals[(UnitKind.ORGANIZATION, r["organization_id"], None, None)] += n
+        if r["zone_id"] is not None:
+            totals[(UnitKind.ZONE, r["organization_id"], r["zone_id"], None)] += n
+        if r["center_id"] is not None:
+            totals[(UnitKind.CENTER, r["organization_id"], r["zone_id"], r["center_id"])] += n
+    return totals
+
+
+def unit_key(c: Campaign) -> tuple:
+    return (UnitKind(c.owner_kind), c.organization_id, c.zone_id if c.owner_kind != UnitKind.ORGANIZATION else None,
+            c.center_id if c.owner_kind == UnitKind.CENTER else None)
+
+
+def insights(campaign: Campaign, metrics: CampaignMetrics, enabled: list[Channel], unit_leads: int,
+             now: datetime | None = None) -> list[Insight]:
+    now = now or datetime.now(timezone.utc)
+    found: list[Insight] = []
+    for m in metrics.by_channel:
+        if m.generated >= 20 and m.failure_rate > 0.10:
+            found.append(Insight(
+                "HIGH_FAILURE_RATE", "CRITICAL" if m.failure_rate > 0.25 else "WARNING",
+                f"{m.channel.value.title()}: {m.failure_rate:.0%} of {m.generated} messages failed "
+                "(over 10 %). Check the provider and the recipients' addresses.", m.channel))
+    if campaign.status != CampaignStatus.DRAFT and unit_leads > 0 and campaign.reach < 0.10 * unit_leads:
+        found.append(Insight(
+            "LOW_REACH", "INFO",
+            f"Reach is {campaign.reach} of {unit_leads} leads in the owner unit (under 10 %). "
+            "Widen the audience to reach more people."))
+    if campaign.budget_micros > 0:
+        util = campaign.spent_micros / campaign.budget_micros
+        if util >= 0.90:
+            found.append(Insight(
+                "BUDGET_NEARLY_SPENT", "CRITICAL" if util >= 1 else "WARNING",
+                f"{util:.0%} of the budget is spent. Raise the budget or expect the campaign to stop."))
+    if campaign.status == CampaignStatus.LIVE and campaign.live_since and now - campaign.live_since > timedelta(hours=1):
+        by = {m.channel: m for m in metrics.by_channel}
+        for ch in enabled:
+            if (by.get(ch) or Metrics(ch)).sent == 0:
+                found.append(Insight(
+                    "ZERO_SENDS", "WARNING",
+                    f"{ch.value.title()} is enabled and the campaign has been live for over an hour, "
+                    "but nothing was sent on it.", ch))
+    return found

@@ -1,0 +1,214 @@
+"""Shared GraphQL building blocks: ids, Node, connections, money, user errors, context."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Awaitable, Callable, Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app.services.access import Principal
+from app.services.errors import DomainError, ErrorCode as DomainErrorCode
+from app.services.money import from_micros
+
+T = TypeVar("T")
+
+
+def describe_enum(py_enum: type[Enum], description: str, values: dict[str, str]):
+    """Expose a domain enum with a description for the type and every value."""
+    missing = {m.name for m in py_enum} - set(values)
+    if missing:
+        raise RuntimeError(f"{py_enum.__name__}: undescribed values {sorted(missing)}")
+    gql = strawberry.enum(py_enum, description=description)
+    for value in gql.__strawberry_definition__.values:
+        value.description = values[value.name]
+    return gql
+
+
+ErrorCode = describe_enum(DomainErrorCode, "Why a mutation (or one item of a batch) was refused.", {
+    "NOT_FOUND": "The object does not exist or is not visible to you (the two are indistinguishable).",
+    "FORBIDDEN": "Your role may not perform this action.",
+    "INVALID": "A value is malformed or missing.",
+    "TOO_LONG": "A text value exceeds its maximum length.",
+    "OUT_OF_RANGE": "A number or date is outside its allowed range.",
+    "DUPLICATE": "A unique value is already taken or repeated.",
+    "ILLEGAL_TRANSITION": "The campaign's status does not allow this action.",
+    "CAMPAIGN_LOCKED": "The setting cannot change in the campaign's current status.",
+    "NO_ENABLED_CHANNEL": "The campaign has no enabled channel.",
+    "EMPTY_AUDIENCE": "The campaign's audience resolves to nobody.",
+    "SCOPE_OUTSIDE": "The unit lies outside your scope.",
+    "ALREADY_REVERSED": "The spend entry was already reversed.",
+    "REVERSAL_MISMATCH": "A reversing entry must negate exactly one non-reversal entry.",
+    "IDEMPOTENCY_CONFLICT": "The idempotency key was already used with a different payload.",
+    "MISSING_SEND_CONTEXT": "The first event of an unknown send must name its campaign and lead.",
+    "CHANNEL_NOT_ON_CAMPAIGN": "The channel is not configured on the campaign.",
+    "CAMPAIGN_NOT_LAUNCHED": "The campaign is still a draft.",
+    "SEND_MISMATCH": "The event contradicts the send it refers to.",
+    "BATCH_TOO_LARGE": "Too many items in one call.",
+    "TOKEN_REVOKED": "The token was revoked.",
+})
+
+
+@strawberry.type(description="An expected failure of a mutation: show `message` to the user, branch on `code`.")
+class UserError:
+    field: list[str] | None = strawberry.field(description="Path of the input field at fault, when one is.")
+    message: str = strawberry.field(description="Human-readable explanation.")
+    code: ErrorCode = strawberry.field(description="Machine-readable reason.")
+
+    @staticmethod
+    def of(exc: DomainError) -> "UserError":
+        return UserError(field=exc.field, message=exc.message, code=exc.code)
+
+
+@strawberry.type(description="An amount of money in the organization's currency.")
+class Money:
+    amount: Decimal = strawberry.field(description="The amount, as a decimal string (never a float).")
+    currency: str = strawberry.field(description="ISO 4217 currency code.")
+
+    @staticmethod
+    def of(micros: int | None, currency: str) -> "Money":
+        return Money(amount=from_micros(micros), currency=currency)
+
+
+# ---------------------------------------------------------------- global ids
+
+
+def to_global_id(type_name: str, pk: int | str) -> strawberry.ID:
+    return strawberry.ID(base64.b64encode(f"{type_name}:{pk}".encode()).decode())
+
+
+def from_global_id(gid: str | None) -> tuple[str, int] | None:
+    """(type name, int id), or None when the id is not one of ours."""
+    if not gid or len(gid) > 200:
+        return None
+    try:
+        raw = base64.b64decode(gid.encode(), validate=True).decode()
+        type_name, _, pk = raw.partition(":")
+        value = int(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if not type_name or value <= 0 or value > 2**62:
+        return None
+    return type_name, value
+
+
+def decode_id(gid: str | None, *types: str) -> int | None:
+    parsed = from_global_id(gid)
+    if parsed is None or parsed[0] not in types:
+        return None
+    return parsed[1]
+
+
+def require_id(gid: str | None, what: str, field: str | list[str], *types: str) -> int:
+    """Decode an id argument; a malformed or wrong-type id is simply 'not found'."""
+    value = decode_id(gid, *types)
+    if value is None:
+        raise DomainError(DomainErrorCode.NOT_FOUND, f"{what} not found", field)
+    return value
+
+
+@strawberry.interface(description="An object with a globally unique id (Relay).")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Globally unique, opaque id.")
+
+
+# ---------------------------------------------------------------- connections
+
+
+@strawberry.type(description="Pagination state of a connection (Relay).")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow the last edge.")
+    has_previous_page: bool = strawberry.field(description="Items precede the first edge.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first edge.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last edge; pass it as `after`.")
+
+
+@strawberry.type(description="An item of a connection with its cursor.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque cursor of this item.")
+    node: T = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of a list that can grow (Relay connection).")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page lies in the whole list.")
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Number of items in the whole list (all pages).")
+    async def total_count(self) -> int:
+        return await self._count()
+
+    @property
+    def nodes(self) -> list:
+        return [e.node for e in self.edges]
+
+
+def encode_cursor(pk: int) -> str:
+    return base64.b64encode(f"cursor:{pk}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    parsed = from_global_id(cursor)
+    if parsed is None or parsed[0] != "cursor":
+        raise GraphQLError("invalid cursor", extensions={"code": "BAD_USER_INPUT"})
+    return parsed[1]
+
+
+async def paginate(qs, first: int | None, after: str | None, convert: Callable[[Any], Any], *,
+                   max_first: int = 500, default_first: int = 50) -> Connection:
+    """Keyset pagination, newest (highest id) first."""
+    first = default_first if first is None else first
+    if first < 0 or first > max_first:
+        raise GraphQLError(f"`first` must be between 0 and {max_first}", extensions={"code": "BAD_USER_INPUT"})
+    after_id = decode_cursor(after)
+    page_qs = qs.filter(id__lt=after_id) if after_id is not None else qs
+    rows = await page_qs.order_by("-id").limit(first + 1) if first else []
+    has_next = len(rows) > first
+    rows = rows[:first]
+    edges = [Edge(cursor=encode_cursor(r.id), node=convert(r)) for r in rows]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=has_next, has_previous_page=after_id is not None,
+                           start_cursor=edges[0].cursor if edges else None,
+                           end_cursor=edges[-1].cursor if edges else None),
+        _count=qs.count,
+    )
+
+
+# ---------------------------------------------------------------- context
+
+
+@dataclass
+class Context:
+    request: Any
+    principal_: Principal | None
+    loaders: dict = field(default_factory=dict)
+    response: Any = None
+    settings: Any = None
+    published: list = field(default_factory=list)
+
+    @property
+    def principal(self) -> Principal:
+        if self.principal_ is None:
+            raise GraphQLError("authentication required: send `Authorization: Bearer <token>`",
+                               extensions={"code": "UNAUTHENTICATED"})
+        return self.principal_
+
+    def loader(self, name: str, factory: Callable):
+        """One DataLoader per request and name."""
+        if name not in self.loaders:
+            self.loaders[name] = factory()
+        return self.loaders[name]
+
+
+def ctx(info: Info) -> Context:
+    return info.context

@@ -1,0 +1,73 @@
+"""Per-request DataLoaders: a GraphQL request costs a bounded number of queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from strawberry.dataloader import DataLoader
+
+from app.services import budget as budget_service
+from app.services import kpis
+from models.budgets import BudgetAlert
+from models.campaigns import CampaignChannel
+from models.enums import Channel
+from models.leads import Lead
+from models.sends import SendEvent
+from models.tenancy import Center, Organization, Zone
+
+
+def _by_id(model):
+    async def load(ids: list[int]):
+        rows = {r.id: r for r in await model.filter(id__in=list(set(ids)))}
+        return [rows.get(i) for i in ids]
+    return load
+
+
+def _grouped(model, key: str, order: str = "id"):
+    async def load(ids: list[int]):
+        groups = defaultdict(list)
+        for r in await model.filter(**{f"{key}__in": list(set(ids))}).order_by(order):
+            groups[getattr(r, key)].append(r)
+        return [groups.get(i, []) for i in ids]
+    return load
+
+
+async def _metrics(ids: list[int]):
+    channels = defaultdict(list)
+    for c in await CampaignChannel.filter(campaign_id__in=list(set(ids))).order_by("id"):
+        channels[c.campaign_id].append(Channel(c.channel))
+    found = await kpis.metrics_for(list(set(ids)), channels)
+    return [found[i] for i in ids]
+
+
+async def _logged(ids: list[int]):
+    found = await budget_service.logged_spend_by_campaign(list(set(ids)))
+    return [found.get(i, 0) for i in ids]
+
+
+async def _lead_totals(org_ids: list[int]):
+    totals = await kpis.lead_totals(sorted(set(org_ids)))
+    return [totals for _ in org_ids]
+
+
+class Loaders:
+    """Created per request (see Context.loaders)."""
+
+    def __init__(self) -> None:
+        self.organization = DataLoader(_by_id(Organization))
+        self.zone = DataLoader(_by_id(Zone))
+        self.center = DataLoader(_by_id(Center))
+        self.lead = DataLoader(_by_id(Lead))
+        self.channels = DataLoader(_grouped(CampaignChannel, "campaign_id"))
+        self.metrics = DataLoader(_metrics)
+        self.logged_spend = DataLoader(_logged)
+        self.alerts = DataLoader(_grouped(BudgetAlert, "campaign_id", "threshold"))
+        self.send_events = DataLoader(_grouped(SendEvent, "send_id", "occurred_at"))
+        self.lead_totals = DataLoader(_lead_totals)
+
+
+def loaders(info) -> Loaders:
+    context = info.context
+    if "all" not in context.loaders:
+        context.loaders["all"] = Loaders()
+    return context.loaders["all"]

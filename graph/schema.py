@@ -1,0 +1,32 @@
+"""The schema: merges every domain's queries and mutations."""
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from graph.mutations import Mutation
+from graph.queries import Query
+from graph.types import ApiToken, BudgetAlert, Campaign, Center, Lead, Organization, Send, SpendEntry, User, Zone
+
+
+def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False):
+    from strawberry.extensions import MaskErrors
+
+    from app.errors import should_mask
+
+    extensions = [
+        QueryDepthLimiter(max_depth=max_depth),
+        MaxAliasesLimiter(max_alias_count=max_aliases),
+        MaxTokensLimiter(max_token_count=max_tokens),
+    ]
+    if mask_errors:
+        extensions.append(MaskErrors(should_mask_error=should_mask))
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Campaign, Lead, Send, SpendEntry, BudgetAlert, Organization, Zone, Center, User, ApiToken],
+        extensions=extensions,
+    )
+
+
+# The default schema (for `strawberry export-schema graph.schema:schema` and tests).
+schema = build_schema()

@@ -1,0 +1,64 @@
+"""Sends (one message to one recipient on one channel) and their event history."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.enums import BounceType, Channel, SendEventType, SendStatus
+
+
+class Send(Model):
+    id = fields.BigIntField(primary_key=True)
+    organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+    campaign = fields.ForeignKeyField("models.Campaign", related_name="sends", on_delete=fields.CASCADE)
+    lead = fields.ForeignKeyField("models.Lead", related_name=False, on_delete=fields.CASCADE)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    # The lead's home center when the send was created (0 = none): the counter key.
+    center_key = fields.IntField(default=0)
+    # Day bucket of the counters this send is counted in (organization time zone).
+    day = fields.DateField()
+    external_id = fields.CharField(max_length=200)
+    status = fields.CharEnumField(SendStatus, max_length=16, default=SendStatus.PENDING)
+    was_sent = fields.BooleanField(default=False)
+    cost_micros = fields.BigIntField(default=0)
+    credits = fields.IntField(default=0)
+    queued_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
+    failure_reason = fields.CharField(max_length=500, null=True)
+    bounced_at = fields.DatetimeField(null=True)
+    bounce_type = fields.CharEnumField(BounceType, max_length=8, null=True)
+    read_at = fields.DatetimeField(null=True)
+    clicked_at = fields.DatetimeField(null=True)
+    replied_at = fields.DatetimeField(null=True)
+    unsubscribed_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "send"
+        unique_together = (("organization", "channel", "external_id"),)
+        indexes = (("campaign_id", "id"), ("campaign_id", "channel", "status"))
+
+
+class SendEvent(Model):
+    """One accepted event of a send, kept forever (the send's history)."""
+
+    id = fields.BigIntField(primary_key=True)
+    organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+    send = fields.ForeignKeyField("models.Send", related_name="events", on_delete=fields.CASCADE)
+    idempotency_key = fields.CharField(max_length=200)
+    payload_hash = fields.CharField(max_length=64)
+    type = fields.CharEnumField(SendEventType, max_length=16)
+    occurred_at = fields.DatetimeField()
+    received_at = fields.DatetimeField(auto_now_add=True)
+    cost_micros = fields.BigIntField(null=True)
+    credits = fields.IntField(null=True)
+    reason = fields.CharField(max_length=500, null=True)
+    bounce_type = fields.CharEnumField(BounceType, max_length=8, null=True)
+    machine = fields.BooleanField(default=False)
+    url = fields.CharField(max_length=2000, null=True)
+
+    class Meta:
+        table = "send_event"
+        unique_together = (("organization", "idempotency_key"),)
+        indexes = (("send_id", "occurred_at"),)

@@ -1,0 +1,59 @@
+"""The event bus: publish after commit, to every API instance (broadcaster)."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from broadcaster import Broadcast
+
+from subscriptions import topics
+
+log = logging.getLogger("pulse.bus")
+
+
+class Bus:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.broadcast = Broadcast(url)
+        self.connected = False
+
+    async def connect(self) -> None:
+        await self.broadcast.connect()
+        self.connected = True
+
+    async def disconnect(self) -> None:
+        if self.connected:
+            await self.broadcast.disconnect()
+            self.connected = False
+
+    async def publish(self, topic: str, message: dict) -> None:
+        await self.broadcast.publish(channel=topic, message=orjson.dumps(message).decode())
+
+
+_bus: Bus | None = None
+
+
+def set_bus(bus: Bus | None) -> None:
+    global _bus
+    _bus = bus
+
+
+def get_bus() -> Bus | None:
+    return _bus
+
+
+async def publish(topic: str, message: dict) -> None:
+    """Best effort: a failed publish never fails the committed change."""
+    if _bus is None or not _bus.connected:
+        return
+    try:
+        await _bus.publish(topic, message)
+    except Exception:  # noqa: BLE001 - the bus must not break writes
+        log.warning("publish to %s failed", topic, exc_info=True)
+
+
+async def campaign_changed(org_id: int, campaign_id: int, what: str) -> None:
+    message = {"what": what, "organizationId": org_id, "campaignId": campaign_id}
+    await publish(topics.campaign(campaign_id), message)
+    await publish(topics.organization(org_id), message)
