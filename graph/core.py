@@ -7,7 +7,7 @@ import binascii
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Awaitable, Callable, Generic, TypeVar
+from typing import Annotated, Any, Awaitable, Callable, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -212,3 +212,12 @@ class Context:
 
 def ctx(info: Info) -> Context:
     return info.context
+
+
+# ---------------------------------------------------------------- described arguments
+
+First = Annotated[int | None, strawberry.argument(description="Page size: 0 to 500 items (default 50).")]
+After = Annotated[str | None, strawberry.argument(description="Return the items after this cursor (pageInfo.endCursor).")]
+ObjectId = Annotated[strawberry.ID, strawberry.argument(description="Global id of the object.")]
+ScopeArg = Annotated[strawberry.ID | None, strawberry.argument(
+    description="An organization, zone or center id inside your scope; default: your scope unit.")]

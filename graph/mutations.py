@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable, TypeVar
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -14,7 +16,7 @@ from app.services import leads as lead_service
 from app.services import tenancy as tenancy_service
 from app.services.errors import DomainError
 from app.services.ingest import SendEventData
-from graph.core import ErrorCode, Money, UserError, ctx, decode_id, require_id
+from graph.core import ErrorCode, ObjectId, UserError, ctx, decode_id, require_id
 from graph.inputs import (AudienceInput, CampaignCreateInput, CampaignUpdateInput, LeadInput,
                           OrganizationCreateInput, SendEventInput, SpendLogInput, TokenCreateInput, unit_ref)
 from graph.types import ApiToken, BudgetAlert, Campaign, Center, Lead, Organization, SpendEntry, User, Zone
@@ -115,13 +117,13 @@ async def _transition(info: Info, gid: strawberry.ID, action: str) -> CampaignPa
 @strawberry.type(description="Writes.")
 class Mutation:
     @strawberry.mutation(description="Create a campaign (DRAFT). Owners and managers.")
-    async def campaign_create(self, info: Info, input: CampaignCreateInput) -> CampaignPayload:
+    async def campaign_create(self, info: Info, input: Annotated[CampaignCreateInput, strawberry.argument(description="The new campaign.")]) -> CampaignPayload:
         p = ctx(info).principal
         return _campaign_payload(*await attempt(lambda: campaign_service.create_campaign(p, input.data())))
 
     @strawberry.mutation(description="Change a campaign. After launch only name, description, budget, endAt, goal "
                                      "and attribution may change.")
-    async def campaign_update(self, info: Info, id: strawberry.ID, input: CampaignUpdateInput) -> CampaignPayload:
+    async def campaign_update(self, info: Info, id: ObjectId, input: Annotated[CampaignUpdateInput, strawberry.argument(description="The changes.")]) -> CampaignPayload:
         p = ctx(info).principal
 
         async def run():
@@ -132,33 +134,33 @@ class Mutation:
 
     @strawberry.mutation(description="Launch a draft: resolves the audience into recipients; LIVE, or SCHEDULED "
                                      "when startAt is in the future.")
-    async def campaign_launch(self, info: Info, id: strawberry.ID) -> CampaignPayload:
+    async def campaign_launch(self, info: Info, id: ObjectId) -> CampaignPayload:
         return await _transition(info, id, "launch")
 
     @strawberry.mutation(description="Pause a LIVE campaign: nothing new is queued.")
-    async def campaign_pause(self, info: Info, id: strawberry.ID) -> CampaignPayload:
+    async def campaign_pause(self, info: Info, id: ObjectId) -> CampaignPayload:
         return await _transition(info, id, "pause")
 
     @strawberry.mutation(description="Resume a PAUSED campaign with the recipients not yet messaged.")
-    async def campaign_resume(self, info: Info, id: strawberry.ID) -> CampaignPayload:
+    async def campaign_resume(self, info: Info, id: ObjectId) -> CampaignPayload:
         return await _transition(info, id, "resume")
 
     @strawberry.mutation(description="Complete a LIVE or PAUSED campaign (final).")
-    async def campaign_complete(self, info: Info, id: strawberry.ID) -> CampaignPayload:
+    async def campaign_complete(self, info: Info, id: ObjectId) -> CampaignPayload:
         return await _transition(info, id, "complete")
 
     @strawberry.mutation(description="Cancel a campaign that is not final (final).")
-    async def campaign_cancel(self, info: Info, id: strawberry.ID) -> CampaignPayload:
+    async def campaign_cancel(self, info: Info, id: ObjectId) -> CampaignPayload:
         return await _transition(info, id, "cancel")
 
     @strawberry.mutation(description="Copy every setting (channels, audience, goal, budget, windows) into a new "
                                      "DRAFT with no sends and no spend.")
-    async def campaign_clone(self, info: Info, id: strawberry.ID, name: str | None = None) -> CampaignPayload:
+    async def campaign_clone(self, info: Info, id: ObjectId, name: Annotated[str | None, strawberry.argument(description="Name of the copy (default: the original name + (copy)).")] = None) -> CampaignPayload:
         p = ctx(info).principal
         return _campaign_payload(*await attempt(lambda: campaign_service.clone_campaign(p, _campaign_id(id), name)))
 
     @strawberry.mutation(description="Set a draft campaign's audience: a filter and/or a list of leads.")
-    async def audience_set(self, info: Info, campaign_id: strawberry.ID, input: AudienceInput) -> CampaignPayload:
+    async def audience_set(self, info: Info, campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The draft campaign.")], input: Annotated[AudienceInput, strawberry.argument(description="The audience.")]) -> CampaignPayload:
         p = ctx(info).principal
 
         async def run():
@@ -170,7 +172,7 @@ class Mutation:
         return _campaign_payload(*await attempt(run))
 
     @strawberry.mutation(description="Create or update leads by externalId (all or nothing, up to 5000).")
-    async def leads_upsert(self, info: Info, leads: list[LeadInput]) -> LeadsUpsertPayload:
+    async def leads_upsert(self, info: Info, leads: Annotated[list[LeadInput], strawberry.argument(description="Leads to create or update.")]) -> LeadsUpsertPayload:
         p = ctx(info).principal
 
         async def run():
@@ -180,7 +182,7 @@ class Mutation:
         return LeadsUpsertPayload(leads=[Lead.of(m) for m in result or []], user_errors=errors)
 
     @strawberry.mutation(description="Log an offline cost on a campaign, or reverse an entry (`reverses`).")
-    async def spend_log(self, info: Info, input: SpendLogInput) -> SpendLogPayload:
+    async def spend_log(self, info: Info, input: Annotated[SpendLogInput, strawberry.argument(description="The entry.")]) -> SpendLogPayload:
         p = ctx(info).principal
 
         async def run():
@@ -202,7 +204,7 @@ class Mutation:
 
     @strawberry.mutation(description="Ingest a batch of send events (at least once, any order). Repeated keys are "
                                      "duplicates; each event is accepted, a duplicate, or rejected with a reason.")
-    async def send_events_ingest(self, info: Info, events: list[SendEventInput]) -> SendEventsIngestPayload:
+    async def send_events_ingest(self, info: Info, events: Annotated[list[SendEventInput], strawberry.argument(description="The events (up to 5000 per call).")]) -> SendEventsIngestPayload:
         p = ctx(info).principal
         data = []
         for e in events:
@@ -230,7 +232,7 @@ class Mutation:
             user_errors=[])
 
     @strawberry.mutation(description="Create or update a member and issue it a token. Owners only.")
-    async def token_create(self, info: Info, input: TokenCreateInput) -> TokenCreatePayload:
+    async def token_create(self, info: Info, input: Annotated[TokenCreateInput, strawberry.argument(description="Member and token.")]) -> TokenCreatePayload:
         p = ctx(info).principal
 
         async def run():
@@ -245,7 +247,7 @@ class Mutation:
                                   organization=None, user_errors=[])
 
     @strawberry.mutation(description="Revoke a token (yours, or any in the organization for owners).")
-    async def token_revoke(self, info: Info, id: strawberry.ID) -> TokenRevokePayload:
+    async def token_revoke(self, info: Info, id: ObjectId) -> TokenRevokePayload:
         p = ctx(info).principal
 
         async def run():
@@ -256,7 +258,7 @@ class Mutation:
 
     @strawberry.mutation(description="Create a new organization with its first owner and token. Owners only "
                                      "(the CLI `pulse org create` does the same on a fresh install).")
-    async def organization_create(self, info: Info, input: OrganizationCreateInput) -> TokenCreatePayload:
+    async def organization_create(self, info: Info, input: Annotated[OrganizationCreateInput, strawberry.argument(description="The organization.")]) -> TokenCreatePayload:
         p = ctx(info).principal
 
         async def run():
@@ -271,13 +273,13 @@ class Mutation:
                                   organization=Organization.of(org), user_errors=[])
 
     @strawberry.mutation(description="Create a zone. Owners only.")
-    async def zone_create(self, info: Info, name: str) -> ZonePayload:
+    async def zone_create(self, info: Info, name: Annotated[str, strawberry.argument(description="Zone name.")]) -> ZonePayload:
         p = ctx(info).principal
         zone, errors = await attempt(lambda: tenancy_service.zone_create(p, name))
         return ZonePayload(zone=Zone.of(zone) if zone else None, user_errors=errors)
 
     @strawberry.mutation(description="Create a center in a zone. Owners only.")
-    async def center_create(self, info: Info, zone_id: strawberry.ID, name: str) -> CenterPayload:
+    async def center_create(self, info: Info, zone_id: Annotated[strawberry.ID, strawberry.argument(description="The zone.")], name: Annotated[str, strawberry.argument(description="Center name.")]) -> CenterPayload:
         p = ctx(info).principal
 
         async def run():
@@ -287,4 +289,4 @@ class Mutation:
         return CenterPayload(center=Center.of(center) if center else None, user_errors=errors)
 
 
-__all__ = ["Mutation", "Money"]
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -11,7 +13,7 @@ from app.services.campaigns import campaigns_filtered, campaigns_query
 from app.services.errors import DomainError
 from app.services.leads import leads_query
 from app.services.tenancy import tokens_query
-from graph.core import Connection, Node, ctx, decode_id, from_global_id, paginate
+from graph.core import After, Connection, First, Node, ObjectId, ScopeArg, ctx, decode_id, from_global_id, paginate
 from graph.inputs import CampaignFilter, LeadFilter, unit_ref
 from graph.types import (ApiToken, BudgetAlert, Campaign, Center, Dashboard, Lead, Organization, OrgUnit, Send,
                          SpendEntry, User, Zone, org_unit)
@@ -76,7 +78,7 @@ async def load_node(info: Info, gid: str) -> Node | None:
 @strawberry.type(description="Reads.")
 class Query:
     @strawberry.field(description="Fetch any object by its global id (null when missing or not visible).")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    async def node(self, info: Info, id: ObjectId) -> Node | None:
         return await load_node(info, id)
 
     @strawberry.field(description="The authenticated user.")
@@ -85,7 +87,7 @@ class Query:
 
     @strawberry.field(description="Dashboard KPIs of your scope, or of a narrower unit (organization, zone or "
                                   "center id). Null when the unit is not visible to you.")
-    async def dashboard(self, info: Info, scope: strawberry.ID | None = None) -> Dashboard | None:
+    async def dashboard(self, info: Info, scope: ScopeArg = None) -> Dashboard | None:
         p = ctx(info).principal
         unit = await _scope(info, p, scope)
         if unit is None:
@@ -101,8 +103,8 @@ class Query:
                          scope=await org_unit(info, unit.kind, p.org_id, zone_id, center_id))
 
     @strawberry.field(description="Campaigns visible to you, newest first.")
-    async def campaigns(self, info: Info, filter: CampaignFilter | None = None, first: int | None = 50,
-                        after: str | None = None) -> Connection[Campaign]:
+    async def campaigns(self, info: Info, filter: Annotated[CampaignFilter | None, strawberry.argument(description="Narrow the list.")] = None, first: First = 50,
+                        after: After = None) -> Connection[Campaign]:
         p = ctx(info).principal
         try:
             qs = await campaigns_filtered(p, filter.data() if filter else None)
@@ -111,7 +113,7 @@ class Query:
         return await paginate(qs, first, after, Campaign.of)
 
     @strawberry.field(description="One campaign (null when missing or not visible).")
-    async def campaign(self, info: Info, id: strawberry.ID) -> Campaign | None:
+    async def campaign(self, info: Info, id: ObjectId) -> Campaign | None:
         pk = decode_id(id, "Campaign")
         if pk is None:
             return None
@@ -119,8 +121,8 @@ class Query:
         return Campaign.of(m) if m else None
 
     @strawberry.field(description="Leads visible to you, newest first.")
-    async def leads(self, info: Info, filter: LeadFilter | None = None, first: int | None = 50,
-                    after: str | None = None) -> Connection[Lead]:
+    async def leads(self, info: Info, filter: Annotated[LeadFilter | None, strawberry.argument(description="Narrow the list.")] = None, first: First = 50,
+                    after: After = None) -> Connection[Lead]:
         p = ctx(info).principal
         try:
             flt = filter.data() if filter else None
@@ -129,8 +131,8 @@ class Query:
         return await paginate(leads_query(p, flt), first, after, Lead.of)
 
     @strawberry.field(description="Budget alerts of the campaigns in your scope (or a narrower one), newest first.")
-    async def budget_alerts(self, info: Info, scope: strawberry.ID | None = None, first: int | None = 50,
-                            after: str | None = None) -> Connection[BudgetAlert]:
+    async def budget_alerts(self, info: Info, scope: ScopeArg = None, first: First = 50,
+                            after: After = None) -> Connection[BudgetAlert]:
         p = ctx(info).principal
         unit = await _scope(info, p, scope)
         currency = await _currency(p)
@@ -139,11 +141,11 @@ class Query:
                               lambda m: BudgetAlert.of(m, currency))
 
     @strawberry.field(description="API tokens: all of the organization for owners, your own otherwise.")
-    async def tokens(self, info: Info, first: int | None = 50, after: str | None = None) -> Connection[ApiToken]:
+    async def tokens(self, info: Info, first: First = 50, after: After = None) -> Connection[ApiToken]:
         return await paginate(tokens_query(ctx(info).principal), first, after, ApiToken.of)
 
     @strawberry.field(description="Members of the organization (owners), or yourself.")
-    async def users(self, info: Info, first: int | None = 50, after: str | None = None) -> Connection[User]:
+    async def users(self, info: Info, first: First = 50, after: After = None) -> Connection[User]:
         p = ctx(info).principal
         qs = mt.User.filter(organization_id=p.org_id)
         if p.role != Role.OWNER:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
 from app.services import kpis
 from app.services.money import from_micros
-from graph.core import Connection, Money, Node, ctx, paginate, to_global_id
+from graph.core import After, Connection, First, Money, Node, ctx, paginate, to_global_id
 from graph.enums import (BounceType, CampaignStatus, CampaignType, Channel, GoalType, Role, SendEventType,
                          SendStatus, StatusReason, UnitKind)
 from graph.loaders import loaders
@@ -497,7 +499,7 @@ class Budget:
         return Money.of(await loaders(info).logged_spend.load(self.campaign.id), self.currency)
 
     @strawberry.field(description="Logged spend entries, newest first.")
-    async def spend_entries(self, info: Info, first: int | None = 50, after: str | None = None) -> Connection[SpendEntry]:
+    async def spend_entries(self, info: Info, first: First = 50, after: After = None) -> Connection[SpendEntry]:
         qs = mb.SpendEntry.filter(campaign_id=self.campaign.id)
         return await paginate(qs, first, after, lambda m: SpendEntry.of(m, self.currency))
 
@@ -749,8 +751,8 @@ class Campaign(Node):
         return [Insight(code=i.code, severity=i.severity, channel=i.channel, message=i.message) for i in found]
 
     @strawberry.field(description="The send log, newest first.")
-    async def sends(self, info: Info, filter: SendFilter | None = None, first: int | None = 50,
-                    after: str | None = None) -> Connection[Send]:
+    async def sends(self, info: Info, filter: Annotated[SendFilter | None, strawberry.argument(description="Narrow the log.")] = None, first: First = 50,
+                    after: After = None) -> Connection[Send]:
         from app.services.sends import sends_query
 
         qs = sends_query(self.m.id, filter.channel if filter else None, filter.status if filter else None,

@@ -53,7 +53,12 @@ async def publish(topic: str, message: dict) -> None:
         log.warning("publish to %s failed", topic, exc_info=True)
 
 
-async def campaign_changed(org_id: int, campaign_id: int, what: str) -> None:
-    message = {"what": what, "organizationId": org_id, "campaignId": campaign_id}
+async def budget_alerts_raised(alerts) -> None:
+    for alert in alerts:
+        await campaign_changed(alert.organization_id, alert.campaign_id, "budgetAlert", alertId=alert.id)
+
+
+async def campaign_changed(org_id: int, campaign_id: int, what: str, **extra) -> None:
+    message = {"what": what, "organizationId": org_id, "campaignId": campaign_id, **extra}
     await publish(topics.campaign(campaign_id), message)
     await publish(topics.organization(org_id), message)

@@ -14,6 +14,7 @@ from app.services.money import to_micros
 from models.budgets import BudgetAlert, SpendEntry
 from models.campaigns import Campaign
 from models.enums import Channel
+from subscriptions import bus
 
 THRESHOLDS = (80, 90, 100)
 
@@ -104,6 +105,8 @@ async def log_spend(principal: Principal, data: SpendData) -> tuple[SpendEntry, 
         )
         await add_spend({campaign.id: amount})
         alerts = await raise_alerts(campaign)
+    await bus.campaign_changed(campaign.organization_id, campaign.id, "spend")
+    await bus.budget_alerts_raised(alerts)
     return entry, alerts
 
 

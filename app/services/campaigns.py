@@ -19,6 +19,7 @@ from models.campaigns import AudienceMember, Campaign, CampaignChannel, Recipien
 from models.enums import CampaignStatus, CampaignType, Channel, GoalType, RecipientGroup, StatusReason, UnitKind
 from models.leads import Lead
 from models.tenancy import Center
+from subscriptions import bus
 
 S = CampaignStatus
 FINAL = {S.COMPLETED, S.CANCELLED}
@@ -203,6 +204,8 @@ async def update_campaign(principal: Principal, campaign_id: int, data: Campaign
             await CampaignChannel.filter(campaign_id=campaign.id).delete()
             await CampaignChannel.bulk_create([CampaignChannel(campaign=campaign, **row) for row in rows])
         alerts = await budget_service.raise_alerts(campaign) if "budget_micros" in values else []
+    await bus.campaign_changed(campaign.organization_id, campaign.id, "settings")
+    await bus.budget_alerts_raised(alerts)
     return campaign, alerts
 
 
@@ -346,11 +349,12 @@ async def transition(principal: Principal, campaign_id: int, action: str) -> Cam
             raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "the campaign changed concurrently; retry", "id")
         for k, v in update.items():
             setattr(campaign, k, v)
+    await bus.campaign_changed(campaign.organization_id, campaign.id, "status")
     return campaign
 
 
 async def pause_for_reason(campaign_id: int, reason: StatusReason) -> bool:
-    """The system pauses a live campaign by itself (budget or credits)."""
+    """The system pauses a live campaign by itself (budget or credits); call inside the transaction."""
     return bool(await Campaign.filter(id=campaign_id, status=S.LIVE).update(status=S.PAUSED, status_reason=reason))
 
 
@@ -368,6 +372,9 @@ async def promote_due(now: datetime | None = None) -> list[int]:
         if await Campaign.filter(id=cid, status__in=[S.LIVE, S.PAUSED, S.SCHEDULED]).update(
                 status=S.COMPLETED, ended_at=now):
             changed.append(cid)
+    for cid in changed:
+        org_id = await Campaign.filter(id=cid).values_list("organization_id", flat=True)
+        await bus.campaign_changed(org_id[0], cid, "status")
     return changed
 
 

@@ -32,6 +32,7 @@ from models.enums import BounceType, CampaignStatus, Channel, SendEventType
 from models.leads import Lead
 from models.sends import Send, SendEvent
 from models.tenancy import Organization
+from subscriptions import bus
 
 RETRIES = 4
 
@@ -158,6 +159,10 @@ async def ingest_send_events(principal: Principal, events: list[SendEventData], 
         result.duplicates += applied.duplicates
         result.rejected.extend(applied.rejected)
         result.changes, result.alerts, result.campaign_ids = applied.changes, applied.alerts, applied.campaign_ids
+        # Published after the commit, one message per campaign (not per send).
+        for cid in sorted(result.campaign_ids):
+            await bus.campaign_changed(principal.org_id, cid, "sends")
+        await bus.budget_alerts_raised(result.alerts)
     result.rejected.sort(key=lambda r: r.index)
     return result
 
