@@ -26,6 +26,7 @@ from graph.schema import build_schema
 from subscriptions.bus import Bus, get_bus, set_bus
 
 log = logging.getLogger("pulse")
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 
 def _json_error(status: int, message: str, code: str) -> Response:
@@ -79,6 +80,27 @@ class PulseGraphQL(GraphQL):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+
+    async def get_sub_response(self, request):
+        sub_response = await super().get_sub_response(request)
+        accept = request.headers.get("accept", "") if request.scope["type"] == "http" else ""
+        sub_response.graphql_response_json = GRAPHQL_RESPONSE_JSON in accept  # type: ignore[attr-defined]
+        return sub_response
+
+    def create_response(self, response_data, sub_response):
+        """Speak application/graphql-response+json when the client accepts it (GraphQL over HTTP):
+        a request error (parse, validation, variable coercion: errors without a path and no data)
+        is then a 400 without a `data` entry."""
+        response = super().create_response(response_data, sub_response)
+        if getattr(sub_response, "graphql_response_json", False) and isinstance(response_data, dict):
+            errors = response_data.get("errors") or []
+            if errors and response_data.get("data") is None and all(not e.get("path") for e in errors):
+                response_data = {k: v for k, v in response_data.items() if k != "data"}
+                response.body = self.encode_json(response_data).encode()
+                response.headers["content-length"] = str(len(response.body))
+                response.status_code = 400
+            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
+        return response
 
     async def get_context(self, request, response) -> Context:
         principal = None

@@ -168,3 +168,27 @@ async def tenant_factory(http):
 @pytest.fixture
 async def tenant(tenant_factory) -> Tenant:
     return await tenant_factory()
+
+
+@pytest.fixture(scope="session")
+async def live_server(app):
+    """The same app served over real sockets by uvicorn (for websocket and interop tests)."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+                            ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(100):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
