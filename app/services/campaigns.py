@@ -310,6 +310,43 @@ async def _resolve_recipients(campaign: Campaign) -> None:
     campaign.reach = campaign.audience_size - campaign.control_size
 
 
+async def add_matching_recipients(org_id: int, lead_ids: list[int]) -> list[int]:
+    """ALWAYS_ON campaigns keep adding leads that match their audience filter.
+
+    Runs in the transaction that created or changed the leads. The control
+    share is kept exact: a newcomer joins CONTROL while the control group is
+    below round(n × percent) for the new size n. Returns the campaigns changed.
+    """
+    if not lead_ids:
+        return []
+    changed = []
+    running = await Campaign.filter(
+        organization_id=org_id, type=CampaignType.ALWAYS_ON, status__in=[S.SCHEDULED, S.LIVE, S.PAUSED],
+    ).select_for_update()
+    for campaign in running:
+        flt = filter_from_json(campaign.audience_filter)
+        if flt is None:
+            continue  # an explicit list does not grow by itself
+        owner = _campaign_unit(campaign)
+        matching = await Lead.filter(owner.lead_q()).filter(filter_q(flt)).filter(id__in=lead_ids).values_list("id", flat=True)
+        existing = set(await Recipient.filter(campaign_id=campaign.id, lead_id__in=list(matching)).values_list("lead_id", flat=True))
+        new_ids = sorted(set(matching) - existing, key=lambda lead_id: assignment_hash(campaign.id, lead_id))
+        if not new_ids:
+            continue
+        rows = []
+        size, control = campaign.audience_size, campaign.control_size
+        for lead_id in new_ids:
+            size += 1
+            group = RecipientGroup.TREATMENT
+            if control < round(size * campaign.control_group_percent / 100):
+                group, control = RecipientGroup.CONTROL, control + 1
+            rows.append(Recipient(campaign_id=campaign.id, lead_id=lead_id, group=group))
+        await Recipient.bulk_create(rows, batch_size=1000)
+        await Campaign.filter(id=campaign.id).update(audience_size=size, control_size=control, reach=size - control)
+        changed.append(campaign.id)
+    return changed
+
+
 # ---------------------------------------------------------------- state machine
 
 

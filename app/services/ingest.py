@@ -24,6 +24,7 @@ from app.services import budget as budget_service
 from app.services.access import Principal
 from app.services.counters import CounterDelta
 from app.services.errors import DomainError, ErrorCode
+from app.services.leads import leads_query
 from app.services.money import to_micros
 from app.services.sendstate import STATE_FIELDS, Ev, replay
 from models.budgets import BudgetAlert
@@ -194,12 +195,14 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
         for v in fresh:
             groups[(v.data.channel, v.data.external_id)].append(v)
         sends = await _load_sends(org_id, list(groups))
+        await _check_existing(principal, sends, groups, out)
         missing = [k for k in groups if k not in sends]
         if missing:
             await _create_sends(principal, tz, missing, groups, out)
             sends.update(await _load_sends(org_id, missing))
-        # Events of sends that could not be created were rejected in _create_sends.
-        fresh = [v for v in fresh if (v.data.channel, v.data.external_id) in sends]
+        # Events of sends that are invalid, invisible or could not be created were rejected above.
+        rejected = {r.index for r in out.rejected}
+        fresh = [v for v in fresh if (v.data.channel, v.data.external_id) in sends and v.index not in rejected]
         if not fresh:
             return out
         send_ids = sorted({sends[(v.data.channel, v.data.external_id)].id for v in fresh})
@@ -269,6 +272,29 @@ def _state_of(send: Send) -> dict:
     return state
 
 
+async def _check_existing(principal: Principal, sends: dict, groups: dict, out: IngestResult) -> None:
+    """Existing sends must belong to a campaign the caller sees, and events must not contradict them."""
+    from app.services.campaigns import campaigns_query
+
+    campaign_ids = list({s.campaign_id for s in sends.values()})
+    visible = set(await campaigns_query(principal).filter(id__in=campaign_ids).values_list("id", flat=True)) \
+        if campaign_ids else set()
+    lead_exts = {v.data.lead_external_id for k in sends for v in groups[k] if v.data.lead_external_id}
+    ext_to_id = dict(await Lead.filter(organization_id=principal.org_id, external_id__in=list(lead_exts))
+                     .values_list("external_id", "id")) if lead_exts else {}
+    for key, send in list(sends.items()):
+        if send.campaign_id not in visible:
+            out.rejected.extend(Rejection(v.index, ErrorCode.NOT_FOUND, "send not found") for v in groups[key])
+            del sends[key]
+            continue
+        for v in groups[key]:
+            d = v.data
+            if ((d.campaign_id and d.campaign_id != send.campaign_id) or (d.lead_id and d.lead_id != send.lead_id)
+                    or (d.lead_external_id and ext_to_id.get(d.lead_external_id) != send.lead_id)):
+                out.rejected.append(Rejection(v.index, ErrorCode.SEND_MISMATCH,
+                                              "externalId belongs to a send of another campaign or lead"))
+
+
 async def _load_sends(org_id: int, keys: list[tuple[Channel, str]]) -> dict[tuple[Channel, str], Send]:
     if not keys:
         return {}
@@ -292,9 +318,9 @@ async def _create_sends(principal: Principal, tz: ZoneInfo, missing, groups, out
 
     campaigns = {c.id: c for c in await campaigns_query(principal).filter(id__in=list(campaign_ids))}
     channels = {(c.campaign_id, c.channel) for c in await CampaignChannel.filter(campaign_id__in=list(campaigns))}
-    leads = {lead.id: lead for lead in await Lead.filter(organization_id=org_id, id__in=list(lead_ids))}
-    leads_by_ext = {lead.external_id: lead for lead in
-                    await Lead.filter(organization_id=org_id, external_id__in=list(lead_exts))}
+    visible_leads = leads_query(principal)
+    leads = {lead.id: lead for lead in await visible_leads.filter(id__in=list(lead_ids))}
+    leads_by_ext = {lead.external_id: lead for lead in await visible_leads.filter(external_id__in=list(lead_exts))}
     to_create: list[Send] = []
     for key in missing:
         evs = groups[key]

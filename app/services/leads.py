@@ -13,6 +13,7 @@ from app.services.tenancy import EMAIL_RE
 from models.enums import Channel, Role, UnitKind
 from models.leads import Lead
 from models.tenancy import Center
+from subscriptions import bus
 
 MAX_LEADS_PER_BATCH = 5000
 
@@ -183,4 +184,9 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
                 )
             }
             out = [created.get(lead.external_id, lead) for lead in out]
+        from app.services.campaigns import add_matching_recipients
+
+        grown = await add_matching_recipients(principal.org_id, [lead.id for lead in out])
+    for campaign_id in grown:
+        await bus.campaign_changed(principal.org_id, campaign_id, "recipients")
     return out
