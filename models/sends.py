@@ -62,3 +62,21 @@ class SendEvent(Model):
         table = "send_event"
         unique_together = (("organization", "idempotency_key"),)
         indexes = (("send_id", "occurred_at"),)
+
+
+class SendChange(Model):
+    """Append-only log of send status/engagement changes: the resumable cursor
+    of `sendStatusChanged`. Ids grow in commit order per campaign (writers hold
+    the campaign row lock while appending)."""
+
+    id = fields.BigIntField(primary_key=True)
+    organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+    campaign = fields.ForeignKeyField("models.Campaign", related_name=False, on_delete=fields.CASCADE)
+    send = fields.ForeignKeyField("models.Send", related_name=False, on_delete=fields.CASCADE)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    status = fields.CharEnumField(SendStatus, max_length=16)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "send_change"
+        indexes = (("campaign_id", "id"),)

@@ -31,7 +31,7 @@ from models.budgets import BudgetAlert
 from models.campaigns import Campaign, CampaignChannel
 from models.enums import BounceType, CampaignStatus, Channel, SendEventType
 from models.leads import Lead
-from models.sends import Send, SendEvent
+from models.sends import Send, SendChange, SendEvent
 from models.tenancy import Organization
 from subscriptions import bus
 
@@ -66,7 +66,7 @@ class Rejection:
 
 
 @dataclass
-class SendChange:
+class ChangedSend:
     campaign_id: int
     send_id: int
     channel: Channel
@@ -78,7 +78,7 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
-    changes: list[SendChange] = field(default_factory=list)
+    changes: list[ChangedSend] = field(default_factory=list)
     alerts: list[BudgetAlert] = field(default_factory=list)
     campaign_ids: set[int] = field(default_factory=set)
 
@@ -247,14 +247,21 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             send.day = new_day
             delta.change(old, _state_of(send))
             changed.append(send)
-            out.changes.append(SendChange(send.campaign_id, send.id, send.channel, send.status.value))
+            out.changes.append(ChangedSend(send.campaign_id, send.id, send.channel, send.status.value))
             if new["unsubscribed_at"] and not old["unsubscribed_at"]:
                 unsubscribes[send.lead_id].add(send.channel.value)
         if changed:
             await Send.bulk_update(changed, fields=[*STATE_FIELDS, "day"], batch_size=500)
             await delta.apply()
             spend = delta.spend_by_campaign()
+            # Campaign rows locked in id order: spend moves, and the change log
+            # appended below gets ids in commit order per campaign.
+            await Campaign.filter(id__in=sorted({s.campaign_id for s in changed})).order_by("id") \
+                .select_for_update().values_list("id", flat=True)
             await budget_service.add_spend(spend)
+            await SendChange.bulk_create([
+                SendChange(organization_id=org_id, campaign_id=s.campaign_id, send_id=s.id, channel=s.channel,
+                           status=s.status) for s in changed], batch_size=1000)
             for cid in sorted(c for c, d in spend.items() if d > 0):
                 out.alerts.extend(await budget_service.raise_alerts(await Campaign.get(id=cid)))
         for lead_id, channels in unsubscribes.items():
