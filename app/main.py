@@ -13,10 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from datetime import timedelta
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from app import db
+from app import db, metrics
 from app.services.access import authenticate
 from app.services.campaigns import promote_due
 from app.services.errors import Unauthenticated
@@ -24,6 +28,7 @@ from app.settings import Settings, get_settings
 from graph.core import Context
 from graph.schema import build_schema
 from subscriptions.bus import Bus, get_bus, set_bus
+from subscriptions.hubs import Registry, set_registry
 
 log = logging.getLogger("pulse")
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -80,6 +85,49 @@ class PulseGraphQL(GraphQL):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        # Open websockets and the token each authenticated with (for revocation).
+        self.sockets: dict[Any, int | None] = {}
+
+    async def run(self, request, context=None, root_value=None):
+        if request.scope["type"] != "websocket":
+            return await super().run(request)
+        metrics.WS_CONNECTIONS.inc()
+        self.sockets[request] = None
+        try:
+            return await super().run(request)
+        finally:
+            self.sockets.pop(request, None)
+            metrics.WS_CONNECTIONS.dec()
+
+    async def on_ws_connect(self, context: Context):
+        """Authenticate `connection_init` {"authorization": "Bearer <token>"}; refuse with 4403."""
+        params = context.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization")
+        try:
+            context.principal_ = await authenticate(raw if isinstance(raw, str) else None)
+        except Unauthenticated:
+            metrics.WS_CLOSED.labels("4403").inc()
+            raise ConnectionRejectionError({"message": "invalid or missing token"}) from None
+        self.sockets[context.request] = context.principal_.token_id
+        return None
+
+    async def close_revoked(self) -> int:
+        """Close the sockets whose token was revoked (4403). Returns how many."""
+        token_ids = {t for t in self.sockets.values() if t}
+        if not token_ids:
+            return 0
+        from models.tenancy import ApiToken
+
+        active = set(await ApiToken.filter(id__in=list(token_ids), revoked_at=None).values_list("id", flat=True))
+        closed = 0
+        for ws, token_id in list(self.sockets.items()):
+            if token_id and token_id not in active:
+                self.sockets.pop(ws, None)
+                with contextlib.suppress(Exception):
+                    await ws.close(code=4403, reason="token revoked")
+                metrics.WS_CLOSED.labels("4403").inc()
+                closed += 1
+        return closed
 
     async def get_sub_response(self, request):
         sub_response = await super().get_sub_response(request)
@@ -141,6 +189,7 @@ async def readyz(_request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001
         ok, checks["database"] = False, f"down: {type(exc).__name__}"
     bus = get_bus()
+    checks["bus"] = bus.state if bus is not None else "stopped"
     if bus is not None and bus.url.startswith("redis"):
         try:
             import redis.asyncio as aioredis
@@ -156,6 +205,19 @@ async def readyz(_request: Request) -> Response:
     else:
         checks["broadcast"] = "ok (in-process)"
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+
+async def metrics_endpoint(_request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _every(interval: float, fn, what: str) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await fn()
+        except Exception:  # noqa: BLE001 - keep going
+            log.warning("%s failed", what, exc_info=True)
 
 
 async def _scheduler(interval: float) -> None:
@@ -177,6 +239,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allow_queries_via_get=True,
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
+        max_subscriptions_per_connection=settings.ws_max_subscriptions,
+        allowed_origins=settings.allowed_origins,
     )
 
     @contextlib.asynccontextmanager
@@ -185,13 +250,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bus = Bus(settings.broadcast_url)
         await bus.connect()
         set_bus(bus)
-        ticker = asyncio.create_task(_scheduler(5.0))
+        registry = Registry(bus, min_interval=settings.subscription_min_interval_s)
+        set_registry(registry)
+        tasks = [
+            asyncio.create_task(_scheduler(5.0)),
+            asyncio.create_task(_every(settings.token_watchdog_interval_s, graphql.close_revoked, "token watchdog")),
+        ]
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await registry.close()
+            set_registry(None)
             await bus.disconnect()
             set_bus(None)
             await db.close_db()
@@ -200,6 +274,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
@@ -208,4 +283,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_middleware(HttpAuth, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.settings = settings
+    app.state.graphql = graphql
     return app

@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     page_max: int = 500
     token_last_used_resolution_s: int = 60
     log_level: str = "info"
+    # Websockets (graphql-transport-ws only)
+    ws_init_timeout_s: float = 10.0
+    ws_max_subscriptions: int = 50
+    # Cross-origin browser pages allowed to open websockets (["*"] = any). Same-origin pages and
+    # non-browser clients (no Origin header) are always allowed.
+    allowed_origins: list[str] = Field(default_factory=list)
+    subscription_min_interval_s: float = 0.25
+    token_watchdog_interval_s: float = 2.0
 
     @property
     def is_sqlite(self) -> bool:

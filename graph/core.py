@@ -194,7 +194,7 @@ class Context:
     loaders: dict = field(default_factory=dict)
     response: Any = None
     settings: Any = None
-    published: list = field(default_factory=list)
+    connection_params: dict | None = None
 
     @property
     def principal(self) -> Principal:

@@ -5,6 +5,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 
 from graph.mutations import Mutation
 from graph.queries import Query
+from graph.subscriptions import Subscription
 from graph.types import ApiToken, BudgetAlert, Campaign, Center, Lead, Organization, Send, SpendEntry, User, Zone
 
 
@@ -23,6 +24,7 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Campaign, Lead, Send, SpendEntry, BudgetAlert, Organization, Zone, Center, User, ApiToken],
         extensions=extensions,
     )

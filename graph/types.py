@@ -557,9 +557,14 @@ class SendEvent:
 @strawberry.type(description="One message to one recipient on one channel (for SOCIAL, one published post).")
 class Send(Node):
     m: strawberry.Private[ms.Send]
+    # Prefetched by the send stream so that fan-out costs no queries.
+    lead_: strawberry.Private[ml.Lead | None] = None
+    currency_: strawberry.Private[str | None] = None
 
     @strawberry.field(description="The recipient.")
     async def recipient(self, info: Info) -> Lead:
+        if self.lead_ is not None:
+            return Lead.of(self.lead_)
         return Lead.of(await loaders(info).lead.load(self.m.lead_id))
 
     @strawberry.field(description="Channel.")
@@ -572,7 +577,7 @@ class Send(Node):
 
     @strawberry.field(description="Cost, incurred once the provider accepted the message (else 0).")
     async def cost(self, info: Info) -> Money:
-        return Money.of(self.m.cost_micros, await _currency(info, self.m.organization_id))
+        return Money.of(self.m.cost_micros, self.currency_ or await _currency(info, self.m.organization_id))
 
     @strawberry.field(description="Credits, incurred once the provider accepted the message (else 0).")
     def credits(self) -> int:

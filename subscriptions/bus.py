@@ -8,15 +8,29 @@ import orjson
 from broadcaster import Broadcast
 
 from subscriptions import topics
+from subscriptions.backends import ResilientRedisBackend
 
 log = logging.getLogger("pulse.bus")
 
 
 class Bus:
+    """broadcaster with our Redis backend (or in-process `memory://`)."""
+
     def __init__(self, url: str) -> None:
         self.url = url
-        self.broadcast = Broadcast(url)
+        self.backend = ResilientRedisBackend(url) if url.startswith(("redis://", "rediss://")) else None
+        self.broadcast = Broadcast(backend=self.backend) if self.backend else Broadcast(url)
         self.connected = False
+
+    @property
+    def state(self) -> str:
+        if self.backend is None:
+            return "in-process" if self.connected else "stopped"
+        return "connected" if self.backend.connected.is_set() else "reconnecting"
+
+    def on_reconnect(self, callback) -> None:
+        if self.backend is not None:
+            self.backend.on_reconnect.append(callback)
 
     async def connect(self) -> None:
         await self.broadcast.connect()
@@ -24,8 +38,8 @@ class Bus:
 
     async def disconnect(self) -> None:
         if self.connected:
-            await self.broadcast.disconnect()
             self.connected = False
+            await self.broadcast.disconnect()
 
     async def publish(self, topic: str, message: dict) -> None:
         await self.broadcast.publish(channel=topic, message=orjson.dumps(message).decode())
@@ -59,6 +73,6 @@ async def budget_alerts_raised(alerts) -> None:
 
 
 async def campaign_changed(org_id: int, campaign_id: int, what: str, **extra) -> None:
+    """One message on the organization's channel; hubs pick what concerns them."""
     message = {"what": what, "organizationId": org_id, "campaignId": campaign_id, **extra}
-    await publish(topics.campaign(campaign_id), message)
     await publish(topics.organization(org_id), message)

@@ -1,9 +1,8 @@
-"""Topic names. Payloads are small: what changed and ids; subscribers re-read state."""
+"""Bus channels. One channel per organization: a process subscribes once per
+organization with local subscribers, and a message never reaches a feed of
+another organization. Payloads are small hints (what changed, ids); hubs
+re-read state from the database."""
 
 
 def organization(org_id: int) -> str:
-    return f"org.{org_id}"
-
-
-def campaign(campaign_id: int) -> str:
-    return f"campaign.{campaign_id}"
+    return f"pulse.org.{org_id}"

@@ -173,3 +173,30 @@ def insights(campaign: Campaign, metrics: CampaignMetrics, enabled: list[Channel
                     f"{ch.value.title()} is enabled and the campaign has been live for over an hour, "
                     "but nothing was sent on it.", ch))
     return found
+
+
+@dataclass
+class CampaignSnapshot:
+    campaign: Campaign
+    metrics: CampaignMetrics
+    logged_micros: int
+    currency: str
+    computed_at: datetime
+
+
+async def campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
+    """Everything `campaignKpis` shows, read from rollups (a handful of queries)."""
+    from app.services.budget import logged_spend_by_campaign
+    from models.campaigns import CampaignChannel
+    from models.tenancy import Organization
+
+    campaign = await Campaign.get_or_none(id=campaign_id)
+    if campaign is None:
+        return None
+    channels = [Channel(c) for c in await CampaignChannel.filter(campaign_id=campaign_id).order_by("id")
+                .values_list("channel", flat=True)]
+    found = await metrics_for([campaign_id], {campaign_id: channels})
+    logged = await logged_spend_by_campaign([campaign_id])
+    org = await Organization.get(id=campaign.organization_id)
+    return CampaignSnapshot(campaign, found[campaign_id], logged.get(campaign_id, 0), org.currency,
+                            datetime.now(timezone.utc))

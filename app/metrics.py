@@ -1,0 +1,9 @@
+"""Prometheus metrics of this process (GET /metrics)."""
+
+from prometheus_client import Counter, Gauge
+
+WS_CONNECTIONS = Gauge("pulse_ws_connections", "Open websocket connections")
+SUBSCRIPTIONS = Gauge("pulse_subscriptions_active", "Active GraphQL subscriptions")
+MESSAGES = Counter("pulse_subscription_messages_total", "Subscription messages sent", ["subscription"])
+SNAPSHOTS = Counter("pulse_snapshot_computations_total", "Hub snapshot/stream rounds computed", ["topic"])
+WS_CLOSED = Counter("pulse_ws_closed_total", "Websockets closed by the server", ["code"])

@@ -1,0 +1,355 @@
+"""Subscriptions (SPEC §12): current value first, then every change (coalesced),
+resumable send stream, permission re-checked for every message.
+
+Resolvers only join a hub and relay what it offers; the values they yield are
+plain data, so executing the selection per subscriber costs no queries.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Annotated, AsyncGenerator
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app import metrics
+from app.services import kpis
+from app.services.access import Principal, Unit, resolve_unit
+from app.services.campaigns import campaign_unit, campaigns_query
+from app.services.errors import DomainError
+from graph.core import Money, ScopeArg, ctx, decode_id, from_global_id, to_global_id
+from graph.enums import CampaignStatus, Channel, SendStatus, StatusReason
+from graph.inputs import unit_ref
+from graph.types import BudgetAlert, ChannelCost, ChannelMetrics, Dashboard, Send, org_unit
+from models import budgets as mb
+from models import sends as ms
+from models.campaigns import Campaign as CampaignModel
+from models.leads import Lead as LeadModel
+from models.tenancy import Organization
+from subscriptions.hubs import SlowConsumer, SnapshotHub, StreamHub, Sub, SubscriptionClosed, get_registry
+
+SLOW_CONSUMER_CLOSE = 4008  # not fatal for graphql-ws clients: they reconnect and resume by cursor
+STREAM_REPLAY_PAGE = 1000
+
+
+@strawberry.type(description="Budget figures of a campaign (live).")
+class BudgetSummary:
+    snapshot: strawberry.Private[kpis.CampaignSnapshot]
+
+    @strawberry.field(description="Allocated budget (0 = no budget).")
+    def allocated(self) -> Money:
+        return Money.of(self.snapshot.campaign.budget_micros, self.snapshot.currency)
+
+    @strawberry.field(description="Message costs plus logged spend.")
+    def spent(self) -> Money:
+        return Money.of(self.snapshot.campaign.spent_micros, self.snapshot.currency)
+
+    @strawberry.field(description="allocated − spent.")
+    def remaining(self) -> Money:
+        c = self.snapshot.campaign
+        return Money.of(c.budget_micros - c.spent_micros, self.snapshot.currency)
+
+    @strawberry.field(description="spent / allocated (0 when there is no budget).")
+    def utilization(self) -> float:
+        c = self.snapshot.campaign
+        return c.spent_micros / c.budget_micros if c.budget_micros else 0.0
+
+    @strawberry.field(description="Message cost per channel.")
+    def by_channel(self) -> list[ChannelCost]:
+        return [ChannelCost(channel=m.channel, cost=Money.of(m.cost_micros, self.snapshot.currency))
+                for m in self.snapshot.metrics.by_channel]
+
+    @strawberry.field(description="Sum of logged spend entries.")
+    def logged_spend(self) -> Money:
+        return Money.of(self.snapshot.logged_micros, self.snapshot.currency)
+
+
+@strawberry.type(description="Live KPIs of one campaign: status, totals, per-channel metrics, budget.")
+class CampaignKpis:
+    snapshot: strawberry.Private[kpis.CampaignSnapshot]
+
+    @strawberry.field(description="The campaign's global id.")
+    def campaign_id(self) -> strawberry.ID:
+        return to_global_id("Campaign", self.snapshot.campaign.id)
+
+    @strawberry.field(description="Lifecycle status.")
+    def status(self) -> CampaignStatus:
+        return self.snapshot.campaign.status
+
+    @strawberry.field(description="Why the campaign is paused, if it is.")
+    def status_reason(self) -> StatusReason | None:
+        return self.snapshot.campaign.status_reason
+
+    @strawberry.field(description="Treatment recipients.")
+    def reach(self) -> int:
+        return self.snapshot.campaign.reach
+
+    @strawberry.field(description="Recipients.")
+    def audience_size(self) -> int:
+        return self.snapshot.campaign.audience_size
+
+    @strawberry.field(description="All channels together.")
+    def totals(self) -> ChannelMetrics:
+        return ChannelMetrics(m=self.snapshot.metrics.totals, currency=self.snapshot.currency)
+
+    @strawberry.field(description="One entry per configured channel.")
+    def by_channel(self) -> list[ChannelMetrics]:
+        return [ChannelMetrics(m=m, currency=self.snapshot.currency) for m in self.snapshot.metrics.by_channel]
+
+    @strawberry.field(description="Budget figures.")
+    def budget(self) -> BudgetSummary:
+        return BudgetSummary(snapshot=self.snapshot)
+
+    @strawberry.field(description="When these figures were computed.")
+    def computed_at(self) -> dt.datetime:
+        return self.snapshot.computed_at
+
+
+@strawberry.type(description="A change of one send's status or engagement.")
+class SendStatusEvent:
+    change: strawberry.Private[ms.SendChange]
+    send_: strawberry.Private[ms.Send]
+    lead: strawberry.Private[LeadModel | None]
+    currency: strawberry.Private[str]
+
+    @strawberry.field(description="Pass it as `after` when reconnecting to miss nothing.")
+    def cursor(self) -> str:
+        return encode_change_cursor(self.change.id)
+
+    @strawberry.field(description="The send's status right after this change.")
+    def status(self) -> SendStatus:
+        return self.change.status
+
+    @strawberry.field(description="Channel of the send.")
+    def channel(self) -> Channel:
+        return self.change.channel
+
+    @strawberry.field(description="When the change was recorded.")
+    def changed_at(self) -> dt.datetime:
+        return self.change.created_at
+
+    @strawberry.field(description="The send as it is now.")
+    def send(self) -> Send:
+        return Send(id=to_global_id("Send", self.send_.id), m=self.send_, lead_=self.lead, currency_=self.currency)
+
+
+def encode_change_cursor(change_id: int) -> str:
+    return base64.b64encode(f"SendChange:{change_id}".encode()).decode()
+
+
+def decode_change_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    parsed = from_global_id(cursor)
+    if parsed is None or parsed[0] != "SendChange":
+        raise GraphQLError("invalid cursor", extensions={"code": "BAD_USER_INPUT"})
+    return parsed[1]
+
+
+@strawberry.input(description="Filter of the send-status stream.")
+class SendStreamFilter:
+    channel: Channel | None = strawberry.field(default=None, description="Only this channel.")
+    status: SendStatus | None = strawberry.field(default=None, description="Only changes to this status.")
+
+
+# ---------------------------------------------------------------- relay helpers
+
+
+async def _relay(info: Info, sub: Sub, name: str):
+    """Yield what a hub offers to `sub` until the client leaves or access ends."""
+    while True:
+        try:
+            item = await sub.next()
+        except SubscriptionClosed as exc:
+            raise GraphQLError(str(exc), extensions={"code": "NOT_FOUND" if str(exc) == "not found" else "FORBIDDEN"})
+        except SlowConsumer:
+            ws = ctx(info).request
+            metrics.WS_CLOSED.labels(str(SLOW_CONSUMER_CLOSE)).inc()
+            await ws.close(code=SLOW_CONSUMER_CLOSE, reason="slow consumer: reconnect and resume with `after`")
+            return
+        ctx(info).loaders.clear()  # fresh DataLoaders per message: never stale
+        metrics.MESSAGES.labels(name).inc()
+        yield item
+
+
+def _campaign_allowed(p: Principal, snapshot) -> bool:
+    c = snapshot.campaign
+    return c.organization_id == p.org_id and p.scope.contains(campaign_unit(c))
+
+
+async def _visible_campaign(p: Principal, gid: str) -> CampaignModel:
+    pk = decode_id(gid, "Campaign")
+    campaign = await campaigns_query(p).filter(id=pk).first() if pk else None
+    if campaign is None:
+        raise GraphQLError("campaign not found", extensions={"code": "NOT_FOUND"})
+    return campaign
+
+
+async def _unit(p: Principal, scope: str | None) -> Unit:
+    try:
+        return await resolve_unit(p, *(unit_ref(scope, "scope") or (None, None)))
+    except DomainError:
+        raise GraphQLError("unit not found", extensions={"code": "NOT_FOUND"}) from None
+
+
+async def _currency(org_id: int) -> str:
+    return (await Organization.get(id=org_id)).currency
+
+
+@strawberry.type(description="Live updates over a websocket (graphql-transport-ws).")
+class Subscription:
+    @strawberry.subscription(description="Dashboard KPIs of your scope (or a narrower unit): the current value, "
+                                         "then every change (at most a few per second).")
+    async def dashboard_kpis(self, info: Info, scope: ScopeArg = None) -> AsyncGenerator[Dashboard, None]:
+        p = ctx(info).principal
+        unit = await _unit(p, scope)
+        currency = await _currency(p.org_id)
+        zone_id = unit.id if unit.kind.value == "ZONE" else unit.zone_id
+        center_id = unit.id if unit.kind.value == "CENTER" else None
+        scope_obj = await org_unit(info, unit.kind, p.org_id, zone_id, center_id)
+
+        async def compute():
+            return Dashboard(d=await kpis.dashboard(unit), currency=currency, scope=scope_obj)
+
+        def allowed(principal: Principal, _snapshot) -> bool:
+            return principal.scope.contains(unit)
+
+        async def make():
+            return SnapshotHub(get_registry(), ("dashboard", unit.kind.value, unit.id), p.org_id, compute, allowed,
+                               lambda message: True)
+
+        sub = Sub(p, latest_only=True)
+        hub = await get_registry().join(("dashboard", unit.kind.value, unit.id), p.org_id, make, sub)
+        try:
+            yield await hub.current()
+            async for item in _relay(info, sub, "dashboardKpis"):
+                yield item
+        finally:
+            await get_registry().leave(hub, sub)
+
+    @strawberry.subscription(description="Live KPIs of a campaign: the current value, then every change.")
+    async def campaign_kpis(self, info: Info, campaign_id: Annotated[strawberry.ID, strawberry.argument(
+            description="The campaign.")]) -> AsyncGenerator[CampaignKpis, None]:
+        p = ctx(info).principal
+        campaign = await _visible_campaign(p, campaign_id)
+        cid = campaign.id
+
+        async def make():
+            return SnapshotHub(get_registry(), ("campaign", cid), p.org_id, lambda: kpis.campaign_snapshot(cid),
+                               _campaign_allowed, lambda message: message.get("campaignId") == cid)
+
+        sub = Sub(p, latest_only=True)
+        hub = await get_registry().join(("campaign", cid), p.org_id, make, sub)
+        try:
+            yield CampaignKpis(snapshot=await hub.current())
+            async for item in _relay(info, sub, "campaignKpis"):
+                yield CampaignKpis(snapshot=item)
+        finally:
+            await get_registry().leave(hub, sub)
+
+    @strawberry.subscription(description="Each budget alert (80/90/100 % crossing, once per threshold) of the "
+                                         "campaigns in your scope or a narrower unit, as it is raised.")
+    async def budget_alerts(self, info: Info, scope: ScopeArg = None) -> AsyncGenerator[BudgetAlert, None]:
+        p = ctx(info).principal
+        unit = await _unit(p, scope)
+        currency = await _currency(p.org_id)
+        org_id = p.org_id
+
+        async def head() -> int:
+            last = await mb.BudgetAlert.filter(organization_id=org_id).order_by("-id").first()
+            return last.id if last else 0
+
+        async def fetch(after: int) -> list:
+            alerts = await mb.BudgetAlert.filter(organization_id=org_id, id__gt=after).order_by("id").limit(1000)
+            units = {c.id: campaign_unit(c) for c in await CampaignModel.filter(id__in=[a.campaign_id for a in alerts])}
+            for alert in alerts:
+                alert.unit = units.get(alert.campaign_id)
+            return alerts
+
+        def allowed(principal: Principal, alert) -> bool:
+            return alert.unit is not None and principal.scope.contains(alert.unit)
+
+        async def make():
+            return StreamHub(get_registry(), ("budgetAlerts", org_id), org_id, fetch, await head(), allowed,
+                             lambda message: message.get("what") == "budgetAlert")
+
+        sub = Sub(p, latest_only=False, accept=lambda alert: unit.contains(alert.unit))
+        hub = await get_registry().join(("budgetAlerts", org_id), org_id, make, sub)
+        try:
+            async for alert in _relay(info, sub, "budgetAlerts"):
+                yield BudgetAlert.of(alert, currency)
+        finally:
+            await get_registry().leave(hub, sub)
+
+    @strawberry.subscription(description="Every send status or engagement change of a campaign. With `after` (a "
+                                         "cursor from an earlier message) it first replays what you missed.")
+    async def send_status_changed(
+        self, info: Info,
+        campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The campaign.")],
+        filter: Annotated[SendStreamFilter | None, strawberry.argument(description="Narrow the stream.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Resume after this cursor.")] = None,
+    ) -> AsyncGenerator[SendStatusEvent, None]:
+        p = ctx(info).principal
+        campaign = await _visible_campaign(p, campaign_id)
+        cid, org_id = campaign.id, campaign.organization_id
+        after_id = decode_change_cursor(after)
+        currency = await _currency(org_id)
+        channel = filter.channel if filter else None
+        status = filter.status if filter else None
+
+        async def fetch(last: int, upto: int | None = None, limit: int = STREAM_REPLAY_PAGE) -> list:
+            qs = ms.SendChange.filter(campaign_id=cid, id__gt=last)
+            if upto is not None:
+                qs = qs.filter(id__lte=upto)
+            changes = await qs.order_by("id").limit(limit)
+            sends = {s.id: s for s in await ms.Send.filter(id__in=list({c.send_id for c in changes}))}
+            leads = {lead.id: lead for lead in await LeadModel.filter(id__in=list({s.lead_id for s in sends.values()}))}
+            for c in changes:
+                c.send_obj = sends.get(c.send_id)
+                c.lead_obj = leads.get(c.send_obj.lead_id) if c.send_obj else None
+            return changes
+
+        async def head() -> int:
+            last = await ms.SendChange.filter(campaign_id=cid).order_by("-id").first()
+            return last.id if last else 0
+
+        def accept(change) -> bool:
+            return (channel is None or change.channel == channel) and (status is None or change.status == status)
+
+        def allowed(principal: Principal, _change) -> bool:
+            return principal.org_id == org_id and principal.scope.contains(campaign_unit(campaign))
+
+        async def make():
+            return StreamHub(get_registry(), ("sends", cid), org_id, fetch, await head(), allowed,
+                             lambda message: message.get("campaignId") == cid and message.get("what") == "sends")
+
+        def event(change) -> SendStatusEvent:
+            return SendStatusEvent(change=change, send_=change.send_obj, lead=change.lead_obj, currency=currency)
+
+        sub = Sub(p, latest_only=False, limit=5000, accept=accept)
+        hub = await get_registry().join(("sends", cid), org_id, make, sub)
+        try:
+            position = after_id
+            if after_id is not None:
+                upto = hub.head  # live items beyond this are already queued for us
+                while position < upto:
+                    page = await fetch(position, upto)
+                    if not page:
+                        break
+                    for change in page:
+                        if accept(change):
+                            metrics.MESSAGES.labels("sendStatusChanged").inc()
+                            yield event(change)
+                    position = page[-1].id
+            async for change in _relay(info, sub, "sendStatusChanged"):
+                if position is not None and change.id <= position:
+                    continue
+                yield event(change)
+        finally:
+            await get_registry().leave(hub, sub)
+
+
+

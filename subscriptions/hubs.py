@@ -1,0 +1,314 @@
+"""Per-topic hubs: one bus subscription per organization and process, one
+snapshot computation per change and process, whatever the number of local
+subscribers; each subscriber's permission re-checked for every message.
+
+    bus (org channel) ──▶ Feed ──notify──▶ Hub (campaign KPIs, dashboard, alerts, send stream)
+                                             │ compute once (coalesced), check tokens once
+                                             ▼
+                                  Sub, Sub, Sub … (bounded; KPI subs keep only the latest value)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Hashable
+
+import orjson
+
+from app import metrics
+from app.services.access import Principal
+from subscriptions import topics
+
+log = logging.getLogger("pulse.hubs")
+
+
+class SubscriptionClosed(Exception):
+    """The subscriber may no longer receive messages (token revoked, object gone)."""
+
+
+class SlowConsumer(Exception):
+    """A stream subscriber fell too far behind; it must reconnect and resume by cursor."""
+
+
+class Sub:
+    """One local subscriber: a bounded mailbox."""
+
+    def __init__(self, principal: Principal, *, latest_only: bool, limit: int = 1000, accept=None) -> None:
+        self.principal = principal
+        self.latest_only = latest_only
+        self.limit = limit
+        self.accept = accept or (lambda item: True)
+        self.items: deque = deque()
+        self.event = asyncio.Event()
+        self.error: str | None = None
+        self.overflow = False
+
+    def offer(self, item: Any) -> None:
+        if self.latest_only:
+            self.items.clear()
+        elif len(self.items) >= self.limit:
+            self.overflow = True
+            self.items.clear()
+            self.event.set()
+            return
+        self.items.append(item)
+        self.event.set()
+
+    def fail(self, message: str) -> None:
+        self.error = message
+        self.event.set()
+
+    async def next(self) -> Any:
+        while True:
+            if self.overflow:
+                raise SlowConsumer("subscriber fell behind")
+            if self.items:
+                return self.items.popleft()
+            if self.error:
+                raise SubscriptionClosed(self.error)
+            self.event.clear()
+            await self.event.wait()
+
+
+class Hub:
+    """Base hub: coalesces notifications into rounds, at most one per interval."""
+
+    kind = "hub"
+
+    def __init__(self, registry: "Registry", key: Hashable, org_id: int) -> None:
+        self.registry = registry
+        self.key = key
+        self.org_id = org_id
+        self.subs: set[Sub] = set()
+        self.dirty = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.last_round = 0.0
+
+    def relevant(self, message: dict) -> bool:
+        return True
+
+    def notify(self, message: dict) -> None:
+        if self.relevant(message):
+            self.dirty.set()
+
+    def resync(self) -> None:
+        self.dirty.set()
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._loop(), name=f"pulse-hub-{self.key}")
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+    async def _loop(self) -> None:
+        while True:
+            await self.dirty.wait()
+            wait = self.last_round + self.registry.min_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.dirty.clear()
+            self.last_round = time.monotonic()
+            try:
+                await self.round()
+            except Exception:  # noqa: BLE001 - a failed round is retried on the next change
+                log.exception("hub %s round failed", self.key)
+                self.dirty.set()
+                await asyncio.sleep(1)
+
+    async def round(self) -> None:
+        raise NotImplementedError
+
+    async def live_subs(self) -> list[Sub]:
+        """Subscribers whose token is still active (one query per round); the others are closed."""
+        subs = list(self.subs)
+        token_ids = {s.principal.token_id for s in subs if s.principal.token_id}
+        active = await self.registry.active_tokens(token_ids)
+        live = []
+        for s in subs:
+            if s.principal.token_id and s.principal.token_id not in active:
+                s.fail("token revoked")
+            else:
+                live.append(s)
+        return live
+
+
+class SnapshotHub(Hub):
+    """A KPI topic: computes the snapshot once per round and offers it to every allowed subscriber."""
+
+    kind = "snapshot"
+
+    def __init__(self, registry, key, org_id, compute: Callable[[], Awaitable[Any]],
+                 allowed: Callable[[Principal, Any], bool], relevant: Callable[[dict], bool]) -> None:
+        super().__init__(registry, key, org_id)
+        self.compute_fn = compute
+        self.allowed = allowed
+        self._relevant = relevant
+        self.snapshot: Any = None
+
+    def relevant(self, message: dict) -> bool:
+        return self._relevant(message)
+
+    async def compute(self) -> Any:
+        self.snapshot = await self.compute_fn()
+        metrics.SNAPSHOTS.labels(self.key[0]).inc()
+        return self.snapshot
+
+    async def current(self) -> Any:
+        if self.snapshot is None or self.dirty.is_set():
+            return await self.compute()
+        return self.snapshot
+
+    async def round(self) -> None:
+        if not self.subs:
+            return
+        snapshot = await self.compute()
+        for s in await self.live_subs():
+            if snapshot is None or not self.allowed(s.principal, snapshot):
+                s.fail("not found")
+            else:
+                s.offer(snapshot)
+
+
+class StreamHub(Hub):
+    """An event stream: `fetch(last_id)` returns new items (with `.id`) since the last round."""
+
+    kind = "stream"
+
+    def __init__(self, registry, key, org_id, fetch: Callable[[int], Awaitable[list]], head: int,
+                 allowed: Callable[[Principal, Any], bool], relevant: Callable[[dict], bool]) -> None:
+        super().__init__(registry, key, org_id)
+        self.fetch = fetch
+        self.head = head
+        self.allowed = allowed
+        self._relevant = relevant
+
+    def relevant(self, message: dict) -> bool:
+        return self._relevant(message)
+
+    async def round(self) -> None:
+        items = await self.fetch(self.head)
+        if not items:
+            return
+        self.head = max(item.id for item in items)
+        metrics.SNAPSHOTS.labels(self.key[0]).inc()
+        for s in await self.live_subs():
+            for item in items:
+                if not self.allowed(s.principal, item):
+                    continue
+                if s.accept(item):
+                    s.offer(item)
+
+
+class Feed:
+    """The process's one subscription to an organization's bus channel."""
+
+    def __init__(self, registry: "Registry", org_id: int) -> None:
+        self.registry = registry
+        self.org_id = org_id
+        self.hubs: set[Hub] = set()
+        self.ready = asyncio.Event()
+        self.task = asyncio.create_task(self._run(), name=f"pulse-feed-{org_id}")
+
+    async def _run(self) -> None:
+        async with self.registry.bus.broadcast.subscribe(topics.organization(self.org_id)) as subscriber:
+            self.ready.set()
+            async for event in subscriber:
+                if event is None:
+                    break
+                try:
+                    message = orjson.loads(event.message)
+                except orjson.JSONDecodeError:
+                    continue
+                if message.get("organizationId") != self.org_id:
+                    continue
+                for hub in list(self.hubs):
+                    hub.notify(message)
+
+
+@dataclass
+class Registry:
+    """All hubs and feeds of this process (safe to lose: rebuilt by subscribers)."""
+
+    bus: Any
+    min_interval: float = 0.25
+
+    def __post_init__(self) -> None:
+        self.hubs: dict[Hashable, Hub] = {}
+        self.feeds: dict[int, Feed] = {}
+        self._lock = asyncio.Lock()
+        self.bus.on_reconnect(self.resync_all)
+
+    def resync_all(self) -> None:
+        for hub in list(self.hubs.values()):
+            hub.resync()
+
+    async def active_tokens(self, token_ids: set[int]) -> set[int]:
+        if not token_ids:
+            return set()
+        from models.tenancy import ApiToken
+
+        return set(await ApiToken.filter(id__in=list(token_ids), revoked_at=None).values_list("id", flat=True))
+
+    async def join(self, key: Hashable, org_id: int, make: Callable[[], Awaitable[Hub]], sub: Sub) -> Hub:
+        async with self._lock:
+            hub = self.hubs.get(key)
+            if hub is None:
+                feed = self.feeds.get(org_id)
+                if feed is None:
+                    feed = self.feeds[org_id] = Feed(self, org_id)
+                # Subscribed on the bus before any snapshot is computed: nothing slips between.
+                await asyncio.wait_for(feed.ready.wait(), timeout=10)
+                hub = await make()
+                self.hubs[key] = hub
+                feed.hubs.add(hub)
+                hub.start()
+            hub.subs.add(sub)
+            metrics.SUBSCRIPTIONS.inc()
+            return hub
+
+    async def leave(self, hub: Hub, sub: Sub) -> None:
+        metrics.SUBSCRIPTIONS.dec()
+        async with self._lock:
+            hub.subs.discard(sub)
+            if hub.subs or self.hubs.get(hub.key) is not hub:
+                return
+            del self.hubs[hub.key]
+            feed = self.feeds.get(hub.org_id)
+            if feed is not None:
+                feed.hubs.discard(hub)
+                if not feed.hubs:
+                    del self.feeds[hub.org_id]
+                    feed.task.cancel()
+        await hub.stop()
+
+    async def close(self) -> None:
+        for hub in list(self.hubs.values()):
+            for s in hub.subs:
+                s.fail("server shutting down")
+            await hub.stop()
+        for feed in list(self.feeds.values()):
+            feed.task.cancel()
+        self.hubs.clear()
+        self.feeds.clear()
+
+
+_registry: Registry | None = None
+
+
+def set_registry(registry: Registry | None) -> None:
+    global _registry
+    _registry = registry
+
+
+def get_registry() -> Registry:
+    if _registry is None:
+        raise RuntimeError("subscriptions are not running")
+    return _registry
