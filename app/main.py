@@ -250,7 +250,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bus = Bus(settings.broadcast_url)
         await bus.connect()
         set_bus(bus)
-        registry = Registry(bus, min_interval=settings.subscription_min_interval_s)
+        registry = Registry(bus, min_interval=settings.subscription_min_interval_s,
+                            stream_limit=settings.stream_buffer_limit)
         set_registry(registry)
         tasks = [
             asyncio.create_task(_scheduler(5.0)),

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     # non-browser clients (no Origin header) are always allowed.
     allowed_origins: list[str] = Field(default_factory=list)
     subscription_min_interval_s: float = 0.25
+    stream_buffer_limit: int = 5000
     token_watchdog_interval_s: float = 2.0
 
     @property

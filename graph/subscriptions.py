@@ -7,7 +7,9 @@ plain data, so executing the selection per subscriber costs no queries.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import datetime as dt
 from typing import Annotated, AsyncGenerator
 
@@ -158,6 +160,13 @@ class SendStreamFilter:
 # ---------------------------------------------------------------- relay helpers
 
 
+async def _close_slow(info: Info) -> None:
+    metrics.WS_CLOSED.labels(str(SLOW_CONSUMER_CLOSE)).inc()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ctx(info).request.close(
+            code=SLOW_CONSUMER_CLOSE, reason="slow consumer: reconnect and resume with `after`"), timeout=5)
+
+
 async def _relay(info: Info, sub: Sub, name: str):
     """Yield what a hub offers to `sub` until the client leaves or access ends."""
     while True:
@@ -166,10 +175,7 @@ async def _relay(info: Info, sub: Sub, name: str):
         except SubscriptionClosed as exc:
             raise GraphQLError(str(exc), extensions={"code": "NOT_FOUND" if str(exc) == "not found" else "FORBIDDEN"})
         except SlowConsumer:
-            ws = ctx(info).request
-            metrics.WS_CLOSED.labels(str(SLOW_CONSUMER_CLOSE)).inc()
-            await ws.close(code=SLOW_CONSUMER_CLOSE, reason="slow consumer: reconnect and resume with `after`")
-            return
+            return  # the socket is being closed with SLOW_CONSUMER_CLOSE (see Sub.on_overflow)
         ctx(info).loaders.clear()  # fresh DataLoaders per message: never stale
         metrics.MESSAGES.labels(name).inc()
         yield item
@@ -219,7 +225,7 @@ class Subscription:
 
         async def make():
             return SnapshotHub(get_registry(), ("dashboard", unit.kind.value, unit.id), p.org_id, compute, allowed,
-                               lambda message: True)
+                               lambda message: True, fingerprint=lambda snapshot: snapshot.d)
 
         sub = Sub(p, latest_only=True)
         hub = await get_registry().join(("dashboard", unit.kind.value, unit.id), p.org_id, make, sub)
@@ -239,7 +245,8 @@ class Subscription:
 
         async def make():
             return SnapshotHub(get_registry(), ("campaign", cid), p.org_id, lambda: kpis.campaign_snapshot(cid),
-                               _campaign_allowed, lambda message: message.get("campaignId") == cid)
+                               _campaign_allowed, lambda message: message.get("campaignId") == cid,
+                               fingerprint=kpis.CampaignSnapshot.fingerprint)
 
         sub = Sub(p, latest_only=True)
         hub = await get_registry().join(("campaign", cid), p.org_id, make, sub)
@@ -329,7 +336,8 @@ class Subscription:
         def event(change) -> SendStatusEvent:
             return SendStatusEvent(change=change, send_=change.send_obj, lead=change.lead_obj, currency=currency)
 
-        sub = Sub(p, latest_only=False, limit=5000, accept=accept)
+        sub = Sub(p, latest_only=False, limit=get_registry().stream_limit, accept=accept)
+        sub.on_overflow = lambda: asyncio.create_task(_close_slow(info))
         hub = await get_registry().join(("sends", cid), org_id, make, sub)
         try:
             position = after_id

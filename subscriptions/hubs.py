@@ -47,14 +47,21 @@ class Sub:
         self.event = asyncio.Event()
         self.error: str | None = None
         self.overflow = False
+        # Called once when the mailbox overflows: the consumer may be blocked on
+        # a stalled socket and never come back to read the flag.
+        self.on_overflow: Callable[[], Any] | None = None
 
     def offer(self, item: Any) -> None:
+        if self.overflow:
+            return
         if self.latest_only:
             self.items.clear()
         elif len(self.items) >= self.limit:
             self.overflow = True
             self.items.clear()
             self.event.set()
+            if self.on_overflow is not None:
+                self.on_overflow()
             return
         self.items.append(item)
         self.event.set()
@@ -146,12 +153,19 @@ class SnapshotHub(Hub):
     kind = "snapshot"
 
     def __init__(self, registry, key, org_id, compute: Callable[[], Awaitable[Any]],
-                 allowed: Callable[[Principal, Any], bool], relevant: Callable[[dict], bool]) -> None:
+                 allowed: Callable[[Principal, Any], bool], relevant: Callable[[dict], bool],
+                 fingerprint: Callable[[Any], Any] = lambda snapshot: snapshot) -> None:
         super().__init__(registry, key, org_id)
         self.compute_fn = compute
         self.allowed = allowed
         self._relevant = relevant
+        self.fingerprint = fingerprint
         self.snapshot: Any = None
+        self.force = False
+
+    def resync(self) -> None:
+        self.force = True  # after a reconnect every subscriber gets a fresh snapshot, changed or not
+        super().resync()
 
     def relevant(self, message: dict) -> bool:
         return self._relevant(message)
@@ -169,11 +183,15 @@ class SnapshotHub(Hub):
     async def round(self) -> None:
         if not self.subs:
             return
+        before = self.fingerprint(self.snapshot) if self.snapshot is not None else None
         snapshot = await self.compute()
+        # Another scope's change can wake this hub: an unchanged value is not sent again.
+        unchanged = snapshot is not None and before is not None and self.fingerprint(snapshot) == before
+        force, self.force = self.force, False
         for s in await self.live_subs():
             if snapshot is None or not self.allowed(s.principal, snapshot):
                 s.fail("not found")
-            else:
+            elif force or not unchanged:
                 s.offer(snapshot)
 
 
@@ -239,6 +257,7 @@ class Registry:
 
     bus: Any
     min_interval: float = 0.25
+    stream_limit: int = 5000  # queued stream items per subscriber before it is closed as too slow
 
     def __post_init__(self) -> None:
         self.hubs: dict[Hashable, Hub] = {}

@@ -55,9 +55,10 @@ async def mutate(gql: GQL, name: str, campaign_id: str) -> dict:
     return d[name]
 
 
-async def launched_campaign(gql: GQL, n_leads: int = 5, **overrides) -> tuple[dict, list[dict]]:
+async def launched_campaign(gql: GQL, n_leads: int = 5, lead_extra: dict | None = None,
+                            **overrides) -> tuple[dict, list[dict]]:
     campaign = await create_campaign(gql, **overrides)
-    leads = await make_leads(gql, n_leads)
+    leads = await make_leads(gql, n_leads, **(lead_extra or {}))
     d = await gql("mutation($c:ID!,$i:AudienceInput!){ audienceSet(campaignId:$c, input:$i){ userErrors{ code message } } }",
                   {"c": campaign["id"], "i": {"leadIds": [lead["id"] for lead in leads]}})
     assert not d["audienceSet"]["userErrors"], d

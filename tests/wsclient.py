@@ -77,6 +77,11 @@ class WsClient:
     def pending(self, sid: str) -> int:
         return self.inbox.setdefault(sid, asyncio.Queue()).qsize()
 
+    def stall(self) -> None:
+        """Stop reading: with a small max_queue, TCP back-pressure reaches the server."""
+        self.reader.cancel()
+        self.reader = None
+
     async def wait_closed(self, timeout: float = 10) -> tuple[int, str]:
         if self.reader is None:
             try:

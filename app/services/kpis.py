@@ -183,6 +183,11 @@ class CampaignSnapshot:
     currency: str
     computed_at: datetime
 
+    def fingerprint(self) -> tuple:
+        c = self.campaign
+        return (c.status, c.status_reason, c.reach, c.audience_size, c.budget_micros, c.spent_micros,
+                self.logged_micros, self.metrics)
+
 
 async def campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
     """Everything `campaignKpis` shows, read from rollups (a handful of queries)."""

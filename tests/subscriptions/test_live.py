@@ -211,7 +211,7 @@ async def test_ping_pong(tenant, live_server):
     ws = WsClient(live_server)
     await ws.connect()
     await ws.init(tenant.gql.token)
-    ws.reader.cancel()
+    ws.stall()
     await ws.send({"type": "ping"})
     import json
     reply = json.loads(await asyncio.wait_for(ws.ws.recv(), 5))
