@@ -22,7 +22,6 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_tokens: int = 5000
     max_batch_size: int = 5000
-    page_max: int = 500
     token_last_used_resolution_s: int = 60
     log_level: str = "info"
     # Websockets (graphql-transport-ws only)

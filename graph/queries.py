@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from app.services import kpis
 from app.services.access import Principal, Unit, resolve_unit
-from app.services.campaigns import campaigns_filtered, campaigns_query
+from app.services.campaigns import campaigns_filtered, campaigns_query, in_visible_campaigns
 from app.services.errors import DomainError
 from app.services.leads import leads_query
 from app.services.tenancy import tokens_query
@@ -48,13 +48,13 @@ async def load_node(info: Info, gid: str) -> Node | None:
         m = await leads_query(p).filter(id=pk).first()
         return Lead.of(m) if m else None
     if kind == "Send":
-        m = await ms.Send.filter(id=pk, campaign_id__in=campaigns_query(p).values("id")).first()
+        m = await in_visible_campaigns(ms.Send, p).filter(id=pk).first()
         return Send.of(m) if m else None
     if kind == "SpendEntry":
-        m = await mb.SpendEntry.filter(id=pk, campaign_id__in=campaigns_query(p).values("id")).first()
+        m = await in_visible_campaigns(mb.SpendEntry, p).filter(id=pk).first()
         return SpendEntry.of(m, await _currency(p)) if m else None
     if kind == "BudgetAlert":
-        m = await mb.BudgetAlert.filter(id=pk, campaign_id__in=campaigns_query(p).values("id")).first()
+        m = await in_visible_campaigns(mb.BudgetAlert, p).filter(id=pk).first()
         return BudgetAlert.of(m, await _currency(p)) if m else None
     if kind == "Organization":
         return Organization.of(await mt.Organization.get(id=pk)) if pk == p.org_id else None
@@ -136,9 +136,8 @@ class Query:
         p = ctx(info).principal
         unit = await _scope(info, p, scope)
         currency = await _currency(p)
-        ids = campaigns_query(p, unit).values("id") if unit else campaigns_query(p).filter(id=-1).values("id")
-        return await paginate(mb.BudgetAlert.filter(campaign_id__in=ids), first, after,
-                              lambda m: BudgetAlert.of(m, currency))
+        qs = in_visible_campaigns(mb.BudgetAlert, p, unit) if unit else mb.BudgetAlert.filter(id=-1)
+        return await paginate(qs, first, after, lambda m: BudgetAlert.of(m, currency))
 
     @strawberry.field(description="API tokens: all of the organization for owners, your own otherwise.")
     async def tokens(self, info: Info, first: First = 50, after: After = None) -> Connection[ApiToken]:

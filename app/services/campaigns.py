@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from app.services import budget as budget_service
@@ -69,6 +69,11 @@ class CampaignData:
 
 def campaigns_query(principal: Principal, unit: Unit | None = None):
     return Campaign.filter((unit or principal.scope).campaign_q())
+
+
+def in_visible_campaigns(model, principal: Principal, unit: Unit | None = None):
+    """Rows of `model` (with a campaign_id) whose campaign the principal sees."""
+    return model.filter(campaign_id__in=Subquery(campaigns_query(principal, unit).values("id")))
 
 
 async def get_campaign(principal: Principal, campaign_id: int, field: str = "id", *, for_update: bool = False) -> Campaign:
@@ -471,7 +476,7 @@ async def campaigns_filtered(principal: Principal, flt: CampaignFilterData | Non
     if flt.type:
         qs = qs.filter(type=flt.type)
     if flt.channel:
-        qs = qs.filter(id__in=CampaignChannel.filter(channel=flt.channel, enabled=True).values("campaign_id"))
+        qs = qs.filter(id__in=Subquery(CampaignChannel.filter(channel=flt.channel, enabled=True).values("campaign_id")))
     if flt.text and flt.text.strip():
         t = flt.text.strip()
         qs = qs.filter(Q(name__icontains=t) | Q(description__icontains=t))

@@ -112,6 +112,10 @@ async def dashboard(unit: Unit) -> Dashboard:
     return Dashboard(int(r["active"]), int(r["reach"]), int(r["spent"]), int(r["budget"]))
 
 
+CHANNEL_NAMES = {Channel.EMAIL: "Email", Channel.PUSH: "Push", Channel.SMS: "SMS", Channel.WHATSAPP: "WhatsApp",
+                 Channel.SOCIAL: "Social"}
+
+
 @dataclass
 class Insight:
     code: str
@@ -151,7 +155,7 @@ def insights(campaign: Campaign, metrics: CampaignMetrics, enabled: list[Channel
         if m.generated >= 20 and m.failure_rate > 0.10:
             found.append(Insight(
                 "HIGH_FAILURE_RATE", "CRITICAL" if m.failure_rate > 0.25 else "WARNING",
-                f"{m.channel.value.title()}: {m.failure_rate:.0%} of {m.generated} messages failed "
+                f"{CHANNEL_NAMES[m.channel]}: {m.failure_rate:.0%} of {m.generated} messages failed "
                 "(over 10 %). Check the provider and the recipients' addresses.", m.channel))
     if campaign.status != CampaignStatus.DRAFT and unit_leads > 0 and campaign.reach < 0.10 * unit_leads:
         found.append(Insight(
@@ -170,7 +174,7 @@ def insights(campaign: Campaign, metrics: CampaignMetrics, enabled: list[Channel
             if (by.get(ch) or Metrics(ch)).sent == 0:
                 found.append(Insight(
                     "ZERO_SENDS", "WARNING",
-                    f"{ch.value.title()} is enabled and the campaign has been live for over an hour, "
+                    f"{CHANNEL_NAMES[ch]} is enabled and the campaign has been live for over an hour, "
                     "but nothing was sent on it.", ch))
     return found
 
