@@ -217,3 +217,38 @@ async def test_ping_pong(tenant, live_server):
     reply = json.loads(await asyncio.wait_for(ws.ws.recv(), 5))
     assert reply["type"] == "pong"
     await ws.close()
+
+
+async def test_init_timeout_subscription_cap_and_origins(app, tenant, live_server):
+    from datetime import timedelta
+
+    import websockets
+
+    view = app.state.graphql
+    saved_timeout, saved_cap = view.connection_init_wait_timeout, view.max_subscriptions_per_connection
+    view.connection_init_wait_timeout, view.max_subscriptions_per_connection = timedelta(seconds=0.5), 3
+    try:
+        silent = WsClient(live_server)
+        await silent.connect()
+        assert (await silent.wait_closed(timeout=5))[0] == 4408  # no connection_init in time
+
+        ws = await connect(live_server, tenant.gql.token)
+        for i in range(3):
+            await ws.subscribe(f"d{i}", DASH)
+            await ws.next(f"d{i}")
+        await ws.subscribe("d3", DASH)
+        refused = await ws.message("d3")
+        assert refused["type"] == "error" and "limit" in refused["payload"][0]["message"].lower()
+        await ws.close()
+    finally:
+        view.connection_init_wait_timeout, view.max_subscriptions_per_connection = saved_timeout, saved_cap
+
+    url = live_server.replace("http://", "ws://") + "/graphql"
+    try:
+        await websockets.connect(url, subprotocols=["graphql-transport-ws"], origin="https://evil.example")
+        raised = False
+    except websockets.InvalidStatus as exc:
+        raised = exc.response.status_code == 403
+    assert raised, "a cross-origin page that is not allowed must be refused"
+    same = await websockets.connect(url, subprotocols=["graphql-transport-ws"], origin=live_server)
+    await same.close()
