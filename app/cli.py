@@ -53,6 +53,35 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
 
 @main.command()
+def worker() -> None:
+    """Run a sender worker (queue, hand off to providers, start/complete campaigns) until stopped."""
+    import signal
+
+    from app.worker import Worker
+    from subscriptions.bus import Bus, set_bus
+
+    async def go():
+        settings = get_settings()
+        await db.init_db(settings)
+        bus = Bus(settings.broadcast_url)
+        await bus.connect()
+        set_bus(bus)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        click.echo("worker started")
+        try:
+            await Worker(settings).run(stop)
+        finally:
+            await bus.disconnect()
+            await db.close_db()
+        click.echo("worker stopped")
+
+    asyncio.run(go())
+
+
+@main.command()
 @run_async
 async def migrate() -> None:
     """Apply database migrations."""

@@ -253,13 +253,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         registry = Registry(bus, min_interval=settings.subscription_min_interval_s,
                             stream_limit=settings.stream_buffer_limit)
         set_registry(registry)
-        tasks = [
-            asyncio.create_task(_scheduler(5.0)),
-            asyncio.create_task(_every(settings.token_watchdog_interval_s, graphql.close_revoked, "token watchdog")),
-        ]
+        tasks = [asyncio.create_task(_every(settings.token_watchdog_interval_s, graphql.close_revoked, "token watchdog"))]
+        stop = asyncio.Event()
+        if settings.runs_worker_in_process:
+            from app.worker import Worker
+
+            tasks.append(asyncio.create_task(Worker(settings).run(stop), name="pulse-worker"))
+        else:
+            tasks.append(asyncio.create_task(_scheduler(5.0)))
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.sleep(0)
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -33,6 +33,27 @@ class Settings(BaseSettings):
     subscription_min_interval_s: float = 0.25
     stream_buffer_limit: int = 5000
     token_watchdog_interval_s: float = 2.0
+    # The sender (worker). In-process by default on the embedded SQLite default.
+    worker_in_process: bool | None = None
+    sender_rate: float = Field(default=50.0, gt=0)  # messages queued per second per worker
+    sender_batch: int = Field(default=200, ge=1, le=5000)
+    sender_tick_s: float = Field(default=0.5, gt=0)
+    dispatch_lease_s: float = 60.0
+    dispatch_max_attempts: int = 5
+    dispatch_backoff_s: float = 2.0
+    simulated_seed: int = 7
+    simulated_refuse_rate: float = Field(default=0.02, ge=0, le=1)
+    simulated_transient_rate: float = Field(default=0.0, ge=0, le=1)
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "Campaign Pulse <noreply@campaign-pulse.invalid>"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10.0
+    webhook_url: str | None = None
+    webhook_secret: str = "change-me"
+    webhook_timeout_s: float = 10.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -42,6 +63,12 @@ class Settings(BaseSettings):
     def should_auto_migrate(self) -> bool:
         if self.auto_migrate is not None:
             return self.auto_migrate
+        return self.is_sqlite
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        if self.worker_in_process is not None:
+            return self.worker_in_process
         return self.is_sqlite
 
     @property

@@ -7,4 +7,5 @@ MODEL_MODULES = [
     "models.sends",
     "models.budgets",
     "models.stats",
+    "models.credits",
 ]

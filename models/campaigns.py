@@ -33,6 +33,8 @@ class Campaign(Model):
     # Denormalized rollup, maintained in the same transaction as the change:
     # send costs + logged spend. Rebuildable from sends and spend entries.
     spent_micros = fields.BigIntField(default=0)
+    # Budget reserved by messages the sender queued and providers have not accepted yet.
+    reserved_micros = fields.BigIntField(default=0)
     audience_filter = fields.JSONField(null=True)
     audience_size = fields.IntField(default=0)
     reach = fields.IntField(default=0)

@@ -79,3 +79,17 @@ class SendEventType(str, Enum):
     CLICKED = "CLICKED"
     REPLIED = "REPLIED"
     UNSUBSCRIBED = "UNSUBSCRIBED"
+
+
+class CreditSource(str, Enum):
+    ALWAYS_ON = "ALWAYS_ON"
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    WHATSAPP = "WHATSAPP"
+    PUSH = "PUSH"
+
+
+class CreditEntryKind(str, Enum):
+    TOPUP = "TOPUP"
+    CONSUMPTION = "CONSUMPTION"
+    REFUND = "REFUND"

@@ -32,6 +32,14 @@ class Send(Model):
     clicked_at = fields.DatetimeField(null=True)
     replied_at = fields.DatetimeField(null=True)
     unsubscribed_at = fields.DatetimeField(null=True)
+    # Sends queued by Campaign Pulse's own sender (not reported by an integrator):
+    # budget reserved while PENDING, credits consumed at queue time, and the
+    # hand-off to the provider (an outbox: retried until handed or FAILED).
+    system = fields.BooleanField(default=False)
+    provider = fields.CharField(max_length=64, null=True)
+    reserved_micros = fields.BigIntField(default=0)
+    dispatch_after = fields.DatetimeField(null=True, db_index=True)
+    dispatch_attempts = fields.IntField(default=0)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

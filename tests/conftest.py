@@ -68,7 +68,9 @@ async def database_url():
 @pytest.fixture(scope="session")
 def settings(database_url) -> Settings:
     return Settings(env="test", database_url=database_url, broadcast_url=REDIS_URL or "memory://",
-                    auto_migrate=True, token_last_used_resolution_s=0)
+                    auto_migrate=True, token_last_used_resolution_s=0,
+                    # Tests drive the sender explicitly (tests/sender); no background worker.
+                    worker_in_process=False)
 
 
 @pytest.fixture(scope="session")

@@ -348,6 +348,9 @@ async def add_matching_recipients(org_id: int, lead_ids: list[int]) -> list[int]
             rows.append(Recipient(campaign_id=campaign.id, lead_id=lead_id, group=group))
         await Recipient.bulk_create(rows, batch_size=1000)
         await Campaign.filter(id=campaign.id).update(audience_size=size, control_size=control, reach=size - control)
+        from app.services.sender import create_jobs
+
+        await create_jobs(campaign.id, [r.lead_id for r in rows if r.group == RecipientGroup.TREATMENT])
         changed.append(campaign.id)
     return changed
 
@@ -377,6 +380,9 @@ async def transition(principal: Principal, campaign_id: int, action: str) -> Cam
             if campaign.type == CampaignType.SCHEDULED and campaign.audience_size == 0:
                 raise DomainError(ErrorCode.EMPTY_AUDIENCE, "the audience is empty; set one with audienceSet", "id")
             target = S.SCHEDULED if campaign.start_at and campaign.start_at > now else S.LIVE
+            from app.services.sender import create_jobs
+
+            await create_jobs(campaign.id)
             update.update(launched_at=now, audience_size=campaign.audience_size,
                           reach=campaign.reach, control_size=campaign.control_size)
         update["status"] = target

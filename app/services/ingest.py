@@ -29,7 +29,7 @@ from app.services.money import to_micros
 from app.services.sendstate import STATE_FIELDS, Ev, replay
 from models.budgets import BudgetAlert
 from models.campaigns import Campaign, CampaignChannel
-from models.enums import BounceType, CampaignStatus, Channel, SendEventType
+from models.enums import BounceType, CampaignStatus, Channel, CreditEntryKind, SendEventType, SendStatus
 from models.leads import Lead
 from models.sends import Send, SendChange, SendEvent
 from models.tenancy import Organization
@@ -233,6 +233,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
         by_id = {s.id: s for s in sends.values()}
         delta = CounterDelta()
         changed: list[Send] = []
+        old_status: dict[int, SendStatus] = {}
         unsubscribes: dict[int, set[str]] = defaultdict(set)
         for send_id in send_ids:
             send = by_id[send_id]
@@ -242,6 +243,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             new_day = new["queued_at"].astimezone(tz).date()
             if all(old[f] == new[f] for f in STATE_FIELDS) and new_day == send.day:
                 continue
+            old_status[send.id] = send.status
             for f in STATE_FIELDS:
                 setattr(send, f, new[f])
             send.day = new_day
@@ -251,13 +253,15 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             if new["unsubscribed_at"] and not old["unsubscribed_at"]:
                 unsubscribes[send.lead_id].add(send.channel.value)
         if changed:
-            await Send.bulk_update(changed, fields=[*STATE_FIELDS, "day"], batch_size=500)
-            await delta.apply()
-            spend = delta.spend_by_campaign()
+            # Lock order everywhere: sends/jobs → campaigns → wallets → counters.
             # Campaign rows locked in id order: spend moves, and the change log
             # appended below gets ids in commit order per campaign.
             await Campaign.filter(id__in=sorted({s.campaign_id for s in changed})).order_by("id") \
                 .select_for_update().values_list("id", flat=True)
+            await _settle_system_sends(changed, old_status, tz)
+            await Send.bulk_update(changed, fields=[*STATE_FIELDS, "day", "reserved_micros"], batch_size=500)
+            await delta.apply()
+            spend = delta.spend_by_campaign()
             await budget_service.add_spend(spend)
             await SendChange.bulk_create([
                 SendChange(organization_id=org_id, campaign_id=s.campaign_id, send_id=s.id, channel=s.channel,
@@ -270,6 +274,45 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             await lead.save(update_fields=["unsubscribed"])
         out.campaign_ids = {s.campaign_id for s in changed}
     return out
+
+
+async def _settle_system_sends(changed: list[Send], old_status: dict, tz: ZoneInfo) -> None:
+    """A message the sender queued leaves PENDING: release its budget reservation
+    (its real cost now counts as spend), and refund its credits if it failed
+    before the provider accepted it."""
+    from app.db import execute
+    from models.credits import CreditEntry
+
+    released: dict[int, int] = defaultdict(int)
+    refund_ids = []
+    for s in changed:
+        if not s.system or old_status.get(s.id) != SendStatus.PENDING or s.status == SendStatus.PENDING:
+            continue
+        if s.reserved_micros:
+            released[s.campaign_id] += s.reserved_micros
+            s.reserved_micros = 0
+        if s.status == SendStatus.FAILED and not s.was_sent:
+            refund_ids.append(s.id)
+    for cid in sorted(released):
+        await execute("UPDATE campaign SET reserved_micros = reserved_micros - ? WHERE id = ?", [released[cid], cid])
+    if not refund_ids:
+        return
+    consumed = await CreditEntry.filter(send_id__in=refund_ids, kind=CreditEntryKind.CONSUMPTION)
+    already = set(await CreditEntry.filter(send_id__in=refund_ids, kind=CreditEntryKind.REFUND)
+                  .values_list("send_id", flat=True))
+    refunds = [e for e in consumed if e.send_id not in already and e.amount]
+    if not refunds:
+        return
+    by_wallet: dict[int, int] = defaultdict(int)
+    for e in refunds:
+        by_wallet[e.wallet_id] += -e.amount
+    for wallet_id in sorted(by_wallet):
+        await execute("UPDATE credit_wallet SET balance = balance + ? WHERE id = ?", [by_wallet[wallet_id], wallet_id])
+    today = datetime.now(tz).date()
+    await CreditEntry.bulk_create([CreditEntry(
+        organization_id=e.organization_id, wallet_id=e.wallet_id, kind=CreditEntryKind.REFUND, amount=-e.amount,
+        campaign_id=e.campaign_id, send_id=e.send_id, channel=e.channel, center_key=e.center_key, day=e.day or today,
+        reason="message failed before it was sent") for e in refunds])
 
 
 def _state_of(send: Send) -> dict:

@@ -1,0 +1,311 @@
+"""The sender (SPEC §2 actions, §6 enforcement, §8 credits).
+
+Two steps, each one short transaction, safe with many workers on PostgreSQL:
+
+1. `queue_batch`: claim READY send jobs of LIVE campaigns (`FOR UPDATE OF
+   send_job SKIP LOCKED`), lock their campaigns then their wallets (always in
+   id order), and for each job either skip it (no address, unsubscribed,
+   channel disabled) or queue it: a PENDING send whose cost is *reserved* on
+   the campaign and whose credits are *consumed* from the wallet, in the same
+   transaction. A message that would take spend + reservations over the
+   budget, or that the wallet cannot pay, is not queued: the campaign pauses
+   itself (BUDGET_EXHAUSTED / CREDITS_EXHAUSTED) and its jobs stay READY.
+   The pause/queue race is closed by the campaign row lock: once a pause
+   commits, no claim sees the campaign LIVE.
+
+2. `dispatch_batch`: claim PENDING system sends due for hand-off (an outbox
+   with a lease), give them to their provider outside the transaction, then
+   record the outcome. A crash after the claim only delays the hand-off until
+   the lease expires; provider reports carry deterministic idempotency keys,
+   so a repeated hand-off changes nothing. Transient failures retry with
+   exponential backoff; after the last attempt (or a permanent refusal) the
+   send ends FAILED with the reason — never stuck PENDING.
+
+When a system send leaves PENDING, ingestion releases its reservation (the
+real cost is then counted as spend) and refunds its credits if it failed
+before it was sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from tortoise.transactions import in_transaction
+
+from app.db import execute, fetch, is_postgres
+from app.services import credits as credit_service
+from app.services.access import Principal, Unit
+from app.services.counters import CounterDelta
+from app.services.ingest import SendEventData, ingest_send_events
+from app.services.leads import CHANNEL_ADDRESS
+from app.services.providers import Message, Outcome, Provider
+from models.campaigns import Campaign, CampaignChannel, Recipient
+from models.credits import CreditEntry, CreditWallet, SendJob
+from models.enums import (CampaignStatus, CampaignType, Channel, CreditEntryKind, RecipientGroup, Role,
+                          SendEventType, SendStatus, StatusReason, UnitKind)
+from models.leads import Lead
+from models.sends import Send, SendChange
+from models.tenancy import Organization
+from subscriptions import bus
+
+log = logging.getLogger("pulse.sender")
+SYSTEM_PREFIX = "cp-"
+
+
+def system_principal(org_id: int) -> Principal:
+    """The sender reports provider events as an organization-wide integration."""
+    return Principal(user_id=0, org_id=org_id, role=Role.INTEGRATION,
+                     scope=Unit(UnitKind.ORGANIZATION, org_id, org_id), can_export=False, email="sender@system")
+
+
+async def create_jobs(campaign_id: int, lead_ids: list[int] | None = None) -> int:
+    """One job per treatment recipient and enabled channel (idempotent)."""
+    channels = await CampaignChannel.filter(campaign_id=campaign_id, enabled=True).values_list("channel", flat=True)
+    if not channels:
+        return 0
+    qs = Recipient.filter(campaign_id=campaign_id, group=RecipientGroup.TREATMENT)
+    if lead_ids is not None:
+        qs = qs.filter(lead_id__in=lead_ids)
+    recipients = await qs.order_by("id").values_list("lead_id", flat=True)
+    org_id = (await Campaign.filter(id=campaign_id).values_list("organization_id", flat=True))[0]
+    jobs = [SendJob(organization_id=org_id, campaign_id=campaign_id, lead_id=lead_id, channel=Channel(ch))
+            for lead_id in recipients for ch in channels]
+    await SendJob.bulk_create(jobs, batch_size=1000, ignore_conflicts=True)
+    return len(jobs)
+
+
+@dataclass
+class QueueResult:
+    queued: int = 0
+    skipped: int = 0
+    paused: dict[int, StatusReason] = field(default_factory=dict)
+    campaigns: set[int] = field(default_factory=set)
+
+
+def _address(lead: Lead, channel: Channel) -> str | None:
+    if channel == Channel.SOCIAL:
+        return lead.linkedin_url or lead.twitter_url
+    return getattr(lead, CHANNEL_ADDRESS[channel])
+
+
+async def queue_batch(limit: int = 200, now: datetime | None = None) -> QueueResult:
+    now = now or datetime.now(timezone.utc)
+    out = QueueResult()
+    pg = is_postgres()
+    async with in_transaction():
+        jobs = await fetch(
+            "SELECT j.id, j.organization_id, j.campaign_id, j.lead_id, j.channel FROM send_job j "
+            "JOIN campaign c ON c.id = j.campaign_id WHERE j.state = 'READY' AND c.status = 'LIVE' "
+            "ORDER BY j.id LIMIT ?" + (" FOR UPDATE OF j SKIP LOCKED" if pg else ""), [limit])
+        if not jobs:
+            return out
+        by_campaign: dict[int, list[dict]] = defaultdict(list)
+        for job in jobs:
+            by_campaign[job["campaign_id"]].append(job)
+        campaigns = {c.id: c for c in await Campaign.filter(id__in=list(by_campaign)).order_by("id").select_for_update()}
+        channels = {(c.campaign_id, Channel(c.channel)): c for c in
+                    await CampaignChannel.filter(campaign_id__in=list(by_campaign))}
+        leads = {lead.id: lead for lead in await Lead.filter(id__in=list({j["lead_id"] for j in jobs}))}
+        org_ids = sorted({c.organization_id for c in campaigns.values()})
+        tzs = {o.id: ZoneInfo(o.timezone) for o in await Organization.filter(id__in=org_ids)}
+        for org_id in org_ids:
+            await credit_service.ensure_wallets(org_id)
+        wallets = {(w.organization_id, w.source): w for w in
+                   await CreditWallet.filter(organization_id__in=org_ids).order_by("id").select_for_update()}
+        balance = {w.id: w.balance for w in wallets.values()}
+        consumed: dict[int, int] = defaultdict(int)
+        new_sends: list[Send] = []
+        ledger: list[tuple[str, CreditEntry]] = []
+        queued_ids: list[int] = []
+        skipped: list[tuple[int, str]] = []
+        reserved: dict[int, int] = defaultdict(int)
+        for cid in sorted(by_campaign):
+            campaign = campaigns[cid]
+            if campaign.status != CampaignStatus.LIVE:
+                continue  # paused since the claim query: its jobs stay READY
+            room = (campaign.budget_micros - campaign.spent_micros - campaign.reserved_micros
+                    if campaign.budget_micros > 0 else None)
+            tz = tzs[campaign.organization_id]
+            for job in by_campaign[cid]:
+                channel = Channel(job["channel"])
+                config = channels.get((cid, channel))
+                lead = leads.get(job["lead_id"])
+                reason = None
+                if config is None or not config.enabled:
+                    reason = "channel disabled"
+                elif lead is None:
+                    reason = "lead deleted"
+                elif channel.value in (lead.unsubscribed or []):
+                    reason = "unsubscribed"
+                elif not _address(lead, channel):
+                    reason = "no address"
+                if reason:
+                    skipped.append((job["id"], reason))
+                    continue
+                cost, creds = config.unit_cost_micros, config.credits_per_message
+                if room is not None and cost > room:
+                    out.paused[cid] = StatusReason.BUDGET_EXHAUSTED
+                    break
+                source = credit_service.source_for(CampaignType(campaign.type), channel)
+                wallet = wallets.get((campaign.organization_id, source)) if source and creds > 0 else None
+                if wallet is not None and balance[wallet.id] < creds:
+                    out.paused[cid] = StatusReason.CREDITS_EXHAUSTED
+                    break
+                if room is not None:
+                    room -= cost
+                if wallet is not None:
+                    balance[wallet.id] -= creds
+                    consumed[wallet.id] += creds
+                reserved[cid] += cost
+                external_id = f"{SYSTEM_PREFIX}{job['id']}"
+                day = now.astimezone(tz).date()
+                new_sends.append(Send(
+                    organization_id=campaign.organization_id, campaign_id=cid, lead_id=lead.id, channel=channel,
+                    center_key=lead.center_id or 0, day=day, external_id=external_id, status=SendStatus.PENDING,
+                    queued_at=now, system=True, provider=config.provider, reserved_micros=cost,
+                    dispatch_after=now))
+                if wallet is not None:
+                    ledger.append((external_id, CreditEntry(
+                        organization_id=campaign.organization_id, wallet_id=wallet.id, kind=CreditEntryKind.CONSUMPTION,
+                        amount=-creds, campaign_id=cid, channel=channel, center_key=lead.center_id or 0, day=day,
+                        reason="message queued")))
+                queued_ids.append(job["id"])
+        if new_sends:
+            await Send.bulk_create(new_sends, batch_size=1000)
+            ids = dict(await Send.filter(external_id__in=[s.external_id for s in new_sends], system=True)
+                       .values_list("external_id", "id"))
+            for external_id, entry in ledger:
+                entry.send_id = ids[external_id]
+            await CreditEntry.bulk_create([e for _, e in ledger], batch_size=1000)
+            for wallet_id in sorted(consumed):
+                await execute("UPDATE credit_wallet SET balance = balance - ? WHERE id = ?", [consumed[wallet_id], wallet_id])
+            for cid in sorted(reserved):
+                await execute("UPDATE campaign SET reserved_micros = reserved_micros + ? WHERE id = ?", [reserved[cid], cid])
+            delta = CounterDelta()
+            for s in new_sends:
+                delta.add((s.organization_id, s.campaign_id, s.channel.value, s.center_key, s.day),
+                          {"generated": 1, "pending": 1})
+            await delta.apply()
+            await SendChange.bulk_create([
+                SendChange(organization_id=s.organization_id, campaign_id=s.campaign_id, send_id=ids[s.external_id],
+                           channel=s.channel, status=SendStatus.PENDING) for s in new_sends], batch_size=1000)
+        if queued_ids:
+            await _mark_jobs(queued_ids, "QUEUED", None, now)
+        for reason in {r for _, r in skipped}:
+            await _mark_jobs([j for j, r in skipped if r == reason], "SKIPPED", reason, now)
+        for cid, reason in sorted(out.paused.items()):
+            await Campaign.filter(id=cid, status=CampaignStatus.LIVE).update(
+                status=CampaignStatus.PAUSED, status_reason=reason, updated_at=now)
+        out.queued, out.skipped = len(new_sends), len(skipped)
+        out.campaigns = {s.campaign_id for s in new_sends} | set(out.paused)
+    for cid in sorted(out.campaigns):
+        await bus.campaign_changed(campaigns[cid].organization_id, cid, "sends" if cid not in out.paused else "status")
+    if any(consumed.values()):
+        for org_id in org_ids:
+            await bus.publish(bus.topics.organization(org_id), {"what": "credits", "organizationId": org_id})
+    return out
+
+
+async def _mark_jobs(ids: list[int], state: str, reason: str | None, now: datetime) -> None:
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        await SendJob.filter(id__in=chunk).update(state=state, skip_reason=reason, done_at=now)
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+@dataclass
+class DispatchResult:
+    handed: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+async def dispatch_batch(providers: dict[str, Provider], limit: int = 200, *, lease_s: float = 60,
+                         max_attempts: int = 5, backoff_s: float = 2.0, now: datetime | None = None) -> DispatchResult:
+    now = now or datetime.now(timezone.utc)
+    out = DispatchResult()
+    pg = is_postgres()
+    async with in_transaction():
+        rows = await fetch(
+            "SELECT id FROM send WHERE system = ? AND status = 'PENDING' AND dispatch_after IS NOT NULL "
+            "AND dispatch_after <= ? ORDER BY dispatch_after, id LIMIT ?" + (" FOR UPDATE SKIP LOCKED" if pg else ""),
+            [True, now if pg else now.isoformat(sep=" "), limit])
+        ids = [r["id"] for r in rows]
+        if not ids:
+            return out
+        await Send.filter(id__in=ids).update(dispatch_after=now + timedelta(seconds=lease_s))
+        await execute(f"UPDATE send SET dispatch_attempts = dispatch_attempts + 1 WHERE id IN ({','.join('?' for _ in ids)})", ids)
+    sends = await Send.filter(id__in=ids)
+    campaigns = {c.id: c for c in await Campaign.filter(id__in=list({s.campaign_id for s in sends}))}
+    leads = {lead.id: lead for lead in await Lead.filter(id__in=list({s.lead_id for s in sends}))}
+    by_provider: dict[str, list[tuple[Send, Message]]] = defaultdict(list)
+    for s in sends:
+        lead, campaign = leads.get(s.lead_id), campaigns[s.campaign_id]
+        by_provider[s.provider or "simulated"].append((s, Message(
+            send_id=s.id, external_id=s.external_id, org_id=s.organization_id, campaign_id=s.campaign_id,
+            campaign_name=campaign.name, campaign_description=campaign.description, lead_id=s.lead_id,
+            lead_name=lead.name if lead else "", channel=s.channel, address=_address(lead, s.channel) if lead else None,
+            queued_at=s.queued_at, attempt=s.dispatch_attempts)))
+    reports: dict[int, list[SendEventData]] = defaultdict(list)
+    handed: list[int] = []
+    for name, items in by_provider.items():
+        provider = providers.get(name)
+        if provider is None:
+            outcomes = [None] * len(items)
+        else:
+            try:
+                outcomes = await provider.send([m for _, m in items])
+            except Exception as exc:  # noqa: BLE001 - a provider bug is a transient failure
+                log.exception("provider %s failed", name)
+                outcomes = [Outcome(False, retry=True, reason=f"{name}: {type(exc).__name__}")] * len(items)
+        for (s, m), outcome in zip(items, outcomes):
+            if outcome is None:
+                reports[s.organization_id].append(_failed(m, f"no provider named {name!r} is configured"))
+                out.failed += 1
+            elif outcome.accepted:
+                handed.append(s.id)
+                reports[s.organization_id].extend(outcome.events or [])
+                out.handed += 1
+            elif outcome.retry and s.dispatch_attempts < max_attempts:
+                delay = backoff_s * 2 ** (s.dispatch_attempts - 1)
+                await Send.filter(id=s.id, status=SendStatus.PENDING).update(dispatch_after=now + timedelta(seconds=delay))
+                out.retried += 1
+            else:
+                reports[s.organization_id].extend(outcome.events or [_failed(m, outcome.reason or "refused")])
+                out.failed += 1
+    for org_id, events in reports.items():
+        if events:
+            await ingest_send_events(system_principal(org_id), events)
+    if handed:
+        await Send.filter(id__in=handed).update(dispatch_after=None)
+    return out
+
+
+def _failed(m: Message, reason: str) -> SendEventData:
+    return SendEventData(idempotency_key=f"{m.external_id}:failed", external_id=m.external_id, channel=m.channel,
+                         type=SendEventType.FAILED, occurred_at=datetime.now(timezone.utc), reason=reason[:500])
+
+
+async def complete_finished() -> list[int]:
+    """SCHEDULED-type campaigns complete by themselves once every job is done and every message left PENDING."""
+    done = []
+    for cid, org_id in await Campaign.filter(status=CampaignStatus.LIVE, type=CampaignType.SCHEDULED) \
+            .values_list("id", "organization_id"):
+        if await SendJob.filter(campaign_id=cid, state="READY").exists():
+            continue
+        if await Send.filter(campaign_id=cid, system=True, status=SendStatus.PENDING).exists():
+            continue
+        if not await SendJob.filter(campaign_id=cid).exists():
+            continue  # nothing for the sender to do (e.g. integrator-driven): completes manually
+        now = datetime.now(timezone.utc)
+        if await Campaign.filter(id=cid, status=CampaignStatus.LIVE).update(status=CampaignStatus.COMPLETED,
+                                                                            ended_at=now, updated_at=now):
+            done.append(cid)
+            await bus.campaign_changed(org_id, cid, "status")
+    return done

@@ -1,0 +1,58 @@
+"""The worker loop: queue messages at a steady rate, hand them to providers,
+start and complete campaigns on time. Run many (`pulse worker`) on PostgreSQL;
+the embedded default runs one inside the API process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from app.services.campaigns import promote_due
+from app.services.providers import build_providers
+from app.services.sender import complete_finished, dispatch_batch, queue_batch
+from app.settings import Settings
+
+log = logging.getLogger("pulse.worker")
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.providers = build_providers(settings)
+        self.queued = 0
+        self.handed = 0
+
+    async def tick(self) -> int:
+        """One round; returns how much work it did."""
+        s = self.settings
+        per_tick = max(1, min(s.sender_batch, int(s.sender_rate * s.sender_tick_s)))
+        queued = await queue_batch(per_tick)
+        dispatched = await dispatch_batch(self.providers, s.sender_batch, lease_s=s.dispatch_lease_s,
+                                          max_attempts=s.dispatch_max_attempts, backoff_s=s.dispatch_backoff_s)
+        self.queued += queued.queued
+        self.handed += dispatched.handed
+        return queued.queued + queued.skipped + dispatched.handed + dispatched.retried + dispatched.failed
+
+    async def maintain(self) -> None:
+        await promote_due()
+        await complete_finished()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last_maintenance = 0.0
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self.tick()
+                if started - last_maintenance > 2:
+                    await self.maintain()
+                    last_maintenance = started
+            except Exception:  # noqa: BLE001 - a bad round must not stop the sender
+                log.exception("worker round failed")
+            elapsed = time.monotonic() - started
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, self.settings.sender_tick_s - elapsed))
+            except asyncio.TimeoutError:
+                pass
+        for provider in self.providers.values():
+            await provider.close()
