@@ -3,10 +3,21 @@
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
-from graph.mutations import Mutation
-from graph.queries import Query
+from graph.credits import CreditMutation, CreditQuery
+from graph.mutations import Mutation as CoreMutation
+from graph.queries import Query as CoreQuery
 from graph.subscriptions import Subscription
 from graph.types import ApiToken, BudgetAlert, Campaign, Center, Lead, Organization, Send, SpendEntry, User, Zone
+
+
+@strawberry.type(description="Reads. Every read is scoped to the caller.")
+class Query(CoreQuery, CreditQuery):
+    pass
+
+
+@strawberry.type(description="Writes. Expected failures come back as `userErrors` with a code.")
+class Mutation(CoreMutation, CreditMutation):
+    pass
 
 
 def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False):

@@ -480,6 +480,11 @@ class Budget:
     def spent(self) -> Money:
         return Money.of(self.campaign.spent_micros, self.currency)
 
+    @strawberry.field(description="Cost of messages queued by the sender and not yet accepted by a provider "
+                                  "(reserved against the budget).")
+    def reserved(self) -> Money:
+        return Money.of(self.campaign.reserved_micros, self.currency)
+
     @strawberry.field(description="allocated − spent (may be negative through logged spend).")
     def remaining(self) -> Money:
         return Money.of(self.campaign.budget_micros - self.campaign.spent_micros, self.currency)

@@ -1,0 +1,238 @@
+"""Credits: wallets, ledger, top-ups and the consumption report (SPEC §8)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from app.services import credits as credit_service
+from app.services.access import resolve_unit
+from app.services.errors import DomainError
+from graph.core import After, Connection, First, UserError, ctx, describe_enum, paginate, require_id, to_global_id
+from graph.enums import CampaignType, Channel
+from graph.inputs import unit_ref
+from graph.mutations import attempt
+from graph.types import Campaign, Center, OrgUnit, org_unit
+from models import credits as mcr
+from models.enums import CreditEntryKind as _Kind
+from models.enums import CreditSource as _Source
+from models.enums import UnitKind
+from models.tenancy import Center as CenterModel
+
+CreditSource = describe_enum(_Source, "Where a message's credits come from.", {
+    "ALWAYS_ON": "Messages of ALWAYS_ON campaigns, whatever the channel.",
+    "EMAIL": "Email messages of SCHEDULED campaigns.",
+    "SMS": "SMS messages of SCHEDULED campaigns.",
+    "WHATSAPP": "WhatsApp messages of SCHEDULED campaigns.",
+    "PUSH": "Push messages of SCHEDULED campaigns.",
+})
+CreditEntryKind = describe_enum(_Kind, "Kind of a credit ledger entry.", {
+    "TOPUP": "Credits added by an owner.",
+    "CONSUMPTION": "Credits taken by a queued message.",
+    "REFUND": "Credits given back for a message that failed before it was sent.",
+})
+
+
+@strawberry.type(description="A credit ledger entry (wallets change only through these).")
+class CreditEntry:
+    m: strawberry.Private[mcr.CreditEntry]
+
+    @strawberry.field(description="Global id.")
+    def id(self) -> strawberry.ID:
+        return to_global_id("CreditEntry", self.m.id)
+
+    @strawberry.field(description="Top-up, consumption or refund.")
+    def kind(self) -> CreditEntryKind:
+        return self.m.kind
+
+    @strawberry.field(description="Signed amount: + for top-ups and refunds, − for consumption.")
+    def amount(self) -> int:
+        return self.m.amount
+
+    @strawberry.field(description="Why (a top-up's reason, or what the sender did).")
+    def reason(self) -> str:
+        return self.m.reason
+
+    @strawberry.field(description="Campaign of a consumption or refund.")
+    def campaign_id(self) -> strawberry.ID | None:
+        return to_global_id("Campaign", self.m.campaign_id) if self.m.campaign_id else None
+
+    @strawberry.field(description="Channel of a consumption or refund.")
+    def channel(self) -> Channel | None:
+        return self.m.channel
+
+    @strawberry.field(description="Who made a top-up (email).")
+    async def user_email(self) -> str | None:
+        if not self.m.user_id:
+            return None
+        from models.tenancy import User
+
+        user = await User.get_or_none(id=self.m.user_id)
+        return user.email if user else None
+
+    @strawberry.field(description="When.")
+    def created_at(self) -> dt.datetime:
+        return self.m.created_at
+
+
+@strawberry.type(description="A credit wallet of the organization.")
+class CreditWallet:
+    m: strawberry.Private[mcr.CreditWallet]
+
+    @strawberry.field(description="Global id.")
+    def id(self) -> strawberry.ID:
+        return to_global_id("CreditWallet", self.m.id)
+
+    @strawberry.field(description="Credit source this wallet pays for.")
+    def source(self) -> CreditSource:
+        return self.m.source
+
+    @strawberry.field(description="Credits available (always the sum of the ledger).")
+    def balance(self) -> int:
+        return self.m.balance
+
+    @strawberry.field(description="Ledger entries, newest first.")
+    async def entries(self, first: First = 50, after: After = None) -> Connection[CreditEntry]:
+        return await paginate(mcr.CreditEntry.filter(wallet_id=self.m.id), first, after, lambda m: CreditEntry(m=m))
+
+
+@strawberry.input(description="Filter of the credit consumption report.")
+class CreditConsumptionFilter:
+    date_from: dt.date | None = strawberry.field(default=None, description="First day (organization time zone).")
+    date_to: dt.date | None = strawberry.field(default=None, description="Last day, included.")
+    campaign_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Only these campaigns.")
+    channel: Channel | None = strawberry.field(default=None, description="Only this channel.")
+    scope: strawberry.ID | None = strawberry.field(default=None, description="A unit inside your scope.")
+
+
+@strawberry.type(description="Credits of one campaign on one channel.")
+class CreditConsumptionRow:
+    r: strawberry.Private[credit_service.ConsumptionRow]
+
+    @strawberry.field(description="The campaign.")
+    def campaign(self) -> Campaign:
+        return Campaign.of(self.r.campaign)
+
+    @strawberry.field(description="Campaign name.")
+    def campaign_name(self) -> str:
+        return self.r.campaign.name
+
+    @strawberry.field(description="Campaign type.")
+    def type(self) -> CampaignType:
+        return self.r.campaign.type
+
+    @strawberry.field(description="Owner unit of the campaign.")
+    async def created_from(self, info: Info) -> OrgUnit:
+        c = self.r.campaign
+        return await org_unit(info, UnitKind(c.owner_kind), c.organization_id, c.zone_id, c.center_id)
+
+    @strawberry.field(description="Recipients targeted on this channel.")
+    def targeted(self) -> int:
+        return self.r.targeted
+
+    @strawberry.field(description="Messages successfully sent (accepted by the provider) in the range.")
+    def processed(self) -> int:
+        return self.r.processed
+
+    @strawberry.field(description="Credits consumed in the range (consumption − refunds).")
+    def credits_consumed(self) -> int:
+        return self.r.credits
+
+    @strawberry.field(description="Channel.")
+    def channel(self) -> Channel:
+        return self.r.channel
+
+    @strawberry.field(description="Wallet the credits came from (null: not metered).")
+    def credit_source(self) -> CreditSource | None:
+        return self.r.source
+
+    @strawberry.field(description="LIVE, PROCESSED (= completed), PAUSED, SCHEDULED, DRAFT or CANCELLED.")
+    def status(self) -> str:
+        return credit_service.report_status(self.r.campaign.status)
+
+
+@strawberry.type(description="Credits consumed for recipients of one center.")
+class CreditsByCenter:
+    center_key: strawberry.Private[int]
+    center_obj: strawberry.Private[CenterModel | None]
+    credits: int = strawberry.field(description="Credits consumed.")
+
+    @strawberry.field(description="The recipients' home center (null: no center).")
+    def center(self) -> Center | None:
+        return Center.of(self.center_obj) if self.center_obj else None
+
+
+@strawberry.type(description="Credits consumed on one day.")
+class CreditsByDay:
+    day: dt.date = strawberry.field(description="Day (organization time zone).")
+    credits: int = strawberry.field(description="Credits consumed.")
+
+
+@strawberry.type(description="Totals of the report over the filtered range.")
+class CreditConsumptionTotals:
+    targeted: int = strawberry.field(description="Recipients targeted.")
+    processed: int = strawberry.field(description="Messages successfully sent.")
+    credits: int = strawberry.field(description="Credits consumed.")
+
+
+@strawberry.type(description="Credit consumption report: one row per campaign and channel, with drilldowns.")
+class CreditConsumptionReport:
+    rows: list[CreditConsumptionRow] = strawberry.field(description="One row per campaign and channel.")
+    by_center: list[CreditsByCenter] = strawberry.field(description="Credits per recipients' home center.")
+    by_day: list[CreditsByDay] = strawberry.field(description="Credits per day.")
+    totals: CreditConsumptionTotals = strawberry.field(description="Totals for the filtered range.")
+
+
+@strawberry.type(description="Result of creditsTopUp.")
+class CreditsTopUpPayload:
+    wallet: CreditWallet | None = strawberry.field(description="The wallet with its new balance.")
+    user_errors: list[UserError] = strawberry.field(description="Expected failures; empty on success.")
+
+
+@strawberry.type(description="Credit reads.")
+class CreditQuery:
+    @strawberry.field(description="The organization's credit wallets, one per source.")
+    async def credit_wallets(self, info: Info) -> list[CreditWallet]:
+        p = ctx(info).principal
+        wallets = await credit_service.ensure_wallets(p.org_id)
+        return [CreditWallet(m=wallets[s]) for s in _Source]
+
+    @strawberry.field(description="Credit consumption per campaign and channel, per center and per day.")
+    async def credit_consumption(
+        self, info: Info,
+        filter: Annotated[CreditConsumptionFilter | None, strawberry.argument(description="Range and scope.")] = None,
+    ) -> CreditConsumptionReport:
+        p = ctx(info).principal
+        f = filter or CreditConsumptionFilter()
+        try:
+            unit = await resolve_unit(p, *(unit_ref(f.scope, "scope") or (None, None)))
+            ids = None if f.campaign_ids is None else [require_id(i, "campaign", "campaignIds", "Campaign")
+                                                     for i in f.campaign_ids]
+        except DomainError:
+            unit, ids = None, []
+        report = await credit_service.consumption_report(p, credit_service.ConsumptionFilter(
+            date_from=f.date_from, date_to=f.date_to, campaign_ids=ids, channel=f.channel, unit=unit))
+        centers = {c.id: c for c in await CenterModel.filter(id__in=[k for k, _ in report.by_center if k])}
+        return CreditConsumptionReport(
+            rows=[CreditConsumptionRow(r=r) for r in report.rows],
+            by_center=[CreditsByCenter(center_key=k, center_obj=centers.get(k), credits=v) for k, v in report.by_center],
+            by_day=[CreditsByDay(day=d, credits=v) for d, v in report.by_day],
+            totals=CreditConsumptionTotals(targeted=report.total_targeted, processed=report.total_processed,
+                                           credits=report.total_credits))
+
+
+@strawberry.type(description="Credit writes.")
+class CreditMutation:
+    @strawberry.mutation(description="Add credits to a wallet. Owners only.")
+    async def credits_top_up(
+        self, info: Info,
+        source: Annotated[CreditSource, strawberry.argument(description="The wallet.")],
+        amount: Annotated[int, strawberry.argument(description="Credits to add (positive).")],
+        reason: Annotated[str | None, strawberry.argument(description="Why (kept in the ledger).")] = None,
+    ) -> CreditsTopUpPayload:
+        p = ctx(info).principal
+        wallet, errors = await attempt(lambda: credit_service.top_up(p, source, amount, reason))
+        return CreditsTopUpPayload(wallet=CreditWallet(m=wallet) if wallet else None, user_errors=errors)
