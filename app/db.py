@@ -71,6 +71,36 @@ async def fetch(query: str, params: list | tuple = ()) -> list[dict]:
     return await conn().execute_query_dict(sql(query), list(params))
 
 
+async def lock_rows(table: str, ids) -> None:
+    """`SELECT … FOR UPDATE` in id order (PostgreSQL; SQLite serializes writers anyway).
+
+    Tortoise drops FOR UPDATE from `.select_for_update().values_list()`, so row
+    locks are taken here, explicitly."""
+    ids = sorted(set(ids))
+    if not ids or not is_postgres():
+        return
+    await conn().execute_query(
+        f"SELECT id FROM {table} WHERE id IN ({','.join(f'${i}' for i in range(1, len(ids) + 1))}) ORDER BY id FOR UPDATE",
+        ids)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Deadlocks, serialization failures and unique races: retry the whole transaction."""
+    import asyncpg
+    from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError,
+                            asyncpg.exceptions.UniqueViolationError, IntegrityError)):
+            return True
+        if isinstance(exc, (OperationalError, TransactionManagementError)) and "deadlock" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 async def execute(query: str, params: list | tuple = ()) -> int:
     rows, _ = await conn().execute_query(sql(query), list(params))
     return rows

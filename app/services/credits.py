@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from app.db import fetch
+from app.db import fetch, lock_rows
 from app.services.access import Principal, Unit
 from app.services.errors import DomainError, ErrorCode
 from models.campaigns import Campaign
@@ -60,7 +60,7 @@ async def top_up(principal: Principal, source: CreditSource, amount: int, reason
     wallet = wallets[source]
     org = await Organization.get(id=principal.org_id)
     async with in_transaction():
-        await CreditWallet.filter(id=wallet.id).select_for_update().values_list("id", flat=True)
+        await lock_rows("credit_wallet", [wallet.id])
         await CreditEntry.create(organization_id=principal.org_id, wallet_id=wallet.id, kind=CreditEntryKind.TOPUP,
                                  amount=amount, day=datetime.now(ZoneInfo(org.timezone)).date(),
                                  reason=reason or "top-up", user_id=principal.user_id)

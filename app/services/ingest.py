@@ -9,17 +9,18 @@ violation caused by a concurrent batch rolls back and retries the batch.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import orjson
-from tortoise.exceptions import IntegrityError, TransactionManagementError
 from tortoise.transactions import in_transaction
 
-from app.db import is_postgres
+from app.db import is_postgres, is_retryable, lock_rows
 from app.services import budget as budget_service
 from app.services.access import Principal
 from app.services.counters import CounterDelta
@@ -35,7 +36,7 @@ from models.sends import Send, SendChange, SendEvent
 from models.tenancy import Organization
 from subscriptions import bus
 
-RETRIES = 4
+RETRIES = 8
 
 
 @dataclass
@@ -153,9 +154,10 @@ async def ingest_send_events(principal: Principal, events: list[SendEventData], 
             try:
                 applied = await _apply(principal, valid)
                 break
-            except (IntegrityError, TransactionManagementError):
-                if attempt == RETRIES - 1:
+            except Exception as exc:  # noqa: BLE001 - only races are retried
+                if attempt == RETRIES - 1 or not is_retryable(exc):
                     raise
+                await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
         result.accepted += applied.accepted
         result.duplicates += applied.duplicates
         result.rejected.extend(applied.rejected)
@@ -174,19 +176,9 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
     org = await Organization.get(id=org_id)
     tz = ZoneInfo(org.timezone)
     async with in_transaction():
-        # 1. Repeated keys: duplicates, or conflicts when the payload differs.
-        seen = dict(await SendEvent.filter(organization_id=org_id, idempotency_key__in=[v.data.idempotency_key for v in valid])
-                    .values_list("idempotency_key", "payload_hash"))
-        fresh: list[_Valid] = []
-        for v in valid:
-            h = seen.get(v.data.idempotency_key)
-            if h is None:
-                fresh.append(v)
-            elif h == v.hash:
-                out.duplicates += 1
-            else:
-                out.rejected.append(Rejection(v.index, ErrorCode.IDEMPOTENCY_CONFLICT,
-                                              "idempotencyKey reused with a different payload"))
+        # 1. Repeated keys: duplicates, or conflicts when the payload differs
+        #    (checked again under the send locks below, for concurrent batches).
+        fresh = await _drop_seen(org_id, valid, out)
         if not fresh:
             return out
 
@@ -195,8 +187,8 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
         for v in fresh:
             groups[(v.data.channel, v.data.external_id)].append(v)
         sends = await _load_sends(org_id, list(groups))
-        await _check_existing(principal, sends, groups, out)
-        missing = [k for k in groups if k not in sends]
+        hidden = await _check_existing(principal, sends, groups, out)
+        missing = [k for k in groups if k not in sends and k not in hidden]
         if missing:
             await _create_sends(principal, tz, missing, groups, out)
             sends.update(await _load_sends(org_id, missing))
@@ -207,9 +199,14 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             return out
         send_ids = sorted({sends[(v.data.channel, v.data.external_id)].id for v in fresh})
         if is_postgres():
-            # Serialize concurrent batches on the same sends (same lock order everywhere).
-            await Send.filter(id__in=send_ids).order_by("id").select_for_update().values_list("id", flat=True)
+            # Serialize concurrent batches on the same sends (same lock order everywhere),
+            # then look at the keys again: a batch that held the lock may have stored them.
+            await lock_rows("send", send_ids)
             sends = await _load_sends(org_id, list(groups))
+            fresh = await _drop_seen(org_id, fresh, out)
+            if not fresh:
+                return out
+            send_ids = sorted({sends[(v.data.channel, v.data.external_id)].id for v in fresh})
 
         # 3. Store the events (the send's history), then replay each send.
         await SendEvent.bulk_create([
@@ -256,8 +253,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             # Lock order everywhere: sends/jobs → campaigns → wallets → counters.
             # Campaign rows locked in id order: spend moves, and the change log
             # appended below gets ids in commit order per campaign.
-            await Campaign.filter(id__in=sorted({s.campaign_id for s in changed})).order_by("id") \
-                .select_for_update().values_list("id", flat=True)
+            await lock_rows("campaign", {s.campaign_id for s in changed})
             await _settle_system_sends(changed, old_status, tz)
             await Send.bulk_update(changed, fields=[*STATE_FIELDS, "day", "reserved_micros"], batch_size=500)
             await delta.apply()
@@ -322,8 +318,25 @@ def _state_of(send: Send) -> dict:
     return state
 
 
-async def _check_existing(principal: Principal, sends: dict, groups: dict, out: IngestResult) -> None:
-    """Existing sends must belong to a campaign the caller sees, and events must not contradict them."""
+async def _drop_seen(org_id: int, items: list[_Valid], out: IngestResult) -> list[_Valid]:
+    seen = dict(await SendEvent.filter(organization_id=org_id, idempotency_key__in=[v.data.idempotency_key for v in items])
+                .values_list("idempotency_key", "payload_hash"))
+    fresh: list[_Valid] = []
+    for v in items:
+        h = seen.get(v.data.idempotency_key)
+        if h is None:
+            fresh.append(v)
+        elif h == v.hash:
+            out.duplicates += 1
+        else:
+            out.rejected.append(Rejection(v.index, ErrorCode.IDEMPOTENCY_CONFLICT,
+                                          "idempotencyKey reused with a different payload"))
+    return fresh
+
+
+async def _check_existing(principal: Principal, sends: dict, groups: dict, out: IngestResult) -> set:
+    """Existing sends must belong to a campaign the caller sees, and events must not contradict them.
+    Returns the keys of sends outside the caller's scope (their events were rejected as NOT_FOUND)."""
     from app.services.campaigns import campaigns_query
 
     campaign_ids = list({s.campaign_id for s in sends.values()})
@@ -332,10 +345,12 @@ async def _check_existing(principal: Principal, sends: dict, groups: dict, out: 
     lead_exts = {v.data.lead_external_id for k in sends for v in groups[k] if v.data.lead_external_id}
     ext_to_id = dict(await Lead.filter(organization_id=principal.org_id, external_id__in=list(lead_exts))
                      .values_list("external_id", "id")) if lead_exts else {}
+    hidden = set()
     for key, send in list(sends.items()):
         if send.campaign_id not in visible:
             out.rejected.extend(Rejection(v.index, ErrorCode.NOT_FOUND, "send not found") for v in groups[key])
             del sends[key]
+            hidden.add(key)
             continue
         for v in groups[key]:
             d = v.data
@@ -343,6 +358,7 @@ async def _check_existing(principal: Principal, sends: dict, groups: dict, out: 
                     or (d.lead_external_id and ext_to_id.get(d.lead_external_id) != send.lead_id)):
                 out.rejected.append(Rejection(v.index, ErrorCode.SEND_MISMATCH,
                                               "externalId belongs to a send of another campaign or lead"))
+    return hidden
 
 
 async def _load_sends(org_id: int, keys: list[tuple[Channel, str]]) -> dict[tuple[Channel, str], Send]:

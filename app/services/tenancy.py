@@ -114,10 +114,10 @@ async def token_create(principal: Principal, email: str, role: Role, scope_kind,
 
 async def token_revoke(principal: Principal, token_id: int) -> ApiToken:
     token = await ApiToken.get_or_none(id=token_id).select_related("user")
-    if token is None or token.user.organization_id != principal.org_id:
+    # Another member's token is as invisible to a non-owner as a missing one.
+    if token is None or token.user.organization_id != principal.org_id or (
+            token.user_id != principal.user_id and not principal.is_owner):
         raise NotFound("token", "id")
-    if token.user_id != principal.user_id:
-        principal.require(Role.OWNER)
     if token.revoked_at is None:
         token.revoked_at = datetime.now(timezone.utc)
         await ApiToken.filter(id=token.id).update(revoked_at=token.revoked_at)

@@ -383,7 +383,6 @@ CONCURRENCY_BUG = (
     "deadlocks (asyncpg DeadlockDetectedError) are not retried and unique violations can exhaust RETRIES: top-level errors")
 
 
-@pytest.mark.xfail(BACKEND == "postgres", strict=True, reason=CONCURRENCY_BUG)
 async def test_concurrent_batches_on_the_same_sends(tenant):
     """Providers push batches in parallel; overlapping, duplicated batches must still count each event once."""
     gql = tenant.gql

@@ -649,17 +649,10 @@ async def test_ingest_on_send_of_other_organization_answers_like_unknown_send(wo
     assert await snapshot(world, campaign) == before
 
 
-BUG_DOUBLE_REJECT = ("BUG: ingest._apply: _check_existing rejects an event on an out-of-scope send with NOT_FOUND, "
-                     "deletes the send from `sends`, and _create_sends then rejects the same event again "
-                     "(MISSING_SEND_CONTEXT): two `rejected` entries for index 0")
-BUG_UNIQUE_CRASH = ("BUG: ingest._apply: an event on an out-of-scope send that names the caller's own campaign and "
-                    "lead is treated as a new send; the insert hits the (organization, channel, externalId) unique "
-                    "index and the whole batch fails with a top-level 'UNIQUE constraint failed' error")
 
 
 # externalId is unique per organization, so inside one organization the answer cannot be exactly the one
 # for an unknown externalId; what the spec asks for is a NOT_FOUND rejection that changes nothing.
-@pytest.mark.xfail(strict=True, reason=BUG_DOUBLE_REJECT)
 @pytest.mark.parametrize("actor,send", cases([(A_ZONE, "send_c2"), (A_ZONE, "send_org")]))
 async def test_ingest_on_send_outside_scope_is_rejected_not_found(world, actor, send):
     gql = world.clients[actor]
@@ -671,7 +664,6 @@ async def test_ingest_on_send_outside_scope_is_rejected_not_found(world, actor, 
     assert [(r["index"], r["code"]) for r in got["data"]["r"]["rejected"]] == [(0, "NOT_FOUND")], got
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_UNIQUE_CRASH)
 @pytest.mark.parametrize("actor,send", cases([(A_ZONE, "send_c2"), (A_ZONE, "send_org")]))
 async def test_ingest_on_send_outside_scope_naming_own_campaign_is_rejected(world, actor, send):
     gql = world.clients[actor]
@@ -711,16 +703,13 @@ async def test_leads_upsert_with_foreign_center_is_not_found(world, actor, cente
 # ---------------------------------------------------------------- tokens, centers, campaign owner units
 
 REVOKE_DOC = f"mutation($id: ID!) {{ r: tokenRevoke(id: $id) {{ apiToken {{ id revokedAt }} {ERR} }} }}"
-BUG_TOKEN_REVOKE = ("BUG: tenancy.token_revoke answers FORBIDDEN (not NOT_FOUND) for another member's token, "
-                    "which node()/tokens hide from a non-owner: the answer differs from a made-up id's")
 
 
 @pytest.mark.parametrize("actor,token", cases([
     (A_OWNER, "token_B_owner"), (B_OWNER, "token_A_owner"), (B_OWNER, "token_A_zone"),
     (A_ZONE, "token_B_owner"), (A_ZONE, "token_A_owner"), (A_ANALYST, "token_A_zone"),
     (A_INTEGRATION, "token_A_owner"),
-], bugs={(A_ZONE, "token_A_owner"): BUG_TOKEN_REVOKE, (A_ANALYST, "token_A_zone"): BUG_TOKEN_REVOKE,
-         (A_INTEGRATION, "token_A_owner"): BUG_TOKEN_REVOKE}))
+]))
 async def test_revoking_foreign_token_is_not_found(world, actor, token):
     gql = world.clients[actor]
     got = await body(gql, REVOKE_DOC, {"id": world.gid(token)})
