@@ -22,7 +22,7 @@ import math
 import random
 import time
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -40,11 +40,14 @@ from app.services.ingest import SendEventData
 from app.services.leads import LeadData, LeadFilterData
 from app.services.sendstate import Ev, replay
 from models.campaigns import Campaign, Recipient
+from models.credits import SendJob
 from models.enums import (BounceType, CampaignStatus, CampaignType, Channel, GoalType, RecipientGroup, Role,
                           SendEventType as E, UnitKind)
 from models.tenancy import Organization
 
 EVENTS_PER_CALL = 5000
+# Share of a LIVE campaign's recipients left to the live sender (the worker of `make run`).
+LIVE_SHARE = 0.35
 CURRENCY = "EUR"
 TIMEZONE = "Europe/Paris"
 
@@ -398,6 +401,13 @@ async def build_demo(name: str, n_leads: int, seed: int, echo) -> str:
                                            name="sending gateway", user_name="Sending gateway")
     manager = await principal_for_user(manager_token.user, manager_token.record.id)
     gateway = await principal_for_user(esp_token.user, esp_token.record.id)
+    # Credits for the live sender: generous wallets, the WhatsApp one nearly empty (it runs out live).
+    from app.services.credits import top_up
+    from models.enums import CreditSource
+
+    for source, amount in ((CreditSource.EMAIL, 50_000), (CreditSource.SMS, 30_000), (CreditSource.PUSH, 10_000),
+                           (CreditSource.WHATSAPP, 120), (CreditSource.ALWAYS_ON, 20_000)):
+        await top_up(owner, source, amount, "demo: initial credits")
     echo(f"organization {org_name!r} (id {org_id}, {CURRENCY}, {TIMEZONE}): "
          f"{len(ZONES)} zones, {len(b.centers)} centers, 4 members")
 
@@ -417,7 +427,8 @@ async def build_demo(name: str, n_leads: int, seed: int, echo) -> str:
         data = CampaignData(
             name=plan.name, description=plan.description, type=plan.type,
             owner_unit=(unit.kind, unit.id) if unit else None,
-            channels=[ChannelData(ch, True, PRICES[ch][0], PRICES[ch][1], PROVIDERS[ch][0]) for ch in plan.channels],
+            # the live sender hands messages to the built-in simulated provider
+            channels=[ChannelData(ch, True, PRICES[ch][0], PRICES[ch][1], "simulated") for ch in plan.channels],
             budget=None, control_group_percent=plan.control,
             goal_type=plan.goal[0] if plan.goal else None, goal_key=plan.goal[1] if plan.goal else None,
             start_at=start if plan.final in (CampaignStatus.SCHEDULED, CampaignStatus.DRAFT) else start,
@@ -447,6 +458,8 @@ async def build_demo(name: str, n_leads: int, seed: int, echo) -> str:
             window_end = min(window_end, start + timedelta(hours=20))
         for lead_id in treatment:
             lead = by_id[lead_id]
+            if plan.final == CampaignStatus.LIVE and rng.random() < LIVE_SHARE:
+                continue  # left for the live sender: `make run` keeps this campaign sending
             for ch in plan.channels:
                 if ch in plan.silent or ch not in lead.channels:
                     continue
@@ -485,6 +498,14 @@ async def build_demo(name: str, n_leads: int, seed: int, echo) -> str:
             first = result.rejected[0]
             echo(f"warning: {len(result.rejected)} events rejected, e.g. #{first.index}: {first.code.value} "
                  f"{first.message}")
+    # The simulated history already messaged these recipients: their send jobs are done.
+    done: dict[tuple[int, Channel], list[int]] = defaultdict(list)
+    for send in sends:
+        done[(send.plan.campaign_id, send.channel)].append(send.lead.id)
+    for (campaign_id, channel), lead_ids in done.items():
+        for i in range(0, len(lead_ids), 500):
+            await SendJob.filter(campaign_id=campaign_id, channel=channel, lead_id__in=lead_ids[i:i + 500]) \
+                .update(state="QUEUED", done_at=now)
     echo(f"{len(sends)} sends from {totals['accepted']} events in {len(batches)} batches "
          f"({totals['duplicates']} duplicates ignored) in {time.perf_counter() - t_ingest:.1f}s")
 

@@ -96,11 +96,20 @@ async def queue_batch(limit: int = 200, now: datetime | None = None) -> QueueRes
     now = now or datetime.now(timezone.utc)
     out = QueueResult()
     pg = is_postgres()
+    live = [r["id"] for r in await fetch("SELECT id FROM campaign WHERE status = 'LIVE' ORDER BY id")]
+    if not live:
+        return out
     async with in_transaction():
-        jobs = await fetch(
-            "SELECT j.id, j.organization_id, j.campaign_id, j.lead_id, j.channel FROM send_job j "
-            "JOIN campaign c ON c.id = j.campaign_id WHERE j.state = 'READY' AND c.status = 'LIVE' "
-            "ORDER BY j.id LIMIT ?" + (" FOR UPDATE OF j SKIP LOCKED" if pg else ""), [limit])
+        # Fair share: every live campaign gets a part of the batch, oldest jobs first.
+        jobs: list[dict] = []
+        share = max(1, limit // len(live))
+        for cid in live:
+            if len(jobs) >= limit:
+                break
+            jobs += await fetch(
+                "SELECT id, organization_id, campaign_id, lead_id, channel FROM send_job "
+                "WHERE campaign_id = ? AND state = 'READY' ORDER BY id LIMIT ?"
+                + (" FOR UPDATE SKIP LOCKED" if pg else ""), [cid, min(share, limit - len(jobs))])
         if not jobs:
             return out
         by_campaign: dict[int, list[dict]] = defaultdict(list)
