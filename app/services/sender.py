@@ -92,11 +92,15 @@ def _address(lead: Lead, channel: Channel) -> str | None:
     return getattr(lead, CHANNEL_ADDRESS[channel])
 
 
-async def queue_batch(limit: int = 200, now: datetime | None = None) -> QueueResult:
+async def queue_batch(limit: int = 200, now: datetime | None = None, *,
+                      campaign_ids: list[int] | None = None) -> QueueResult:
+    """Queue up to `limit` messages (optionally only for some campaigns: sharding, tests)."""
     now = now or datetime.now(timezone.utc)
     out = QueueResult()
     pg = is_postgres()
     live = [r["id"] for r in await fetch("SELECT id FROM campaign WHERE status = 'LIVE' ORDER BY id")]
+    if campaign_ids is not None:
+        live = [cid for cid in live if cid in set(campaign_ids)]
     if not live:
         return out
     async with in_transaction():
@@ -236,15 +240,23 @@ class DispatchResult:
 
 
 async def dispatch_batch(providers: dict[str, Provider], limit: int = 200, *, lease_s: float = 60,
-                         max_attempts: int = 5, backoff_s: float = 2.0, now: datetime | None = None) -> DispatchResult:
+                         max_attempts: int = 5, backoff_s: float = 2.0, now: datetime | None = None,
+                         campaign_ids: list[int] | None = None) -> DispatchResult:
     now = now or datetime.now(timezone.utc)
     out = DispatchResult()
     pg = is_postgres()
+    only = ""
+    params: list = [True, now if pg else now.isoformat(sep=" ")]
+    if campaign_ids is not None:
+        if not campaign_ids:
+            return out
+        only = f" AND campaign_id IN ({','.join('?' for _ in campaign_ids)})"
+        params += list(campaign_ids)
     async with in_transaction():
         rows = await fetch(
             "SELECT id FROM send WHERE system = ? AND status = 'PENDING' AND dispatch_after IS NOT NULL "
-            "AND dispatch_after <= ? ORDER BY dispatch_after, id LIMIT ?" + (" FOR UPDATE SKIP LOCKED" if pg else ""),
-            [True, now if pg else now.isoformat(sep=" "), limit])
+            f"AND dispatch_after <= ?{only} ORDER BY dispatch_after, id LIMIT ?" + (" FOR UPDATE SKIP LOCKED" if pg else ""),
+            [*params, limit])
         ids = [r["id"] for r in rows]
         if not ids:
             return out

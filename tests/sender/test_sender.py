@@ -76,9 +76,10 @@ async def test_budget_is_never_exceeded_under_concurrency(tenant):
     leads = await make_leads(gql, 200)
     c = await launch(gql, leads, budget="0.50", channels=[{"channel": "EMAIL", "unitCost": "0.01"}])
     # many concurrent claimers race for the same campaign (separate connections on PostgreSQL)
-    results = await asyncio.gather(*[queue_batch(20) for _ in range(12)])
+    mine = [pk(c["id"])]
+    results = await asyncio.gather(*[queue_batch(20, campaign_ids=mine) for _ in range(12)])
     for _ in range(10):
-        results.append(await queue_batch(50))
+        results.append(await queue_batch(50, campaign_ids=mine))
     assert sum(r.queued for r in results) == 50
     d = (await gql(SENDS, {"id": c["id"]}))["campaign"]
     assert d["status"] == "PAUSED" and d["statusReason"] == "BUDGET_EXHAUSTED"
@@ -102,7 +103,8 @@ async def test_credit_wallet_never_below_zero_and_ledger_equals_balance(tenant):
     c = await launch(gql, leads, channels=[{"channel": "EMAIL", "unitCost": "0", "creditsPerMessage": 2}])
     top = 'mutation($n:Int!){ creditsTopUp(source: EMAIL, amount:$n, reason:"test"){ wallet{ balance } userErrors{ code } } }'
     assert (await gql(top, {"n": 100}))["creditsTopUp"]["wallet"]["balance"] == 100
-    results = await asyncio.gather(*[queue_batch(25) for _ in range(12)])
+    mine = [pk(c["id"])]
+    results = await asyncio.gather(*[queue_batch(25, campaign_ids=mine) for _ in range(12)])
     assert sum(r.queued for r in results) == 50
     wallets = await gql("{ creditWallets{ source balance entries(first: 500){ edges{ node{ kind amount } } } } }")
     email = next(w for w in wallets["creditWallets"] if w["source"] == "EMAIL")
@@ -126,11 +128,12 @@ async def test_pause_stops_queueing_but_queued_messages_still_go_out(tenant):
     gql = tenant.gql
     leads = await make_leads(gql, 40)
     c = await launch(gql, leads, channels=[{"channel": "EMAIL", "unitCost": "0.01"}])
-    first = await queue_batch(15)
+    mine = [pk(c["id"])]
+    first = await queue_batch(15, campaign_ids=mine)
     assert first.queued == 15
     assert not (await mutate(gql, "campaignPause", c["id"]))["userErrors"]
-    assert (await queue_batch(100)).queued == 0  # nothing new after the pause committed
-    handed = await dispatch_batch(perfect_provider(), 100)
+    assert (await queue_batch(100, campaign_ids=mine)).queued == 0  # nothing new after the pause committed
+    handed = await dispatch_batch(perfect_provider(), 100, campaign_ids=mine)
     assert handed.handed == 15  # already queued ones still go out and are tracked
     d = (await gql(SENDS, {"id": c["id"]}))["campaign"]
     assert d["metrics"]["totals"]["delivered"] == 15 and d["status"] == "PAUSED"
@@ -176,6 +179,6 @@ async def test_clone_of_a_sent_campaign_has_no_jobs_or_sends(tenant):
     await drain()
     clone = (await gql("mutation($id:ID!){ campaignClone(id:$id){ campaign{ id status } } }", {"id": c["id"]}))
     cid = clone["campaignClone"]["campaign"]["id"]
-    assert (await queue_batch(100)).queued == 0
+    assert (await queue_batch(100, campaign_ids=[pk(cid)])).queued == 0
     d = (await gql(SENDS, {"id": cid}))["campaign"]
     assert d["status"] == "DRAFT" and d["sends"]["totalCount"] == 0
