@@ -236,6 +236,19 @@ def export_schema(output: str) -> None:
         click.echo(f"wrote {output}")
 
 
+@main.command("rebuild-analytics")
+@run_async
+async def rebuild_analytics() -> None:
+    """Recompute attribution, daily analytics and outcomes of every campaign from sends and goal events."""
+    from app.services.analytics import rebuild
+
+    async def go():
+        n = await rebuild()
+        click.echo(f"rebuilt analytics of {n} campaigns")
+
+    await _with_db(go)
+
+
 @main.command("rebuild-counters")
 @run_async
 async def rebuild_counters() -> None:

@@ -3,6 +3,7 @@
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
+from graph.analytics import GoalMutation
 from graph.credits import CreditMutation, CreditQuery
 from graph.mutations import Mutation as CoreMutation
 from graph.queries import Query as CoreQuery
@@ -16,7 +17,7 @@ class Query(CoreQuery, CreditQuery):
 
 
 @strawberry.type(description="Writes. Expected failures come back as `userErrors` with a code.")
-class Mutation(CoreMutation, CreditMutation):
+class Mutation(CoreMutation, CreditMutation, GoalMutation):
     pass
 
 

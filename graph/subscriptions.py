@@ -105,6 +105,22 @@ class CampaignKpis:
     def budget(self) -> BudgetSummary:
         return BudgetSummary(snapshot=self.snapshot)
 
+    @strawberry.field(description="Reads within the view window (lifetime).")
+    def viewed(self) -> int:
+        return self.snapshot.engagement.get("viewed", 0)
+
+    @strawberry.field(description="Counted clicks (lifetime).")
+    def clicked(self) -> int:
+        return self.snapshot.engagement.get("clicked", 0)
+
+    @strawberry.field(description="Treatment recipients who reached the campaign's goal.")
+    def conversions(self) -> int:
+        return self.snapshot.engagement.get("converters", 0)
+
+    @strawberry.field(description="Revenue of the treatment group's attributed SALE goals.")
+    def revenue(self) -> Money:
+        return Money.of(self.snapshot.engagement.get("revenue_micros", 0), self.snapshot.currency)
+
     @strawberry.field(description="When these figures were computed.")
     def computed_at(self) -> dt.datetime:
         return self.snapshot.computed_at

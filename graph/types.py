@@ -769,6 +769,37 @@ class Campaign(Node):
                          filter.recipient if filter else None)
         return await paginate(qs, first, after, Send.of)
 
+    @strawberry.field(description="Sent, viewed, clicked and goals: totals, per day and per recipient, for a preset "
+                                  "period or a custom range (organization time zone).")
+    async def stats(
+        self,
+        period: Annotated[Annotated["StatsPeriod", strawberry.lazy("graph.analytics")] | None,
+                          strawberry.argument(description="Preset period (default LIFETIME).")] = None,
+        date_from: Annotated[dt.date | None, strawberry.argument(name="from", description="Custom range: first day.")] = None,
+        date_to: Annotated[dt.date | None, strawberry.argument(name="to", description="Custom range: last day.")] = None,
+    ) -> Annotated["CampaignStats", strawberry.lazy("graph.analytics")]:
+        from graph.analytics import campaign_stats
+
+        return await campaign_stats(self.m, period, date_from, date_to)
+
+    @strawberry.field(description="Prospects → exposures → engagements → conversions (or goals reached).")
+    async def funnel(self) -> Annotated["Funnel", strawberry.lazy("graph.analytics")]:
+        from graph.analytics import campaign_funnel
+
+        return await campaign_funnel(self.m)
+
+    @strawberry.field(description="Control-group lift: conversion rates, AOV, baseline, incremental revenue and conversions.")
+    async def lift(self) -> Annotated["Lift", strawberry.lazy("graph.analytics")]:
+        from graph.analytics import campaign_lift
+
+        return await campaign_lift(self.m)
+
+    @strawberry.field(description="Comparisons over time: conversion rate vs peers, revenue, other goals reached.")
+    async def analytics(self) -> Annotated["CampaignAnalytics", strawberry.lazy("graph.analytics")]:
+        from graph.analytics import campaign_analytics
+
+        return await campaign_analytics(self.m)
+
     @staticmethod
     def of(m: mc.Campaign) -> "Campaign":
         return Campaign(id=to_global_id("Campaign", m.id), m=m)

@@ -8,4 +8,5 @@ MODEL_MODULES = [
     "models.budgets",
     "models.stats",
     "models.credits",
+    "models.goals",
 ]

@@ -86,6 +86,10 @@ class Recipient(Model):
     lead = fields.ForeignKeyField("models.Lead", related_name=False, on_delete=fields.CASCADE)
     group = fields.CharEnumField(RecipientGroup, max_length=16)
     added_at = fields.DatetimeField(auto_now_add=True)
+    # Funnel flags, kept by ingestion and attribution (the funnel never scans sends).
+    exposed_at = fields.DatetimeField(null=True)  # first delivery of any of its sends
+    engaged_at = fields.DatetimeField(null=True)  # first click or reply
+    converted_at = fields.DatetimeField(null=True)  # first attributed goal of the campaign's goal
 
     class Meta:
         table = "recipient"

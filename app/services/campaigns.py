@@ -209,6 +209,11 @@ async def update_campaign(principal: Principal, campaign_id: int, data: Campaign
             await CampaignChannel.filter(campaign_id=campaign.id).delete()
             await CampaignChannel.bulk_create([CampaignChannel(campaign=campaign, **row) for row in rows])
         alerts = await budget_service.raise_alerts(campaign) if "budget_micros" in values else []
+    if campaign.status != S.DRAFT and values.keys() & {"view_window_hours", "goal_window_hours",
+                                                        "goal_after_view_window_hours", "goal_type", "goal_key"}:
+        from app.services.analytics import recompute_campaign
+
+        await recompute_campaign(campaign.id)  # the numbers follow the new windows or goal
     await bus.campaign_changed(campaign.organization_id, campaign.id, "settings")
     await bus.budget_alerts_raised(alerts)
     return campaign, alerts

@@ -21,6 +21,7 @@ import orjson
 from tortoise.transactions import in_transaction
 
 from app.db import is_postgres, is_retryable, lock_rows
+from app.services import analytics
 from app.services import budget as budget_service
 from app.services.access import Principal
 from app.services.counters import CounterDelta
@@ -231,6 +232,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
         delta = CounterDelta()
         changed: list[Send] = []
         old_status: dict[int, SendStatus] = {}
+        old_states: dict[int, dict] = {}
         unsubscribes: dict[int, set[str]] = defaultdict(set)
         for send_id in send_ids:
             send = by_id[send_id]
@@ -241,6 +243,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             if all(old[f] == new[f] for f in STATE_FIELDS) and new_day == send.day:
                 continue
             old_status[send.id] = send.status
+            old_states[send.id] = old
             for f in STATE_FIELDS:
                 setattr(send, f, new[f])
             send.day = new_day
@@ -255,6 +258,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             # appended below gets ids in commit order per campaign.
             await lock_rows("campaign", {s.campaign_id for s in changed})
             await _settle_system_sends(changed, old_status, tz)
+            await analytics.on_sends_changed(changed, old_states, tz)
             await Send.bulk_update(changed, fields=[*STATE_FIELDS, "day", "reserved_micros"], batch_size=500)
             await delta.apply()
             spend = delta.spend_by_campaign()

@@ -186,11 +186,12 @@ class CampaignSnapshot:
     logged_micros: int
     currency: str
     computed_at: datetime
+    engagement: dict = field(default_factory=dict)  # lifetime viewed, clicked, conversions, revenue
 
     def fingerprint(self) -> tuple:
         c = self.campaign
         return (c.status, c.status_reason, c.reach, c.audience_size, c.budget_micros, c.spent_micros,
-                self.logged_micros, self.metrics)
+                self.logged_micros, self.metrics, tuple(sorted(self.engagement.items())))
 
 
 async def campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
@@ -207,5 +208,13 @@ async def campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
     found = await metrics_for([campaign_id], {campaign_id: channels})
     logged = await logged_spend_by_campaign([campaign_id])
     org = await Organization.get(id=campaign.organization_id)
+    rows = await fetch("SELECT COALESCE(SUM(viewed), 0) AS viewed, COALESCE(SUM(clicked), 0) AS clicked "
+                       "FROM campaign_day_stat WHERE campaign_id = ?", [campaign_id])
+    outcome = await fetch("SELECT COALESCE(SUM(converters), 0) AS converters, COALESCE(SUM(conversions), 0) AS conversions, "
+                          "COALESCE(SUM(revenue_micros), 0) AS revenue FROM campaign_outcome "
+                          "WHERE campaign_id = ? AND \"group\" = 'TREATMENT'", [campaign_id])
+    engagement = {"viewed": int(rows[0]["viewed"]), "clicked": int(rows[0]["clicked"]),
+                  "converters": int(outcome[0]["converters"]), "conversions": int(outcome[0]["conversions"]),
+                  "revenue_micros": int(outcome[0]["revenue"])}
     return CampaignSnapshot(campaign, found[campaign_id], logged.get(campaign_id, 0), org.currency,
-                            datetime.now(timezone.utc))
+                            datetime.now(timezone.utc), engagement)

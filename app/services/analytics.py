@@ -1,0 +1,562 @@
+"""Engagement analytics, goals, attribution and lift (SPEC §9).
+
+Attribution windows (per campaign; defaults 168 h / 720 h / 168 h):
+- a read counts only within `view_window_hours` of the send (a click is a read);
+- a goal counts for a TREATMENT recipient when it happened within
+  `goal_window_hours` of a send, after a counted read of that send and within
+  `goal_after_view_window_hours` of that read;
+- for a CONTROL recipient the same goal window runs from the moment it would
+  have been messaged (when it became a recipient); it has no read to wait for.
+
+Attribution is decided when a goal event arrives, re-decided when a read of the
+recipient's sends changes, and recomputed for a whole campaign when its windows
+or goal change; `rebuild()` recomputes everything. Everything the API reads is
+a rollup kept in the same transaction: `campaign_day_stat` (sent, viewed,
+clicked, goals, revenue per day), `campaign_outcome` (per group: exposed,
+engaged, converters, conversions, revenue) and the recipients' funnel flags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import orjson
+from tortoise.transactions import in_transaction
+
+from app.db import conn, execute, fetch, is_postgres, is_retryable, sql
+from app.services.access import Principal
+from app.services.errors import DomainError, ErrorCode
+from app.services.money import to_micros
+from models.campaigns import Campaign, Recipient
+from models.enums import CampaignStatus, GoalType, RecipientGroup
+from models.goals import Attribution, CampaignDayStat, CampaignOutcome, GoalEvent
+from models.sends import Send
+from models.tenancy import Organization
+
+BUSINESS_GOALS = {GoalType.SALE, GoalType.LEAD}
+STAT_FIELDS = ("sent", "viewed", "clicked", "goals", "revenue_micros")
+OUTCOME_FIELDS = ("exposed", "engaged", "converters", "conversions", "revenue_micros")
+MIN_SAMPLE = 100  # per group, below which lift is flagged as not meaningful
+
+
+# ---------------------------------------------------------------- pure rules
+
+
+def send_time(s) -> datetime:
+    return s.sent_at or s.delivered_at or s.queued_at
+
+
+def counted_read(s, campaign: Campaign) -> datetime | None:
+    """The read of a send, if it counts (within the view window of the send)."""
+    if s.read_at is None:
+        return None
+    if s.read_at - send_time(s) > timedelta(hours=campaign.view_window_hours):
+        return None
+    return s.read_at
+
+
+def counted_click(s, campaign: Campaign) -> datetime | None:
+    if s.clicked_at is None or counted_read(s, campaign) is None:
+        return None
+    return s.clicked_at
+
+
+def matches_goal(campaign: Campaign, goal_type: GoalType, key: str | None) -> bool:
+    return campaign.goal_type is not None and GoalType(goal_type) == GoalType(campaign.goal_type) and (
+        not campaign.goal_key or campaign.goal_key == key)
+
+
+def attributed(campaign: Campaign, group: RecipientGroup, added_at: datetime, sends: list, goal_at: datetime) -> bool:
+    window = timedelta(hours=campaign.goal_window_hours)
+    if group == RecipientGroup.CONTROL:
+        return added_at <= goal_at <= added_at + window
+    after_view = timedelta(hours=campaign.goal_after_view_window_hours)
+    for s in sends:
+        read = counted_read(s, campaign)
+        t0 = send_time(s)
+        if read is not None and t0 <= goal_at <= t0 + window and read <= goal_at <= read + after_view:
+            return True
+    return False
+
+
+def stat_contribution(s, campaign: Campaign, tz: ZoneInfo) -> dict[date, dict[str, int]]:
+    out: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STAT_FIELDS, 0))
+    if s.was_sent:
+        out[send_time(s).astimezone(tz).date()]["sent"] += 1
+    read = counted_read(s, campaign)
+    if read is not None:
+        out[read.astimezone(tz).date()]["viewed"] += 1
+    click = counted_click(s, campaign)
+    if click is not None:
+        out[click.astimezone(tz).date()]["clicked"] += 1
+    return out
+
+
+# ---------------------------------------------------------------- rollup writes
+
+
+class Rollups:
+    """Deltas of one transaction for campaign_day_stat and campaign_outcome."""
+
+    def __init__(self) -> None:
+        self.days: dict[tuple[int, int, date], dict[str, int]] = defaultdict(lambda: dict.fromkeys(STAT_FIELDS, 0))
+        self.outcomes: dict[tuple[int, int, str], dict[str, int]] = defaultdict(
+            lambda: dict.fromkeys(OUTCOME_FIELDS, 0))
+
+    def day(self, org_id: int, campaign_id: int, day: date, values: dict[str, int], sign: int = 1) -> None:
+        row = self.days[(org_id, campaign_id, day)]
+        for k, v in values.items():
+            row[k] += sign * v
+
+    def outcome(self, org_id: int, campaign_id: int, group: RecipientGroup, **values: int) -> None:
+        row = self.outcomes[(org_id, campaign_id, RecipientGroup(group).value)]
+        for k, v in values.items():
+            row[k] += v
+
+    async def apply(self) -> None:
+        pg = is_postgres()
+        await _upsert("campaign_day_stat", ("organization_id", "campaign_id", "day"), ("campaign_id", "day"),
+                      STAT_FIELDS, [(k[0], k[1], k[2] if pg else k[2].isoformat(), v) for k, v in sorted(self.days.items())])
+        await _upsert("campaign_outcome", ("organization_id", "campaign_id", '"group"'), ("campaign_id", '"group"'),
+                      OUTCOME_FIELDS, [(k[0], k[1], k[2], v) for k, v in sorted(self.outcomes.items())])
+
+
+async def _upsert(table: str, keys: tuple, conflict: tuple, fields: tuple, rows: list) -> None:
+    rows = [r for r in rows if any(r[-1].values())]
+    if not rows:
+        return
+    cols = ", ".join((*keys, *fields))
+    marks = ", ".join("?" for _ in range(len(keys) + len(fields)))
+    updates = ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in fields)
+    query = sql(f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}")
+    await conn().execute_many(query, [[*r[:-1], *(r[-1][f] for f in fields)] for r in rows])
+
+
+# ---------------------------------------------------------------- ingestion hook
+
+
+async def on_sends_changed(changed: list[Send], old: dict[int, dict], tz: ZoneInfo) -> None:
+    """Called by send ingestion inside its transaction (campaign rows already locked)."""
+    if not changed:
+        return
+    campaigns = {c.id: c for c in await Campaign.filter(id__in=list({s.campaign_id for s in changed}))}
+    rollups = Rollups()
+    for s in changed:
+        campaign = campaigns[s.campaign_id]
+        before = old.get(s.id)
+        if before is not None:
+            for day, values in stat_contribution(_Snap(before), campaign, tz).items():
+                rollups.day(s.organization_id, s.campaign_id, day, values, -1)
+        for day, values in stat_contribution(s, campaign, tz).items():
+            rollups.day(s.organization_id, s.campaign_id, day, values)
+    pairs = {(s.campaign_id, s.lead_id) for s in changed}
+    await _refresh_flags(pairs, campaigns, rollups)
+    leads_with_goals = set(await GoalEvent.filter(lead_id__in=list({p[1] for p in pairs})).values_list("lead_id", flat=True))
+    goal_pairs = {p for p in pairs if p[1] in leads_with_goals}
+    if goal_pairs:
+        await _reattribute(goal_pairs, campaigns, tz, rollups)
+    await rollups.apply()
+
+
+class _Snap:
+    def __init__(self, d: dict) -> None:
+        self.__dict__.update(d)
+
+
+async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campaign], rollups: Rollups) -> None:
+    """Recipients' exposed/engaged flags from all their sends of the campaign."""
+    if not pairs:
+        return
+    lead_ids = list({p[1] for p in pairs})
+    sends = defaultdict(list)
+    for s in await Send.filter(campaign_id__in=list({p[0] for p in pairs}), lead_id__in=lead_ids):
+        if (s.campaign_id, s.lead_id) in pairs:
+            sends[(s.campaign_id, s.lead_id)].append(s)
+    recips = await Recipient.filter(campaign_id__in=list({p[0] for p in pairs}), lead_id__in=lead_ids)
+    moved: list[Recipient] = []
+    for r in recips:
+        key = (r.campaign_id, r.lead_id)
+        if key not in pairs:
+            continue
+        mine = sends.get(key, [])
+        exposed = min((s.delivered_at for s in mine if s.delivered_at), default=None)
+        engaged = min((t for s in mine for t in (s.clicked_at, s.replied_at) if t), default=None)
+        if exposed == r.exposed_at and engaged == r.engaged_at:
+            continue
+        org_id = campaigns[r.campaign_id].organization_id if r.campaign_id in campaigns else \
+            (await Campaign.get(id=r.campaign_id)).organization_id
+        rollups.outcome(org_id, r.campaign_id, r.group,
+                        exposed=int(exposed is not None) - int(r.exposed_at is not None),
+                        engaged=int(engaged is not None) - int(r.engaged_at is not None))
+        r.exposed_at, r.engaged_at = exposed, engaged
+        moved.append(r)
+    if moved:
+        await Recipient.bulk_update(moved, fields=["exposed_at", "engaged_at"], batch_size=500)
+
+
+# ---------------------------------------------------------------- attribution
+
+
+async def _reattribute(pairs: set[tuple[int, int]], campaigns: dict[int, Campaign], tz: ZoneInfo,
+                       rollups: Rollups) -> None:
+    """Recompute the attribution of these (campaign, lead) pairs from sends and goal events."""
+    campaign_ids = list({p[0] for p in pairs})
+    lead_ids = list({p[1] for p in pairs})
+    for cid in campaign_ids:
+        if cid not in campaigns:
+            campaigns[cid] = await Campaign.get(id=cid)
+    recips = {(r.campaign_id, r.lead_id): r for r in
+              await Recipient.filter(campaign_id__in=campaign_ids, lead_id__in=lead_ids) if (r.campaign_id, r.lead_id) in pairs}
+    sends = defaultdict(list)
+    for s in await Send.filter(campaign_id__in=campaign_ids, lead_id__in=lead_ids):
+        sends[(s.campaign_id, s.lead_id)].append(s)
+    goals = defaultdict(list)
+    for g in await GoalEvent.filter(lead_id__in=lead_ids).order_by("occurred_at", "id"):
+        goals[g.lead_id].append(g)
+    existing = defaultdict(dict)
+    for a in await Attribution.filter(campaign_id__in=campaign_ids, lead_id__in=lead_ids):
+        if (a.campaign_id, a.lead_id) in pairs:
+            existing[(a.campaign_id, a.lead_id)][a.goal_event_id] = a
+    to_create: list[Attribution] = []
+    to_delete: list[int] = []
+    for key in sorted(pairs):
+        cid, lead_id = key
+        campaign, recipient = campaigns[cid], recips.get(key)
+        want: dict[int, tuple[GoalEvent, bool]] = {}
+        if recipient is not None and campaign.status != CampaignStatus.DRAFT:
+            for g in goals.get(lead_id, []):
+                if attributed(campaign, recipient.group, recipient.added_at, sends.get(key, []), g.occurred_at):
+                    want[g.id] = (g, matches_goal(campaign, g.goal_type, g.key))
+        have = existing.get(key, {})
+        org_id = campaign.organization_id
+        for gid, a in have.items():
+            if gid not in want or want[gid][1] != a.matches:
+                to_delete.append(a.id)
+                _count(rollups, campaign, a.group, a.matches, a.goal_type, a.value_micros, a.day, -1)
+        for gid, (g, match) in want.items():
+            if gid in have and have[gid].matches == match:
+                continue
+            day = g.occurred_at.astimezone(tz).date()
+            group = recipient.group
+            to_create.append(Attribution(organization_id=org_id, campaign_id=cid, lead_id=lead_id, goal_event_id=gid,
+                                         group=group, matches=match, goal_type=g.goal_type,
+                                         value_micros=g.value_micros, occurred_at=g.occurred_at, day=day))
+            _count(rollups, campaign, group, match, g.goal_type, g.value_micros, day, +1)
+        converted = min((g.occurred_at for g, match in want.values() if match), default=None)
+        if recipient is not None and converted != recipient.converted_at:
+            rollups.outcome(org_id, cid, recipient.group,
+                            converters=int(converted is not None) - int(recipient.converted_at is not None))
+            await Recipient.filter(id=recipient.id).update(converted_at=converted)
+    if to_delete:
+        await Attribution.filter(id__in=to_delete).delete()
+    if to_create:
+        await Attribution.bulk_create(to_create, batch_size=1000)
+
+
+def _count(rollups: Rollups, campaign: Campaign, group, match: bool, goal_type, value: int, day: date, sign: int):
+    if not match:
+        return
+    revenue = value if GoalType(goal_type) == GoalType.SALE else 0
+    rollups.outcome(campaign.organization_id, campaign.id, group, conversions=sign, revenue_micros=sign * revenue)
+    if RecipientGroup(group) == RecipientGroup.TREATMENT:
+        rollups.day(campaign.organization_id, campaign.id, day, {"goals": 1, "revenue_micros": revenue}, sign)
+
+
+# ---------------------------------------------------------------- goal events
+
+
+@dataclass
+class GoalEventData:
+    idempotency_key: str
+    goal_type: GoalType
+    occurred_at: datetime
+    lead_id: int | None = None
+    lead_external_id: str | None = None
+    key: str | None = None
+    value: object = None
+    invalid: str | None = None
+
+
+@dataclass
+class GoalIngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list = field(default_factory=list)
+    campaign_ids: set[int] = field(default_factory=set)
+
+
+async def ingest_goal_events(principal: Principal, events: list[GoalEventData], max_batch: int = 5000) -> GoalIngestResult:
+    from app.services.ingest import Rejection
+    from app.services.leads import leads_query
+
+    principal.require_ingest()
+    if len(events) > max_batch:
+        raise DomainError(ErrorCode.BATCH_TOO_LARGE, f"at most {max_batch} events per call", "events")
+    out = GoalIngestResult()
+    valid = []
+    by_key: dict[str, str] = {}
+    lead_ids = {e.lead_id for e in events if e.lead_id}
+    exts = {e.lead_external_id for e in events if e.lead_external_id}
+    visible = leads_query(principal)
+    leads = {lead.id: lead.id for lead in await visible.filter(id__in=list(lead_ids))}
+    by_ext = dict(await visible.filter(external_id__in=list(exts)).values_list("external_id", "id")) if exts else {}
+    for i, e in enumerate(events):
+        try:
+            if e.invalid:
+                raise DomainError(ErrorCode.NOT_FOUND, e.invalid)
+            if not e.idempotency_key or not e.idempotency_key.strip() or len(e.idempotency_key) > 200:
+                raise DomainError(ErrorCode.INVALID, "idempotencyKey must be 1 to 200 characters")
+            if e.occurred_at.tzinfo is None:
+                raise DomainError(ErrorCode.INVALID, "occurredAt must carry a time zone offset")
+            e.occurred_at = e.occurred_at.astimezone(timezone.utc)
+            if e.key is not None and len(e.key) > 200:
+                raise DomainError(ErrorCode.TOO_LONG, "key: at most 200 characters")
+            lead_id = leads.get(e.lead_id) if e.lead_id else by_ext.get(e.lead_external_id)
+            if lead_id is None:
+                raise DomainError(ErrorCode.NOT_FOUND if (e.lead_id or e.lead_external_id) else ErrorCode.INVALID,
+                                  "lead not found" if (e.lead_id or e.lead_external_id) else "leadId or leadExternalId is required")
+            value = to_micros(e.value, "value") if e.value is not None else 0
+        except DomainError as exc:
+            out.rejected.append(Rejection(i, exc.code, exc.message))
+            continue
+        digest = hashlib.sha256(orjson.dumps({
+            "lead": lead_id, "type": GoalType(e.goal_type).value, "key": e.key, "value": value,
+            "at": e.occurred_at.isoformat()}, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        if e.idempotency_key in by_key:
+            if by_key[e.idempotency_key] == digest:
+                out.duplicates += 1
+            else:
+                out.rejected.append(Rejection(i, ErrorCode.IDEMPOTENCY_CONFLICT, "idempotencyKey reused with a different payload"))
+            continue
+        by_key[e.idempotency_key] = digest
+        valid.append((i, e, lead_id, value, digest))
+    if valid:
+        for attempt in range(6):
+            try:
+                applied = await _store_goals(principal.org_id, valid)
+                break
+            except Exception as exc:  # noqa: BLE001 - only races are retried
+                if attempt == 5 or not is_retryable(exc):
+                    raise
+        out.accepted, out.duplicates = applied.accepted, out.duplicates + applied.duplicates
+        out.rejected += applied.rejected
+        out.campaign_ids = applied.campaign_ids
+    out.rejected.sort(key=lambda r: r.index)
+    from subscriptions import bus
+
+    for cid in sorted(out.campaign_ids):
+        await bus.campaign_changed(principal.org_id, cid, "goals")
+    return out
+
+
+async def _store_goals(org_id: int, valid: list) -> GoalIngestResult:
+    from app.db import lock_rows
+    from app.services.ingest import Rejection
+
+    out = GoalIngestResult()
+    tz = ZoneInfo((await Organization.get(id=org_id)).timezone)
+    async with in_transaction():
+        seen = dict(await GoalEvent.filter(organization_id=org_id, idempotency_key__in=[v[1].idempotency_key for v in valid])
+                    .values_list("idempotency_key", "payload_hash"))
+        fresh = []
+        for i, e, lead_id, value, digest in valid:
+            if e.idempotency_key in seen:
+                if seen[e.idempotency_key] == digest:
+                    out.duplicates += 1
+                else:
+                    out.rejected.append(Rejection(i, ErrorCode.IDEMPOTENCY_CONFLICT, "idempotencyKey reused with a different payload"))
+                continue
+            fresh.append(GoalEvent(organization_id=org_id, lead_id=lead_id, goal_type=e.goal_type, key=e.key,
+                                   value_micros=value, occurred_at=e.occurred_at, idempotency_key=e.idempotency_key,
+                                   payload_hash=digest))
+        if not fresh:
+            return out
+        await GoalEvent.bulk_create(fresh, batch_size=1000)
+        out.accepted = len(fresh)
+        leads = list({g.lead_id for g in fresh})
+        pairs = {(r["campaign_id"], r["lead_id"]) for r in
+                 await Recipient.filter(lead_id__in=leads).values("campaign_id", "lead_id")}
+        if pairs:
+            await lock_rows("campaign", {p[0] for p in pairs})
+            rollups = Rollups()
+            await _reattribute(pairs, {}, tz, rollups)
+            await rollups.apply()
+            out.campaign_ids = {p[0] for p in pairs}
+    return out
+
+
+# ---------------------------------------------------------------- recompute
+
+
+async def recompute_campaign(campaign_id: int) -> None:
+    """Rebuild one campaign's analytics from its sends and the goal events (windows or goal changed)."""
+    campaign = await Campaign.get(id=campaign_id)
+    tz = ZoneInfo((await Organization.get(id=campaign.organization_id)).timezone)
+    async with in_transaction():
+        await execute("DELETE FROM campaign_day_stat WHERE campaign_id = ?", [campaign_id])
+        await execute("DELETE FROM campaign_outcome WHERE campaign_id = ?", [campaign_id])
+        await execute("DELETE FROM attribution WHERE campaign_id = ?", [campaign_id])
+        await Recipient.filter(campaign_id=campaign_id).update(exposed_at=None, engaged_at=None, converted_at=None)
+        rollups = Rollups()
+        lead_ids: set[int] = set()
+        async for chunk in _chunks(Send.filter(campaign_id=campaign_id).order_by("id")):
+            for s in chunk:
+                lead_ids.add(s.lead_id)
+                for day, values in stat_contribution(s, campaign, tz).items():
+                    rollups.day(campaign.organization_id, campaign_id, day, values)
+        pairs = {(campaign_id, lead_id) for lead_id in lead_ids}
+        await _refresh_flags(pairs, {campaign_id: campaign}, rollups)
+        goal_leads = set(await GoalEvent.filter(organization_id=campaign.organization_id).filter(
+            lead_id__in=list(await Recipient.filter(campaign_id=campaign_id).values_list("lead_id", flat=True)))
+            .values_list("lead_id", flat=True))
+        await _reattribute({(campaign_id, lead_id) for lead_id in goal_leads}, {campaign_id: campaign}, tz, rollups)
+        await rollups.apply()
+
+
+async def _chunks(qs, size: int = 2000):
+    offset = 0
+    while True:
+        rows = await qs.offset(offset).limit(size)
+        if not rows:
+            return
+        yield rows
+        offset += size
+
+
+async def rebuild(campaign_ids: list[int] | None = None) -> int:
+    ids = campaign_ids if campaign_ids is not None else await Campaign.all().values_list("id", flat=True)
+    for cid in ids:
+        await recompute_campaign(cid)
+    return len(ids)
+
+
+# ---------------------------------------------------------------- reads
+
+
+PERIODS = ("TODAY", "LAST_7_DAYS", "LAST_30_DAYS", "LIFETIME")
+
+
+async def period_range(campaign: Campaign, period: str | None, date_from: date | None, date_to: date | None
+                       ) -> tuple[date | None, date | None, ZoneInfo]:
+    tz = ZoneInfo((await Organization.get(id=campaign.organization_id)).timezone)
+    today = datetime.now(tz).date()
+    if date_from or date_to:
+        if date_from and date_to and date_to < date_from:
+            raise DomainError(ErrorCode.INVALID, "`to` is before `from`", "to")
+        return date_from, date_to, tz
+    if period == "TODAY":
+        return today, today, tz
+    if period == "LAST_7_DAYS":
+        return today - timedelta(days=6), today, tz
+    if period == "LAST_30_DAYS":
+        return today - timedelta(days=29), today, tz
+    return None, None, tz
+
+
+async def daily(campaign_id: int, start: date | None, end: date | None) -> list[dict]:
+    qs = CampaignDayStat.filter(campaign_id=campaign_id)
+    if start:
+        qs = qs.filter(day__gte=start)
+    if end:
+        qs = qs.filter(day__lte=end)
+    return [{"day": r.day, **{f: getattr(r, f) for f in STAT_FIELDS}} for r in await qs.order_by("day")
+            if any(getattr(r, f) for f in STAT_FIELDS)]
+
+
+async def outcomes(campaign_id: int) -> dict[RecipientGroup, dict[str, int]]:
+    found = {RecipientGroup(r.group): {f: getattr(r, f) for f in OUTCOME_FIELDS}
+             for r in await CampaignOutcome.filter(campaign_id=campaign_id)}
+    return {g: found.get(g, dict.fromkeys(OUTCOME_FIELDS, 0)) for g in RecipientGroup}
+
+
+@dataclass
+class Lift:
+    available: bool
+    reason: str | None
+    treatment_size: int
+    control_size: int
+    treatment_conversions: int
+    control_conversions: int
+    treatment_converters: int
+    control_converters: int
+    treatment_rate: float
+    control_rate: float
+    treatment_revenue: int
+    control_revenue: int
+    treatment_aov: float
+    control_aov: float
+    baseline_revenue: float
+    actual_revenue: int
+    incremental_revenue: float
+    incremental_conversions: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    too_small: bool
+
+
+async def lift(campaign: Campaign) -> Lift:
+    o = await outcomes(campaign.id)
+    t, c = o[RecipientGroup.TREATMENT], o[RecipientGroup.CONTROL]
+    nt, nc = campaign.reach, campaign.control_size
+    rt = t["converters"] / nt if nt else 0.0
+    rc = c["converters"] / nc if nc else 0.0
+    aov_t = t["revenue_micros"] / t["conversions"] if t["conversions"] else 0.0
+    aov_c = c["revenue_micros"] / c["conversions"] if c["conversions"] else 0.0
+    baseline = (nt + nc) * rc * aov_c
+    actual = t["revenue_micros"] + c["revenue_micros"]
+    se = math.sqrt(rt * (1 - rt) / nt + rc * (1 - rc) / nc) if nt and nc else 0.0
+    reason = None
+    if campaign.control_group_percent == 0 or nc == 0:
+        reason = "the campaign has no control group: lift cannot be measured"
+    elif campaign.goal_type is None:
+        reason = "the campaign has no goal: there is nothing to convert"
+    return Lift(
+        available=reason is None, reason=reason, treatment_size=nt, control_size=nc,
+        treatment_conversions=t["conversions"], control_conversions=c["conversions"],
+        treatment_converters=t["converters"], control_converters=c["converters"],
+        treatment_rate=rt, control_rate=rc, treatment_revenue=t["revenue_micros"], control_revenue=c["revenue_micros"],
+        treatment_aov=aov_t, control_aov=aov_c, baseline_revenue=baseline, actual_revenue=actual,
+        incremental_revenue=actual - baseline,
+        incremental_conversions=(t["conversions"] + c["conversions"]) - (nt + nc) * rc,
+        difference=rt - rc, ci_low=(rt - rc) - 1.96 * se, ci_high=(rt - rc) + 1.96 * se,
+        too_small=reason is None and (nt < MIN_SAMPLE or nc < MIN_SAMPLE or t["converters"] + c["converters"] < 10),
+    )
+
+
+async def peer_rates(campaign: Campaign) -> list[dict]:
+    """Conversion rate per day: this campaign vs the average of the organization's
+    campaigns with the same goal type (goals of the day / treatment size)."""
+    if campaign.goal_type is None:
+        return []
+    peers = await Campaign.filter(organization_id=campaign.organization_id, goal_type=campaign.goal_type) \
+        .exclude(status=CampaignStatus.DRAFT).values("id", "reach")
+    reach = {p["id"]: p["reach"] for p in peers}
+    rows = await fetch(
+        f"SELECT campaign_id, day, goals FROM campaign_day_stat WHERE campaign_id IN ({','.join('?' for _ in reach)}) "
+        "AND goals <> 0 ORDER BY day", list(reach)) if reach else []
+    per_day: dict[date, list[float]] = defaultdict(list)
+    own: dict[date, float] = {}
+    for r in rows:
+        day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"]))
+        rate = r["goals"] / reach[r["campaign_id"]] if reach[r["campaign_id"]] else 0.0
+        per_day[day].append(rate)
+        if r["campaign_id"] == campaign.id:
+            own[day] = rate
+    n = max(len(reach), 1)
+    return [{"day": d, "rate": own.get(d, 0.0), "average": sum(v) / n} for d, v in sorted(per_day.items())]
+
+
+async def other_goals(campaign: Campaign) -> list[dict]:
+    rows = await fetch(
+        "SELECT goal_type, COUNT(*) AS n, COUNT(DISTINCT lead_id) AS leads, SUM(value_micros) AS value FROM attribution "
+        "WHERE campaign_id = ? AND matches = ? AND \"group\" = 'TREATMENT' GROUP BY goal_type ORDER BY goal_type",
+        [campaign.id, False])
+    return [{"goal_type": GoalType(r["goal_type"]), "count": int(r["n"]), "recipients": int(r["leads"]),
+             "value_micros": int(r["value"] or 0)} for r in rows]
+

@@ -1,0 +1,344 @@
+"""Engagement analytics, goals, attribution and lift (SPEC §9)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections import defaultdict
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from app.services import analytics as svc
+from app.services.money import from_micros
+from graph.core import After, Connection, First, Money, UserError, ctx, decode_id, describe_enum, paginate
+from graph.enums import GoalType, RecipientGroup
+from graph.mutations import RejectedEvent, attempt
+from graph.types import Lead
+from models.campaigns import Campaign as CampaignModel
+from models.campaigns import Recipient
+from models.goals import Attribution
+from models.leads import Lead as LeadModel
+from models.sends import Send
+from models.tenancy import Organization
+
+
+
+
+class _StatsPeriod(enum.Enum):
+    TODAY = "TODAY"
+    LAST_7_DAYS = "LAST_7_DAYS"
+    LAST_30_DAYS = "LAST_30_DAYS"
+    LIFETIME = "LIFETIME"
+
+
+StatsPeriod = describe_enum(_StatsPeriod, "A preset period, in the organization's time zone.", {
+    "TODAY": "Today.", "LAST_7_DAYS": "The last 7 days, today included.",
+    "LAST_30_DAYS": "The last 30 days, today included.", "LIFETIME": "The campaign's whole life.",
+})
+
+
+class _GoalKind(enum.Enum):
+    CONVERSION = "CONVERSION"
+    GOAL_REACHED = "GOAL_REACHED"
+
+
+GoalKind = describe_enum(_GoalKind, "What reaching the campaign's goal is called.", {
+    "CONVERSION": "A business goal (SALE, LEAD): a conversion.",
+    "GOAL_REACHED": "An assisting goal (PAGE_VIEWS, OTHER): a goal reached.",
+})
+
+
+def _money(micros: int | float, currency: str) -> Money:
+    return Money(amount=from_micros(int(round(micros))), currency=currency)
+
+
+async def _currency(org_id: int) -> str:
+    return (await Organization.get(id=org_id)).currency
+
+
+@strawberry.type(description="Analytics figures over a period.")
+class StatFigures:
+    sent: int = strawberry.field(description="Messages accepted by providers.")
+    viewed: int = strawberry.field(description="Reads within the view window (machine opens excluded).")
+    clicked: int = strawberry.field(description="Clicks (of counted reads).")
+    goals: int = strawberry.field(description="Goals of the campaign's goal attributed to treatment recipients.")
+    revenue: Money = strawberry.field(description="Revenue of those goals (SALE goals only).")
+
+
+@strawberry.type(description="Figures of one day (organization time zone).")
+class DailyStat(StatFigures):
+    day: dt.date = strawberry.field(description="The day.")
+
+
+@strawberry.type(description="One recipient's journey: when it was sent, viewed, clicked, reached the goal.")
+class RecipientStat:
+    lead_: strawberry.Private[LeadModel]
+    group: RecipientGroup = strawberry.field(description="Treatment or control.")
+    sent_at: dt.datetime | None = strawberry.field(description="First send accepted by a provider.")
+    viewed_at: dt.datetime | None = strawberry.field(description="First counted read.")
+    clicked_at: dt.datetime | None = strawberry.field(description="First counted click.")
+    goal_at: dt.datetime | None = strawberry.field(description="First attributed goal of the campaign's goal.")
+
+    @strawberry.field(description="The recipient.")
+    def lead(self) -> Lead:
+        return Lead.of(self.lead_)
+
+
+@strawberry.type(description="Sent, viewed, clicked and goals: totals, per day and per recipient.")
+class CampaignStats:
+    campaign: strawberry.Private[CampaignModel]
+    currency: strawberry.Private[str]
+    date_from: dt.date | None = strawberry.field(description="First day of the period (null: the beginning).")
+    date_to: dt.date | None = strawberry.field(description="Last day of the period (null: today).")
+    rows: strawberry.Private[list[dict]]
+
+    @strawberry.field(description="Totals over the period.")
+    def totals(self) -> StatFigures:
+        t = defaultdict(int)
+        for r in self.rows:
+            for f in svc.STAT_FIELDS:
+                t[f] += r[f]
+        return StatFigures(sent=t["sent"], viewed=t["viewed"], clicked=t["clicked"], goals=t["goals"],
+                           revenue=_money(t["revenue_micros"], self.currency))
+
+    @strawberry.field(description="One entry per day with activity.")
+    def daily(self) -> list[DailyStat]:
+        return [DailyStat(day=r["day"], sent=r["sent"], viewed=r["viewed"], clicked=r["clicked"], goals=r["goals"],
+                          revenue=_money(r["revenue_micros"], self.currency)) for r in self.rows]
+
+    @strawberry.field(description="Per recipient: times of send, view, click and goal (lifetime), newest recipients first.")
+    async def recipients(self, first: First = 50, after: After = None) -> Connection[RecipientStat]:
+        campaign = self.campaign
+        page = await paginate(Recipient.filter(campaign_id=campaign.id), first, after, lambda r: r)
+        recips = page.nodes
+        lead_ids = [r.lead_id for r in recips]
+        leads = {lead.id: lead for lead in await LeadModel.filter(id__in=lead_ids)}
+        sends = defaultdict(list)
+        for s in await Send.filter(campaign_id=campaign.id, lead_id__in=lead_ids):
+            sends[s.lead_id].append(s)
+        goals = {}
+        for a in await Attribution.filter(campaign_id=campaign.id, lead_id__in=lead_ids, matches=True).order_by("occurred_at"):
+            goals.setdefault(a.lead_id, a.occurred_at)
+
+        def first_of(values):
+            values = [v for v in values if v]
+            return min(values) if values else None
+
+        for edge in page.edges:
+            r = edge.node
+            mine = sends.get(r.lead_id, [])
+            edge.node = RecipientStat(
+                lead_=leads[r.lead_id], group=r.group,
+                sent_at=first_of(s.sent_at for s in mine),
+                viewed_at=first_of(svc.counted_read(s, campaign) for s in mine),
+                clicked_at=first_of(svc.counted_click(s, campaign) for s in mine),
+                goal_at=goals.get(r.lead_id))
+        return page
+
+
+@strawberry.type(description="Prospects → exposures → engagements → conversions (or goals reached).")
+class Funnel:
+    prospects: int = strawberry.field(description="Treatment recipients.")
+    exposures: int = strawberry.field(description="Treatment recipients with a delivered message.")
+    engagements: int = strawberry.field(description="Treatment recipients who clicked or replied.")
+    conversions: int = strawberry.field(description="Treatment recipients who reached the campaign's goal.")
+    goal_kind: GoalKind | None = strawberry.field(description="Conversion (business goal) or goal reached (assisting); null without a goal.")
+    exposure_rate: float = strawberry.field(description="exposures / prospects.")
+    engagement_rate: float = strawberry.field(description="engagements / exposures.")
+    conversion_rate: float = strawberry.field(description="conversions / engagements.")
+
+
+@strawberry.type(description="Control-group lift (SPEC §9).")
+class Lift:
+    l: strawberry.Private[svc.Lift]
+    currency: strawberry.Private[str]
+
+    @strawberry.field(description="Whether lift can be computed.")
+    def available(self) -> bool:
+        return self.l.available
+
+    @strawberry.field(description="Why it is not available (no control group, no goal).")
+    def unavailable_reason(self) -> str | None:
+        return self.l.reason
+
+    @strawberry.field(description="Samples too small for the figures to mean much (each group under 100, or under 10 converters).")
+    def too_small(self) -> bool:
+        return self.l.too_small
+
+    @strawberry.field(description="Treatment recipients.")
+    def treatment_size(self) -> int:
+        return self.l.treatment_size
+
+    @strawberry.field(description="Control recipients.")
+    def control_size(self) -> int:
+        return self.l.control_size
+
+    @strawberry.field(description="Goal events attributed to treatment recipients.")
+    def treatment_conversions(self) -> int:
+        return self.l.treatment_conversions
+
+    @strawberry.field(description="Goal events attributed to control recipients.")
+    def control_conversions(self) -> int:
+        return self.l.control_conversions
+
+    @strawberry.field(description="Treatment recipients who converted / treatment size.")
+    def treatment_conversion_rate(self) -> float:
+        return self.l.treatment_rate
+
+    @strawberry.field(description="Control recipients who converted / control size.")
+    def control_conversion_rate(self) -> float:
+        return self.l.control_rate
+
+    @strawberry.field(description="Average order value of treatment conversions (revenue / conversions).")
+    def treatment_aov(self) -> Money:
+        return _money(self.l.treatment_aov, self.currency)
+
+    @strawberry.field(description="Average order value of control conversions.")
+    def control_aov(self) -> Money:
+        return _money(self.l.control_aov, self.currency)
+
+    @strawberry.field(description="(treatment size + control size) × control conversion rate × control AOV.")
+    def baseline_revenue(self) -> Money:
+        return _money(self.l.baseline_revenue, self.currency)
+
+    @strawberry.field(description="Treatment revenue + control revenue.")
+    def actual_revenue(self) -> Money:
+        return _money(self.l.actual_revenue, self.currency)
+
+    @strawberry.field(description="actual − baseline revenue.")
+    def incremental_revenue(self) -> Money:
+        return _money(self.l.incremental_revenue, self.currency)
+
+    @strawberry.field(description="All conversions − (treatment size + control size) × control conversion rate.")
+    def incremental_conversions(self) -> float:
+        return self.l.incremental_conversions
+
+    @strawberry.field(description="Treatment − control conversion rate.")
+    def rate_difference(self) -> float:
+        return self.l.difference
+
+    @strawberry.field(description="95 % confidence interval of the rate difference (normal approximation), low end.")
+    def rate_difference_ci_low(self) -> float:
+        return self.l.ci_low
+
+    @strawberry.field(description="95 % confidence interval of the rate difference, high end.")
+    def rate_difference_ci_high(self) -> float:
+        return self.l.ci_high
+
+
+@strawberry.type(description="A day of this campaign's conversion rate next to its peers'.")
+class RatePoint:
+    day: dt.date = strawberry.field(description="The day.")
+    rate: float = strawberry.field(description="This campaign: goals of the day / treatment size.")
+    average: float = strawberry.field(description="Average over the organization's campaigns with the same goal type.")
+
+
+@strawberry.type(description="Revenue of one day (after engagement).")
+class RevenuePoint:
+    day: dt.date = strawberry.field(description="The day.")
+    revenue: Money = strawberry.field(description="Revenue of attributed SALE goals that day.")
+
+
+@strawberry.type(description="Another goal reached by this campaign's recipients (its contribution to other goals).")
+class OtherGoal:
+    goal_type: GoalType = strawberry.field(description="Goal type.")
+    count: int = strawberry.field(description="Attributed goal events.")
+    recipients: int = strawberry.field(description="Distinct treatment recipients.")
+    value: Money = strawberry.field(description="Their value.")
+
+
+@strawberry.type(description="Comparisons over time.")
+class CampaignAnalytics:
+    campaign: strawberry.Private[CampaignModel]
+    currency: strawberry.Private[str]
+
+    @strawberry.field(description="Conversion rate per day vs the average of campaigns with the same goal type.")
+    async def conversion_rate_vs_peers(self) -> list[RatePoint]:
+        return [RatePoint(**p) for p in await svc.peer_rates(self.campaign)]
+
+    @strawberry.field(description="Revenue after engagement per day (SALE goals).")
+    async def revenue_over_time(self) -> list[RevenuePoint]:
+        return [RevenuePoint(day=r["day"], revenue=_money(r["revenue_micros"], self.currency))
+                for r in await svc.daily(self.campaign.id, None, None) if r["revenue_micros"]]
+
+    @strawberry.field(description="Other goals this campaign's recipients reached.")
+    async def other_goals(self) -> list[OtherGoal]:
+        return [OtherGoal(goal_type=g["goal_type"], count=g["count"], recipients=g["recipients"],
+                          value=_money(g["value_micros"], self.currency)) for g in await svc.other_goals(self.campaign)]
+
+
+async def campaign_stats(campaign: CampaignModel, period, date_from, date_to) -> CampaignStats:
+    start, end, _tz = await svc.period_range(campaign, period.value if period else None, date_from, date_to)
+    rows = await svc.daily(campaign.id, start, end)
+    return CampaignStats(campaign=campaign, currency=await _currency(campaign.organization_id),
+                         date_from=start, date_to=end, rows=rows)
+
+
+async def campaign_funnel(campaign: CampaignModel) -> Funnel:
+    o = (await svc.outcomes(campaign.id))[svc.RecipientGroup.TREATMENT]
+    prospects, exposed, engaged, converted = campaign.reach, o["exposed"], o["engaged"], o["converters"]
+    kind = None
+    if campaign.goal_type:
+        kind = _GoalKind.CONVERSION if svc.GoalType(campaign.goal_type) in svc.BUSINESS_GOALS else _GoalKind.GOAL_REACHED
+    ratio = lambda a, b: a / b if b else 0.0  # noqa: E731
+    return Funnel(prospects=prospects, exposures=exposed, engagements=engaged, conversions=converted, goal_kind=kind,
+                  exposure_rate=ratio(exposed, prospects), engagement_rate=ratio(engaged, exposed),
+                  conversion_rate=ratio(converted, engaged))
+
+
+async def campaign_lift(campaign: CampaignModel) -> Lift:
+    return Lift(l=await svc.lift(campaign), currency=await _currency(campaign.organization_id))
+
+
+async def campaign_analytics(campaign: CampaignModel) -> CampaignAnalytics:
+    return CampaignAnalytics(campaign=campaign, currency=await _currency(campaign.organization_id))
+
+
+# ---------------------------------------------------------------- goal ingestion
+
+
+@strawberry.input(description="A goal reached by a lead.")
+class GoalEventInput:
+    idempotency_key: str = strawberry.field(description="Unique per event; a repeat has no effect.")
+    lead_id: strawberry.ID | None = strawberry.field(default=None, description="The lead (or leadExternalId).")
+    lead_external_id: str | None = strawberry.field(default=None, description="The lead by external id.")
+    goal_type: GoalType = strawberry.field(description="Goal type.")
+    key: str | None = strawberry.field(default=None, description="Goal key (matched against a campaign's goal key).")
+    value: Decimal | None = strawberry.field(default=None, description="Value (revenue, for SALE goals).")
+    occurred_at: dt.datetime = strawberry.field(description="When it happened (with a time zone offset).")
+
+
+@strawberry.type(description="Result of goalEventsIngest.")
+class GoalEventsIngestPayload:
+    accepted: int = strawberry.field(description="Events stored (new idempotency keys).")
+    duplicates: int = strawberry.field(description="Repeats of stored events: no effect.")
+    rejected: list[RejectedEvent] = strawberry.field(description="Events refused, with the reason.")
+    user_errors: list[UserError] = strawberry.field(description="Expected failures; empty on success.")
+
+
+@strawberry.type(description="Goal writes.")
+class GoalMutation:
+    @strawberry.mutation(description="Ingest goal events (at least once, any order); attributed to campaigns by their windows.")
+    async def goal_events_ingest(
+        self, info: Info,
+        events: Annotated[list[GoalEventInput], strawberry.argument(description="The events (up to 5000 per call).")],
+    ) -> GoalEventsIngestPayload:
+        p = ctx(info).principal
+        data = []
+        for e in events:
+            lead_id = decode_id(e.lead_id, "Lead") if e.lead_id is not None else None
+            data.append(svc.GoalEventData(
+                idempotency_key=e.idempotency_key, goal_type=e.goal_type, occurred_at=e.occurred_at, lead_id=lead_id,
+                lead_external_id=e.lead_external_id, key=e.key, value=e.value,
+                invalid="lead not found" if e.lead_id is not None and lead_id is None else None))
+        result, errors = await attempt(lambda: svc.ingest_goal_events(p, data))
+        if result is None:
+            return GoalEventsIngestPayload(accepted=0, duplicates=0, rejected=[], user_errors=errors)
+        return GoalEventsIngestPayload(
+            accepted=result.accepted, duplicates=result.duplicates,
+            rejected=[RejectedEvent(index=r.index, code=r.code, message=r.message) for r in result.rejected],
+            user_errors=[])
+
