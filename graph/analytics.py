@@ -37,7 +37,7 @@ class _StatsPeriod(enum.Enum):
 StatsPeriod = describe_enum(_StatsPeriod, "A preset period, in the organization's time zone.", {
     "TODAY": "Today.", "LAST_7_DAYS": "The last 7 days, today included.",
     "LAST_30_DAYS": "The last 30 days, today included.", "LIFETIME": "The campaign's whole life.",
-})
+}, name="StatsPeriod")
 
 
 class _GoalKind(enum.Enum):
@@ -48,7 +48,7 @@ class _GoalKind(enum.Enum):
 GoalKind = describe_enum(_GoalKind, "What reaching the campaign's goal is called.", {
     "CONVERSION": "A business goal (SALE, LEAD): a conversion.",
     "GOAL_REACHED": "An assisting goal (PAGE_VIEWS, OTHER): a goal reached.",
-})
+}, name="GoalKind")
 
 
 def _money(micros: int | float, currency: str) -> Money:

@@ -20,12 +20,12 @@ from app.services.money import from_micros
 T = TypeVar("T")
 
 
-def describe_enum(py_enum: type[Enum], description: str, values: dict[str, str]):
+def describe_enum(py_enum: type[Enum], description: str, values: dict[str, str], name: str | None = None):
     """Expose a domain enum with a description for the type and every value."""
     missing = {m.name for m in py_enum} - set(values)
     if missing:
         raise RuntimeError(f"{py_enum.__name__}: undescribed values {sorted(missing)}")
-    gql = strawberry.enum(py_enum, description=description)
+    gql = strawberry.enum(py_enum, name=name, description=description)
     for value in gql.__strawberry_definition__.values:
         value.description = values[value.name]
     return gql

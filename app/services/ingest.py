@@ -258,8 +258,8 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             # appended below gets ids in commit order per campaign.
             await lock_rows("campaign", {s.campaign_id for s in changed})
             await _settle_system_sends(changed, old_status, tz)
-            await analytics.on_sends_changed(changed, old_states, tz)
             await Send.bulk_update(changed, fields=[*STATE_FIELDS, "day", "reserved_micros"], batch_size=500)
+            await analytics.on_sends_changed(changed, old_states, tz)  # reads the updated sends
             await delta.apply()
             spend = delta.spend_by_campaign()
             await budget_service.add_spend(spend)
