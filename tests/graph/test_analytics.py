@@ -192,3 +192,24 @@ async def test_rebuilt_analytics_equal_live(tenant, rebuild):
     await rebuild_all([from_global_id(c["id"])[1]])
     after = (await gql(STATS, {"id": c["id"]}))["campaign"]
     assert after == before
+
+
+async def test_campaign_kpis_show_views_clicks_and_conversions_live(tenant, live_server):
+    from tests.wsclient import connect
+
+    gql = tenant.gql
+    c, (t1, _t2), _control, base = await setup(gql)
+    ws = await connect(live_server, gql.token)
+    try:
+        await ws.subscribe("k", "subscription($id:ID!){ campaignKpis(campaignId:$id){ viewed clicked conversions "
+                                "revenue{ amount } } }", {"id": c["id"]})
+        first = (await ws.next("k"))["campaignKpis"]
+        assert first == {"viewed": 0, "clicked": 0, "conversions": 0, "revenue": {"amount": "0.00"}}
+        h = timedelta(hours=1)
+        await ingest(gql, [ev("lk-sent", "m-lk", "SENT", base, c, t1), ev("lk-click", "m-lk", "CLICKED", base + h)])
+        await ws.until("k", lambda d: d["campaignKpis"]["clicked"] == 1 and d["campaignKpis"]["viewed"] == 1)
+        await gql(GOALS, {"e": [goal("lk-g", t1, base + 2 * h, "42.5")]})
+        data = await ws.until("k", lambda d: d["campaignKpis"]["conversions"] == 1)
+        assert data["campaignKpis"]["revenue"]["amount"] == "42.50"
+    finally:
+        await ws.close()
