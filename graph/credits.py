@@ -14,6 +14,7 @@ from app.services.errors import DomainError
 from graph.core import After, Connection, First, UserError, ctx, describe_enum, paginate, require_id, to_global_id
 from graph.enums import CampaignType, Channel
 from graph.inputs import unit_ref
+from graph.loaders import loaders
 from graph.mutations import attempt
 from graph.types import Campaign, Center, OrgUnit, org_unit
 from models import credits as mcr
@@ -65,12 +66,10 @@ class CreditEntry:
         return self.m.channel
 
     @strawberry.field(description="Who made a top-up (email).")
-    async def user_email(self) -> str | None:
+    async def user_email(self, info: Info) -> str | None:
         if not self.m.user_id:
             return None
-        from models.tenancy import User
-
-        user = await User.get_or_none(id=self.m.user_id)
+        user = await loaders(info).user.load(self.m.user_id)
         return user.email if user else None
 
     @strawberry.field(description="When.")

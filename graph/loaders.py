@@ -9,11 +9,11 @@ from strawberry.dataloader import DataLoader
 from app.services import budget as budget_service
 from app.services import kpis
 from models.budgets import BudgetAlert
-from models.campaigns import CampaignChannel
+from models.campaigns import Campaign, CampaignChannel
 from models.enums import Channel
 from models.leads import Lead
 from models.sends import SendEvent
-from models.tenancy import Center, Organization, Zone
+from models.tenancy import Center, Organization, User, Zone
 
 
 def _by_id(model):
@@ -58,6 +58,8 @@ class Loaders:
         self.zone = DataLoader(_by_id(Zone))
         self.center = DataLoader(_by_id(Center))
         self.lead = DataLoader(_by_id(Lead))
+        self.user = DataLoader(_by_id(User))
+        self.campaign = DataLoader(_by_id(Campaign))
         self.channels = DataLoader(_grouped(CampaignChannel, "campaign_id"))
         self.metrics = DataLoader(_metrics)
         self.logged_spend = DataLoader(_logged)

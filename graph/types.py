@@ -180,9 +180,8 @@ class ApiToken(Node):
         return self.m.revoked_at
 
     @strawberry.field(description="Email of the user the token authenticates.")
-    async def user_email(self) -> str:
-        user = await mt.User.get(id=self.m.user_id)
-        return user.email
+    async def user_email(self, info: Info) -> str:
+        return (await loaders(info).user.load(self.m.user_id)).email
 
     @staticmethod
     def of(m: mt.ApiToken) -> "ApiToken":
@@ -418,10 +417,10 @@ class SpendEntry(Node):
         return to_global_id("SpendEntry", self.m.reverses_id) if self.m.reverses_id else None
 
     @strawberry.field(description="Email of the user who logged it.")
-    async def logged_by(self) -> str | None:
+    async def logged_by(self, info: Info) -> str | None:
         if not self.m.logged_by_id:
             return None
-        user = await mt.User.get_or_none(id=self.m.logged_by_id)
+        user = await loaders(info).user.load(self.m.logged_by_id)
         return user.email if user else None
 
     @strawberry.field(description="When it was logged.")
@@ -460,7 +459,7 @@ class BudgetAlert(Node):
 
     @strawberry.field(description="The campaign.")
     async def campaign(self, info: Info) -> Campaign:
-        return Campaign.of(await mc.Campaign.get(id=self.m.campaign_id))
+        return Campaign.of(await loaders(info).campaign.load(self.m.campaign_id))
 
     @staticmethod
     def of(m: mb.BudgetAlert, currency: str) -> "BudgetAlert":
