@@ -155,7 +155,7 @@ def encode_cursor(pk: int) -> str:
 
 
 def decode_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
+    if cursor is None or cursor == "":  # an empty cursor means "from the start"
         return None
     parsed = from_global_id(cursor)
     if parsed is None or parsed[0] != "cursor":
