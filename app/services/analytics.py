@@ -398,6 +398,12 @@ async def recompute_campaign(campaign_id: int) -> None:
     campaign = await Campaign.get(id=campaign_id)
     tz = ZoneInfo((await Organization.get(id=campaign.organization_id)).timezone)
     async with in_transaction():
+        # Ingestion takes the campaign row lock before it touches these rollups: no delta
+        # can land between the deletes below and the recomputed rows.
+        from app.db import lock_rows
+
+        await lock_rows("campaign", [campaign_id])
+        campaign = await Campaign.get(id=campaign_id)
         await execute("DELETE FROM campaign_day_stat WHERE campaign_id = ?", [campaign_id])
         await execute("DELETE FROM campaign_outcome WHERE campaign_id = ?", [campaign_id])
         await execute("DELETE FROM attribution WHERE campaign_id = ?", [campaign_id])
