@@ -246,7 +246,7 @@ class Subscription:
         sub = Sub(p, latest_only=True)
         hub = await get_registry().join(("dashboard", unit.kind.value, unit.id), p.org_id, make, sub)
         try:
-            yield await hub.current()
+            yield await hub.current(sub)
             async for item in _relay(info, sub, "dashboardKpis"):
                 yield item
         finally:
@@ -267,7 +267,7 @@ class Subscription:
         sub = Sub(p, latest_only=True)
         hub = await get_registry().join(("campaign", cid), p.org_id, make, sub)
         try:
-            yield CampaignKpis(snapshot=await hub.current())
+            yield CampaignKpis(snapshot=await hub.current(sub))
             async for item in _relay(info, sub, "campaignKpis"):
                 yield CampaignKpis(snapshot=item)
         finally:

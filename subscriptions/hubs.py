@@ -47,6 +47,7 @@ class Sub:
         self.event = asyncio.Event()
         self.error: str | None = None
         self.overflow = False
+        self.last: Any = None  # fingerprint of the last snapshot given (KPI topics)
         # Called once when the mailbox overflows: the consumer may be blocked on
         # a stalled socket and never come back to read the flag.
         self.on_overflow: Callable[[], Any] | None = None
@@ -134,14 +135,20 @@ class Hub:
         raise NotImplementedError
 
     async def live_subs(self) -> list[Sub]:
-        """Subscribers whose token is still active (one query per round); the others are closed."""
+        """Subscribers whose token is still active and whose member still has the role and scope
+        it subscribed with (one query per round); the others are closed."""
         subs = list(self.subs)
         token_ids = {s.principal.token_id for s in subs if s.principal.token_id}
-        active = await self.registry.active_tokens(token_ids)
+        grants = await self.registry.active_tokens(token_ids)
         live = []
         for s in subs:
-            if s.principal.token_id and s.principal.token_id not in active:
+            p = s.principal
+            if not p.token_id:
+                live.append(s)
+            elif p.token_id not in grants:
                 s.fail("token revoked")
+            elif grants[p.token_id] != (p.role.value, p.scope.kind.value, p.scope.id):
+                s.fail("permissions changed: subscribe again")
             else:
                 live.append(s)
         return live
@@ -175,23 +182,26 @@ class SnapshotHub(Hub):
         metrics.SNAPSHOTS.labels(self.key[0]).inc()
         return self.snapshot
 
-    async def current(self) -> Any:
-        if self.snapshot is None or self.dirty.is_set():
-            return await self.compute()
-        return self.snapshot
+    async def current(self, sub: Sub | None = None) -> Any:
+        """The value a newcomer starts with (recorded as what `sub` has)."""
+        snapshot = self.snapshot if self.snapshot is not None and not self.dirty.is_set() else await self.compute()
+        if sub is not None and snapshot is not None:
+            sub.last = self.fingerprint(snapshot)
+        return snapshot
 
     async def round(self) -> None:
         if not self.subs:
             return
-        before = self.fingerprint(self.snapshot) if self.snapshot is not None else None
         snapshot = await self.compute()
-        # Another scope's change can wake this hub: an unchanged value is not sent again.
-        unchanged = snapshot is not None and before is not None and self.fingerprint(snapshot) == before
+        # Another scope's change can wake this hub: a subscriber is not sent a value it
+        # already has (each subscriber remembers the last one it was given).
+        fingerprint = self.fingerprint(snapshot) if snapshot is not None else None
         force, self.force = self.force, False
         for s in await self.live_subs():
             if snapshot is None or not self.allowed(s.principal, snapshot):
                 s.fail("not found")
-            elif force or not unchanged:
+            elif force or s.last != fingerprint:
+                s.last = fingerprint
                 s.offer(snapshot)
 
 
@@ -212,17 +222,19 @@ class StreamHub(Hub):
         return self._relevant(message)
 
     async def round(self) -> None:
-        items = await self.fetch(self.head)
-        if not items:
-            return
-        self.head = max(item.id for item in items)
-        metrics.SNAPSHOTS.labels(self.key[0]).inc()
-        for s in await self.live_subs():
-            for item in items:
-                if not self.allowed(s.principal, item):
-                    continue
-                if s.accept(item):
-                    s.offer(item)
+        subs = None
+        while True:  # drain: a large batch spans several pages
+            items = await self.fetch(self.head)
+            if not items:
+                return
+            self.head = max(item.id for item in items)
+            metrics.SNAPSHOTS.labels(self.key[0]).inc()
+            if subs is None:
+                subs = await self.live_subs()
+            for s in subs:
+                for item in items:
+                    if self.allowed(s.principal, item) and s.accept(item):
+                        s.offer(item)
 
 
 class Feed:
@@ -269,12 +281,20 @@ class Registry:
         for hub in list(self.hubs.values()):
             hub.resync()
 
-    async def active_tokens(self, token_ids: set[int]) -> set[int]:
+    async def active_tokens(self, token_ids: set[int]) -> dict[int, tuple]:
+        """Active tokens → (role, scope kind, scope unit id) of their member, in one query."""
         if not token_ids:
-            return set()
+            return {}
         from models.tenancy import ApiToken
 
-        return set(await ApiToken.filter(id__in=list(token_ids), revoked_at=None).values_list("id", flat=True))
+        rows = await ApiToken.filter(id__in=list(token_ids), revoked_at=None).values(
+            "id", "user__role", "user__scope_kind", "user__scope_zone_id", "user__scope_center_id", "user__organization_id")
+        out = {}
+        for r in rows:
+            kind = str(getattr(r["user__scope_kind"], "value", r["user__scope_kind"]))
+            unit = {"ZONE": r["user__scope_zone_id"], "CENTER": r["user__scope_center_id"]}.get(kind, r["user__organization_id"])
+            out[r["id"]] = (str(getattr(r["user__role"], "value", r["user__role"])), kind, unit)
+        return out
 
     async def join(self, key: Hashable, org_id: int, make: Callable[[], Awaitable[Hub]], sub: Sub) -> Hub:
         async with self._lock:
