@@ -281,15 +281,28 @@ class Subscription:
         currency = await _currency(p.org_id)
         org_id = p.org_id
 
-        async def head() -> int:
-            last = await mb.BudgetAlert.filter(organization_id=org_id).order_by("-id").first()
-            return last.id if last else 0
+        # Alert ids are not in commit order across campaigns (concurrent transactions), so
+        # the hub looks back over a time window and remembers what it already delivered.
+        delivered: dict[int, dt.datetime] = {}
+        lookback = dt.timedelta(seconds=120)
 
-        async def fetch(after: int) -> list:
-            alerts = await mb.BudgetAlert.filter(organization_id=org_id, id__gt=after).order_by("id").limit(1000)
+        async def head() -> int:
+            since = dt.datetime.now(dt.timezone.utc) - lookback
+            delivered.update(dict(await mb.BudgetAlert.filter(organization_id=org_id, created_at__gte=since)
+                                  .values_list("id", "created_at")))
+            return 0
+
+        async def fetch(_after: int) -> list:
+            now = dt.datetime.now(dt.timezone.utc)
+            for alert_id, at in list(delivered.items()):
+                if at < now - 2 * lookback:
+                    del delivered[alert_id]
+            alerts = [a for a in await mb.BudgetAlert.filter(organization_id=org_id, created_at__gte=now - lookback)
+                      .order_by("id").limit(5000) if a.id not in delivered]
             units = {c.id: campaign_unit(c) for c in await CampaignModel.filter(id__in=[a.campaign_id for a in alerts])}
             for alert in alerts:
                 alert.unit = units.get(alert.campaign_id)
+                delivered[alert.id] = alert.created_at
             return alerts
 
         def allowed(principal: Principal, alert) -> bool:
@@ -299,7 +312,8 @@ class Subscription:
             return StreamHub(get_registry(), ("budgetAlerts", org_id), org_id, fetch, await head(), allowed,
                              lambda message: message.get("what") == "budgetAlert")
 
-        sub = Sub(p, latest_only=False, accept=lambda alert: unit.contains(alert.unit))
+        sub = Sub(p, latest_only=False, limit=get_registry().stream_limit, accept=lambda alert: unit.contains(alert.unit))
+        sub.on_overflow = lambda: asyncio.create_task(_close_slow(info))
         hub = await get_registry().join(("budgetAlerts", org_id), org_id, make, sub)
         try:
             async for alert in _relay(info, sub, "budgetAlerts"):

@@ -239,6 +239,8 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             old = _state_of(send)
             unit_cost, unit_credits = units.get((send.campaign_id, send.channel), (0, 0))
             new = replay(history[send_id], unit_cost_micros=unit_cost, unit_credits=unit_credits, created_at=send.queued_at)
+            if send.system:
+                new["queued_at"] = send.queued_at  # the sender queued it: its own clock is the truth
             new_day = new["queued_at"].astimezone(tz).date()
             if all(old[f] == new[f] for f in STATE_FIELDS) and new_day == send.day:
                 continue
