@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     dispatch_lease_s: float = 60.0
     dispatch_max_attempts: int = 5
     dispatch_backoff_s: float = 2.0
+    # A message handed to a provider that never reports back ends FAILED after this long.
+    receipt_timeout_s: float = 86_400.0
     simulated_seed: int = 7
     simulated_refuse_rate: float = Field(default=0.02, ge=0, le=1)
     simulated_transient_rate: float = Field(default=0.0, ge=0, le=1)
@@ -52,7 +54,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout_s: float = 10.0
     webhook_url: str | None = None
-    webhook_secret: str = "change-me"
+    webhook_secret: str = ""
     webhook_timeout_s: float = 10.0
 
     @property
@@ -64,6 +66,12 @@ class Settings(BaseSettings):
         if self.auto_migrate is not None:
             return self.auto_migrate
         return self.is_sqlite
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self):
+        if self.webhook_url and len(self.webhook_secret) < 16:
+            raise ValueError("PULSE_WEBHOOK_SECRET (16+ characters) is required when PULSE_WEBHOOK_URL is set")
+        return self
 
     @property
     def runs_worker_in_process(self) -> bool:

@@ -10,7 +10,7 @@ import time
 
 from app.services.campaigns import promote_due
 from app.services.providers import build_providers
-from app.services.sender import complete_finished, dispatch_batch, queue_batch
+from app.services.sender import complete_finished, dispatch_batch, expire_receipts, queue_batch
 from app.settings import Settings
 
 log = logging.getLogger("pulse.worker")
@@ -27,15 +27,25 @@ class Worker:
         """One round; returns how much work it did."""
         s = self.settings
         per_tick = max(1, min(s.sender_batch, int(s.sender_rate * s.sender_tick_s)))
-        queued = await queue_batch(per_tick)
-        dispatched = await dispatch_batch(self.providers, s.sender_batch, lease_s=s.dispatch_lease_s,
-                                          max_attempts=s.dispatch_max_attempts, backoff_s=s.dispatch_backoff_s)
-        self.queued += queued.queued
-        self.handed += dispatched.handed
-        return queued.queued + queued.skipped + dispatched.handed + dispatched.retried + dispatched.failed
+        work = 0
+        try:  # a failed queueing round must not stop hand-offs (and the other way round)
+            queued = await queue_batch(per_tick)
+            self.queued += queued.queued
+            work += queued.queued + queued.skipped
+        except Exception:  # noqa: BLE001
+            log.exception("queueing round failed")
+        try:
+            dispatched = await dispatch_batch(self.providers, s.sender_batch, lease_s=s.dispatch_lease_s,
+                                              max_attempts=s.dispatch_max_attempts, backoff_s=s.dispatch_backoff_s)
+            self.handed += dispatched.handed
+            work += dispatched.handed + dispatched.retried + dispatched.failed
+        except Exception:  # noqa: BLE001
+            log.exception("dispatch round failed")
+        return work
 
     async def maintain(self) -> None:
         await promote_due()
+        await expire_receipts(self.settings.receipt_timeout_s)
         await complete_finished()
 
     async def run(self, stop: asyncio.Event) -> None:

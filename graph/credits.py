@@ -9,7 +9,10 @@ import strawberry
 from strawberry.types import Info
 
 from app.services import credits as credit_service
+from tortoise.expressions import Q, Subquery
+
 from app.services.access import resolve_unit
+from app.services.campaigns import campaigns_query
 from app.services.errors import DomainError
 from graph.core import After, Connection, First, UserError, ctx, describe_enum, paginate, require_id, to_global_id
 from graph.enums import CampaignType, Channel
@@ -93,9 +96,14 @@ class CreditWallet:
     def balance(self) -> int:
         return self.m.balance
 
-    @strawberry.field(description="Ledger entries, newest first.")
-    async def entries(self, first: First = 50, after: After = None) -> Connection[CreditEntry]:
-        return await paginate(mcr.CreditEntry.filter(wallet_id=self.m.id), first, after, lambda m: CreditEntry(m=m))
+    @strawberry.field(description="Ledger entries, newest first (for a zone or center member: top-ups and the "
+                                  "entries of campaigns it sees).")
+    async def entries(self, info: Info, first: First = 50, after: After = None) -> Connection[CreditEntry]:
+        p = ctx(info).principal
+        qs = mcr.CreditEntry.filter(wallet_id=self.m.id)
+        if p.scope.kind != UnitKind.ORGANIZATION:
+            qs = qs.filter(Q(campaign_id=None) | Q(campaign_id__in=Subquery(campaigns_query(p).values("id"))))
+        return await paginate(qs, first, after, lambda m: CreditEntry(m=m))
 
 
 @strawberry.input(description="Filter of the credit consumption report.")

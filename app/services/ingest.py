@@ -38,6 +38,9 @@ from models.tenancy import Organization
 from subscriptions import bus
 
 RETRIES = 8
+# External ids of the messages the built-in sender queues (`cp-<job id>`): integrators
+# report on them but may not create sends under this prefix.
+SYSTEM_EXTERNAL_PREFIX = "cp-"
 
 
 @dataclass
@@ -402,6 +405,10 @@ async def _create_sends(principal: Principal, tz: ZoneInfo, missing, groups, out
         def reject(code: ErrorCode, message: str) -> None:
             out.rejected.extend(Rejection(v.index, code, message) for v in evs)
 
+        if key[1].startswith(SYSTEM_EXTERNAL_PREFIX):
+            reject(ErrorCode.INVALID, f"externalIds starting with {SYSTEM_EXTERNAL_PREFIX!r} are reserved for the "
+                                      "messages Campaign Pulse sends itself")
+            continue
         if named is None:
             reject(ErrorCode.MISSING_SEND_CONTEXT,
                    "unknown externalId: the first event of a send must name campaignId and leadId or leadExternalId")

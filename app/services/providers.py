@@ -19,6 +19,7 @@ sender). What the provider later reports about a message (delivered, opened,
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -103,13 +104,14 @@ class SimulatedProvider(Provider):
             return Outcome(True, events=evs)
         evs.append(event(m, E.DELIVERED, t0 + timedelta(seconds=3)))
         if m.channel != Channel.SOCIAL and f("open") < self.rates["open"]:
-            evs.append(event(m, E.OPENED, t0 + timedelta(minutes=1 + 60 * f("open-at"))))
+            # Reported at hand-off, so kept close to it (seconds): a simulation, not a forecast.
+            evs.append(event(m, E.OPENED, t0 + timedelta(seconds=5 + 25 * f("open-at"))))
             if f("click") < self.rates["click"] / max(self.rates["open"], 1e-9):
-                evs.append(event(m, E.CLICKED, t0 + timedelta(minutes=2 + 60 * f("click-at"))))
+                evs.append(event(m, E.CLICKED, t0 + timedelta(seconds=31 + 20 * f("click-at"))))
         if f("reply") < self.rates["reply"]:
-            evs.append(event(m, E.REPLIED, t0 + timedelta(minutes=5 + 120 * f("reply-at"))))
+            evs.append(event(m, E.REPLIED, t0 + timedelta(seconds=40 + 20 * f("reply-at"))))
         if f("unsub") < self.rates["unsubscribe"]:
-            evs.append(event(m, E.UNSUBSCRIBED, t0 + timedelta(minutes=10)))
+            evs.append(event(m, E.UNSUBSCRIBED, t0 + timedelta(seconds=59)))
         return Outcome(True, events=evs)
 
     async def send(self, messages: list[Message]) -> list[Outcome]:
@@ -160,6 +162,10 @@ class SmtpProvider(Provider):
         return out
 
 
+def _gid(type_name: str, pk: int) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -174,10 +180,10 @@ class WebhookProvider(Provider):
     async def send(self, messages: list[Message]) -> list[Outcome]:
         out = []
         for m in messages:
-            body = orjson.dumps({
+            body = orjson.dumps({  # ids are the API's global ids, as in sendEventsIngest
                 "externalId": m.external_id, "channel": m.channel.value, "address": m.address,
-                "campaign": {"id": m.campaign_id, "name": m.campaign_name},
-                "lead": {"id": m.lead_id, "name": m.lead_name}, "queuedAt": m.queued_at.isoformat(),
+                "campaign": {"id": _gid("Campaign", m.campaign_id), "name": m.campaign_name},
+                "lead": {"id": _gid("Lead", m.lead_id), "name": m.lead_name}, "queuedAt": m.queued_at.isoformat(),
                 "attempt": m.attempt,
             })
             headers = {"Content-Type": "application/json", "X-Pulse-Signature": sign(self.settings.webhook_secret, body),

@@ -29,6 +29,7 @@ before it was sent.
 from __future__ import annotations
 
 import logging
+import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -40,7 +41,7 @@ from app.db import execute, fetch, is_postgres
 from app.services import credits as credit_service
 from app.services.access import Principal, Unit
 from app.services.counters import CounterDelta
-from app.services.ingest import SendEventData, ingest_send_events
+from app.services.ingest import SYSTEM_EXTERNAL_PREFIX, SendEventData, ingest_send_events
 from app.services.leads import CHANNEL_ADDRESS
 from app.services.providers import Message, Outcome, Provider
 from models.campaigns import Campaign, CampaignChannel, Recipient
@@ -53,7 +54,11 @@ from models.tenancy import Organization
 from subscriptions import bus
 
 log = logging.getLogger("pulse.sender")
-SYSTEM_PREFIX = "cp-"
+SYSTEM_PREFIX = SYSTEM_EXTERNAL_PREFIX
+# Channels whose provider is one of these are sent by the customer's own system and
+# only reported with sendEventsIngest: the built-in sender creates no jobs for them.
+EXTERNAL_PROVIDERS = {"external", "integrator"}
+DISPATCH_CHUNK = 20  # hand-offs recorded every this many messages (bounds duplicate sends after a crash)
 
 
 def system_principal(org_id: int) -> Principal:
@@ -64,7 +69,8 @@ def system_principal(org_id: int) -> Principal:
 
 async def create_jobs(campaign_id: int, lead_ids: list[int] | None = None) -> int:
     """One job per treatment recipient and enabled channel (idempotent)."""
-    channels = await CampaignChannel.filter(campaign_id=campaign_id, enabled=True).values_list("channel", flat=True)
+    channels = [c for c, provider in await CampaignChannel.filter(campaign_id=campaign_id, enabled=True)
+                .values_list("channel", "provider") if provider not in EXTERNAL_PROVIDERS]
     if not channels:
         return 0
     qs = Recipient.filter(campaign_id=campaign_id, group=RecipientGroup.TREATMENT)
@@ -100,7 +106,9 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
     pg = is_postgres()
     live = [r["id"] for r in await fetch("SELECT id FROM campaign WHERE status = 'LIVE' ORDER BY id")]
     if campaign_ids is not None:
-        live = [cid for cid in live if cid in set(campaign_ids)]
+        wanted = set(campaign_ids)
+        live = [cid for cid in live if cid in wanted]
+    random.shuffle(live)  # with more live campaigns than messages per round, nobody starves
     if not live:
         return out
     async with in_transaction():
@@ -215,8 +223,13 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
                 status=CampaignStatus.PAUSED, status_reason=reason, updated_at=now)
         out.queued, out.skipped = len(new_sends), len(skipped)
         out.campaigns = {s.campaign_id for s in new_sends} | set(out.paused)
+    queued_in = {s.campaign_id for s in new_sends}
     for cid in sorted(out.campaigns):
-        await bus.campaign_changed(campaigns[cid].organization_id, cid, "sends" if cid not in out.paused else "status")
+        org_id = campaigns[cid].organization_id
+        if cid in queued_in:
+            await bus.campaign_changed(org_id, cid, "sends")
+        if cid in out.paused:
+            await bus.campaign_changed(org_id, cid, "status")
     if any(consumed.values()):
         for org_id in org_ids:
             await bus.publish(bus.topics.organization(org_id), {"what": "credits", "organizationId": org_id})
@@ -273,44 +286,68 @@ async def dispatch_batch(providers: dict[str, Provider], limit: int = 200, *, le
             campaign_name=campaign.name, campaign_description=campaign.description, lead_id=s.lead_id,
             lead_name=lead.name if lead else "", channel=s.channel, address=_address(lead, s.channel) if lead else None,
             queued_at=s.queued_at, attempt=s.dispatch_attempts)))
+    for name, all_items in by_provider.items():
+        provider = providers.get(name)
+        # Small chunks, each recorded at once: a slow provider never outlives the lease,
+        # and a crash re-sends at most one chunk.
+        for start in range(0, len(all_items), DISPATCH_CHUNK):
+            items = all_items[start:start + DISPATCH_CHUNK]
+            await _dispatch_chunk(name, provider, items, out, now, max_attempts, backoff_s)
+    return out
+
+
+async def _dispatch_chunk(name, provider, items, out: DispatchResult, now, max_attempts, backoff_s) -> None:
     reports: dict[int, list[SendEventData]] = defaultdict(list)
     handed: list[int] = []
-    for name, items in by_provider.items():
-        provider = providers.get(name)
-        if provider is None:
-            outcomes = [None] * len(items)
+    if provider is None:
+        outcomes = [None] * len(items)
+    else:
+        try:
+            outcomes = await provider.send([m for _, m in items])
+        except Exception as exc:  # noqa: BLE001 - a provider bug is a transient failure
+            log.exception("provider %s failed", name)
+            outcomes = [Outcome(False, retry=True, reason=f"{name}: {type(exc).__name__}")] * len(items)
+    for (s, m), outcome in zip(items, outcomes):
+        if outcome is None:
+            reports[s.organization_id].append(_failed(m, f"no provider named {name!r} is configured"))
+            out.failed += 1
+        elif outcome.accepted:
+            handed.append(s.id)
+            reports[s.organization_id].extend(outcome.events or [])
+            out.handed += 1
+        elif outcome.retry and s.dispatch_attempts < max_attempts:
+            delay = backoff_s * 2 ** (s.dispatch_attempts - 1)
+            await Send.filter(id=s.id, status=SendStatus.PENDING).update(dispatch_after=now + timedelta(seconds=delay))
+            out.retried += 1
         else:
-            try:
-                outcomes = await provider.send([m for _, m in items])
-            except Exception as exc:  # noqa: BLE001 - a provider bug is a transient failure
-                log.exception("provider %s failed", name)
-                outcomes = [Outcome(False, retry=True, reason=f"{name}: {type(exc).__name__}")] * len(items)
-        for (s, m), outcome in zip(items, outcomes):
-            if outcome is None:
-                reports[s.organization_id].append(_failed(m, f"no provider named {name!r} is configured"))
-                out.failed += 1
-            elif outcome.accepted:
-                handed.append(s.id)
-                reports[s.organization_id].extend(outcome.events or [])
-                out.handed += 1
-            elif outcome.retry and s.dispatch_attempts < max_attempts:
-                delay = backoff_s * 2 ** (s.dispatch_attempts - 1)
-                await Send.filter(id=s.id, status=SendStatus.PENDING).update(dispatch_after=now + timedelta(seconds=delay))
-                out.retried += 1
-            else:
-                reports[s.organization_id].extend(outcome.events or [_failed(m, outcome.reason or "refused")])
-                out.failed += 1
+            reports[s.organization_id].extend(outcome.events or [_failed(m, outcome.reason or "refused")])
+            out.failed += 1
     for org_id, events in reports.items():
         if events:
             await ingest_send_events(system_principal(org_id), events)
     if handed:
         await Send.filter(id__in=handed).update(dispatch_after=None)
-    return out
 
 
 def _failed(m: Message, reason: str) -> SendEventData:
     return SendEventData(idempotency_key=f"{m.external_id}:failed", external_id=m.external_id, channel=m.channel,
                          type=SendEventType.FAILED, occurred_at=datetime.now(timezone.utc), reason=reason[:500])
+
+
+async def expire_receipts(timeout_s: float, now: datetime | None = None) -> int:
+    """Messages handed to a provider that never reported back end FAILED (no receipt), so
+    their reservation is released and their campaign can complete."""
+    now = now or datetime.now(timezone.utc)
+    stale = await Send.filter(system=True, status=SendStatus.PENDING, dispatch_after=None,
+                              queued_at__lt=now - timedelta(seconds=timeout_s)).limit(1000)
+    by_org: dict[int, list[SendEventData]] = defaultdict(list)
+    for s in stale:
+        by_org[s.organization_id].append(SendEventData(
+            idempotency_key=f"{s.external_id}:failed", external_id=s.external_id, channel=s.channel,
+            type=SendEventType.FAILED, occurred_at=now, reason="no receipt from the provider"))
+    for org_id, events in by_org.items():
+        await ingest_send_events(system_principal(org_id), events)
+    return len(stale)
 
 
 async def complete_finished() -> list[int]:

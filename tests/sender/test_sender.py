@@ -182,3 +182,48 @@ async def test_clone_of_a_sent_campaign_has_no_jobs_or_sends(tenant):
     assert (await queue_batch(100, campaign_ids=[pk(cid)])).queued == 0
     d = (await gql(SENDS, {"id": cid}))["campaign"]
     assert d["status"] == "DRAFT" and d["sends"]["totalCount"] == 0
+
+
+async def test_integrators_cannot_take_the_senders_external_ids(tenant):
+    gql = tenant.gql
+    leads = await make_leads(gql, 2)
+    c = await launch(gql, leads, channels=[{"channel": "EMAIL", "unitCost": "0"}])
+    from tests.helpers import ingest
+
+    r = await ingest(gql, [{"idempotencyKey": "steal", "externalId": "cp-999999", "channel": "EMAIL", "type": "SENT",
+                            "occurredAt": "2026-11-20T10:00:00Z", "campaignId": c["id"], "leadId": leads[0]["id"]}])
+    assert r["rejected"][0]["code"] == "INVALID" and "reserved" in r["rejected"][0]["message"]
+    totals = await drain()
+    assert totals["queued"] == 2  # the sender is not disturbed
+
+
+async def test_external_provider_channels_are_left_to_the_integrator(tenant):
+    gql = tenant.gql
+    leads = await make_leads(gql, 3)
+    c = await launch(gql, leads, channels=[{"channel": "EMAIL", "unitCost": "0", "provider": "external"},
+                                           {"channel": "SMS", "unitCost": "0"}])
+    assert (await drain())["queued"] == 0  # leads have no phone; email is sent by the customer's own system
+    d = (await gql(SENDS, {"id": c["id"]}))["campaign"]
+    assert d["sends"]["totalCount"] == 0
+
+
+async def test_messages_without_receipt_end_failed(tenant):
+    from datetime import datetime, timedelta, timezone
+
+    from app.services.providers import Outcome, Provider
+    from app.services.sender import expire_receipts
+
+    class Silent(Provider):  # accepts, never reports (like a webhook receiver that loses receipts)
+        async def send(self, messages):
+            return [Outcome(True) for _ in messages]
+
+    gql = tenant.gql
+    leads = await make_leads(gql, 2)
+    c = await launch(gql, leads, channels=[{"channel": "EMAIL", "unitCost": "0.5"}], budget="10")
+    await drain({"simulated": Silent()})
+    d = (await gql(SENDS, {"id": c["id"]}))["campaign"]
+    assert d["metrics"]["totals"]["pending"] == 2 and d["budget"]["reserved"]["amount"] == "1.00"
+    assert await expire_receipts(3600, now=datetime.now(timezone.utc) + timedelta(hours=2)) >= 2
+    d, sends = await all_sends(gql, c["id"])
+    assert {s["status"] for s in sends} == {"FAILED"} and sends[0]["failureReason"] == "no receipt from the provider"
+    assert d["budget"]["reserved"]["amount"] == "0.00"
