@@ -401,7 +401,7 @@ async def build_demo(name: str, n_leads: int, seed: int, echo) -> str:
                                            name="sending gateway", user_name="Sending gateway")
     manager = await principal_for_user(manager_token.user, manager_token.record.id)
     gateway = await principal_for_user(esp_token.user, esp_token.record.id)
-    # Credits for the live sender: generous wallets, the WhatsApp one nearly empty (it runs out live).
+    # Credits for the live sender: generous wallets, except a small WhatsApp one.
     from app.services.credits import top_up
     from models.enums import CreditSource
 
