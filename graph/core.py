@@ -52,6 +52,7 @@ ErrorCode = describe_enum(DomainErrorCode, "Why a mutation (or one item of a bat
     "SEND_MISMATCH": "The event contradicts the send it refers to.",
     "BATCH_TOO_LARGE": "Too many items in one call.",
     "TOKEN_REVOKED": "The token was revoked.",
+    "CONTROL_RECIPIENT": "The lead is in the campaign's control group, which is never messaged.",
 })
 
 

@@ -135,7 +135,7 @@ class ResilientRedisBackend(BroadcastBackend):
             self.connected.clear()
             for future in self._pending.values():
                 if not future.done():
-                    future.cancel()
+                    future.set_result(False)  # the channel is resubscribed on reconnect
             self._pending.clear()
             await self._close_pubsub()
             await asyncio.sleep(backoff)

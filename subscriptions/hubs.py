@@ -183,8 +183,9 @@ class SnapshotHub(Hub):
         return self.snapshot
 
     async def current(self, sub: Sub | None = None) -> Any:
-        """The value a newcomer starts with (recorded as what `sub` has)."""
-        snapshot = self.snapshot if self.snapshot is not None and not self.dirty.is_set() else await self.compute()
+        """The value a newcomer starts with, read now (a change may be committed whose bus
+        message has not arrived yet), and recorded as what `sub` has."""
+        snapshot = await self.compute_fn()
         if sub is not None and snapshot is not None:
             sub.last = self.fingerprint(snapshot)
         return snapshot
@@ -301,7 +302,7 @@ class Registry:
             hub = self.hubs.get(key)
             if hub is None:
                 feed = self.feeds.get(org_id)
-                if feed is None:
+                if feed is None or feed.task.done():  # a feed that died (e.g. bus error) is replaced
                     feed = self.feeds[org_id] = Feed(self, org_id)
                 # Subscribed on the bus before any snapshot is computed: nothing slips between.
                 await asyncio.wait_for(feed.ready.wait(), timeout=10)

@@ -1,8 +1,6 @@
 """Review findings: each test proves a bug through the public API (or a precise reproduction).
 
-Tests marked `xfail(strict=True)` fail today because of the bug they name; once the bug is
-fixed they XPASS (a suite failure), so the marker must then go. Tests without the marker
-proved bugs on 43dea8d that were fixed while this review ran; they stay as regression tests.
+Every bug found in review has been fixed; each test stays as a regression test.
 """
 
 from __future__ import annotations
@@ -81,10 +79,6 @@ async def test_existing_subscriber_gets_the_final_value_when_another_joins(tenan
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="SQLite serializes writers: the race needs PostgreSQL")
-@pytest.mark.xfail(strict=True, reason="BUG: ingest._apply updates Lead.unsubscribed by read-modify-write without a "
-                                       "row lock; two concurrent batches of different campaigns (no shared send or "
-                                       "campaign lock) unsubscribing the same lead from different channels lose one "
-                                       "of the channels, so the sender later messages an unsubscribed channel")
 async def test_concurrent_unsubscribes_of_one_lead_are_not_lost(tenant):
     gql = tenant.gql
     lost: dict = {}
@@ -161,9 +155,6 @@ async def test_system_send_keeps_its_queue_time_and_day(tenant):
     assert send["queuedAt"].startswith("2025-03-10T23:59:59.5"), send
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ingest._validate computes its upper bound with "
-                                       "now.replace(year=now.year + 1), which raises ValueError on 29 February: every "
-                                       "sendEventsIngest call fails with an internal error for that whole day")
 async def test_send_events_are_accepted_on_a_leap_day(tenant, monkeypatch):
     from datetime import datetime, timezone
 
@@ -188,10 +179,6 @@ async def test_send_events_are_accepted_on_a_leap_day(tenant, monkeypatch):
 # ---------------------------------------------------------------- analytics
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: goal events' occurredAt is not range-checked and recipients created at "
-                                       "launch (or by ALWAYS_ON growth) are never re-attributed: a goal stamped after "
-                                       "the launch but ingested before it (clock skew, backfill) is counted by "
-                                       "rebuild-analytics and not by the live rollups, so rebuild != live")
 async def test_goal_ingested_before_launch_counts_the_same_live_and_rebuilt(tenant):
     from datetime import datetime, timedelta, timezone
 

@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import orjson
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from app.db import conn, execute, fetch, is_postgres, is_retryable, sql
@@ -267,6 +268,23 @@ def _count(rollups: Rollups, campaign: Campaign, group, match: bool, goal_type, 
         rollups.day(campaign.organization_id, campaign.id, day, {"goals": 1, "revenue_micros": revenue}, sign)
 
 
+async def attribute_new_recipients(campaign: Campaign, lead_ids: list[int] | None = None) -> None:
+    """New recipients (launch, ALWAYS_ON growth): goals they reached before joining the
+    campaign's recipients count exactly as a rebuild would count them."""
+    qs = GoalEvent.filter(organization_id=campaign.organization_id)
+    if lead_ids is not None:
+        qs = qs.filter(lead_id__in=lead_ids)
+    else:
+        qs = qs.filter(lead_id__in=Subquery(Recipient.filter(campaign_id=campaign.id).values("lead_id")))
+    goal_leads = set(await qs.values_list("lead_id", flat=True))
+    if not goal_leads:
+        return
+    tz = ZoneInfo((await Organization.get(id=campaign.organization_id)).timezone)
+    rollups = Rollups()
+    await _reattribute({(campaign.id, lead_id) for lead_id in goal_leads}, {campaign.id: campaign}, tz, rollups)
+    await rollups.apply()
+
+
 # ---------------------------------------------------------------- goal events
 
 
@@ -314,6 +332,8 @@ async def ingest_goal_events(principal: Principal, events: list[GoalEventData], 
             if e.occurred_at.tzinfo is None:
                 raise DomainError(ErrorCode.INVALID, "occurredAt must carry a time zone offset")
             e.occurred_at = e.occurred_at.astimezone(timezone.utc)
+            if e.occurred_at.year < 2000 or e.occurred_at > datetime.now(timezone.utc) + timedelta(days=366):
+                raise DomainError(ErrorCode.OUT_OF_RANGE, "occurredAt is out of range")
             if e.key is not None and len(e.key) > 200:
                 raise DomainError(ErrorCode.TOO_LONG, "key: at most 200 characters")
             lead_id = leads.get(e.lead_id) if e.lead_id else by_ext.get(e.lead_external_id)

@@ -356,6 +356,10 @@ async def add_matching_recipients(org_id: int, lead_ids: list[int]) -> list[int]
         from app.services.sender import create_jobs
 
         await create_jobs(campaign.id, [r.lead_id for r in rows if r.group == RecipientGroup.TREATMENT])
+        from app.services.analytics import attribute_new_recipients
+
+        campaign.audience_size, campaign.control_size, campaign.reach = size, control, size - control
+        await attribute_new_recipients(campaign, [r.lead_id for r in rows])
         changed.append(campaign.id)
     return changed
 
@@ -402,6 +406,10 @@ async def transition(principal: Principal, campaign_id: int, action: str) -> Cam
             raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "the campaign changed concurrently; retry", "id")
         for k, v in update.items():
             setattr(campaign, k, v)
+        if action == "launch":
+            from app.services.analytics import attribute_new_recipients
+
+            await attribute_new_recipients(campaign)
     await bus.campaign_changed(campaign.organization_id, campaign.id, "status")
     return campaign
 

@@ -26,6 +26,7 @@ class ErrorCode(str, Enum):
     SEND_MISMATCH = "SEND_MISMATCH"
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
     TOKEN_REVOKED = "TOKEN_REVOKED"
+    CONTROL_RECIPIENT = "CONTROL_RECIPIENT"
 
 
 class DomainError(Exception):

@@ -14,7 +14,7 @@ import hashlib
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -117,7 +117,7 @@ def _validate(index: int, d: SendEventData) -> _Valid:
     if d.occurred_at.tzinfo is None:
         raise DomainError(ErrorCode.INVALID, "occurredAt must carry a time zone offset")
     d.occurred_at = d.occurred_at.astimezone(timezone.utc)
-    if d.occurred_at.year < 2000 or d.occurred_at > datetime.now(timezone.utc).replace(year=datetime.now().year + 1):
+    if d.occurred_at.year < 2000 or d.occurred_at > datetime.now(timezone.utc) + timedelta(days=366):
         raise DomainError(ErrorCode.OUT_OF_RANGE, "occurredAt is out of range")
     if d.credits is not None and not 0 <= d.credits <= 1_000_000:
         raise DomainError(ErrorCode.OUT_OF_RANGE, "credits must be between 0 and 1000000")
@@ -273,10 +273,8 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
                            status=s.status) for s in changed], batch_size=1000)
             for cid in sorted(c for c, d in spend.items() if d > 0):
                 out.alerts.extend(await budget_service.raise_alerts(await Campaign.get(id=cid)))
-        for lead_id, channels in unsubscribes.items():
-            lead = await Lead.get(id=lead_id)
-            lead.unsubscribed = sorted(set(lead.unsubscribed or []) | channels)
-            await lead.save(update_fields=["unsubscribed"])
+        for lead_id in sorted(unsubscribes):
+            await add_unsubscribes(lead_id, sorted(unsubscribes[lead_id]))
         out.campaign_ids = {s.campaign_id for s in changed}
     return out
 
@@ -318,6 +316,23 @@ async def _settle_system_sends(changed: list[Send], old_status: dict, tz: ZoneIn
         organization_id=e.organization_id, wallet_id=e.wallet_id, kind=CreditEntryKind.REFUND, amount=-e.amount,
         campaign_id=e.campaign_id, send_id=e.send_id, channel=e.channel, center_key=e.center_key, day=e.day or today,
         reason="message failed before it was sent") for e in refunds])
+
+
+async def add_unsubscribes(lead_id: int, channels: list[str]) -> None:
+    """Merge channels into a lead's unsubscribe list in one statement (no lost update between
+    concurrent batches of different campaigns, which share no lock)."""
+    from app.db import execute
+
+    if is_postgres():
+        await execute(
+            "UPDATE lead SET unsubscribed = (SELECT COALESCE(jsonb_agg(DISTINCT c ORDER BY c), '[]'::jsonb) "
+            "FROM jsonb_array_elements_text(COALESCE(unsubscribed, '[]'::jsonb) || ?::jsonb) AS c) WHERE id = ?",
+            [orjson.dumps(channels).decode(), lead_id])
+    else:
+        await execute(
+            "UPDATE lead SET unsubscribed = (SELECT json_group_array(value) FROM (SELECT value FROM "
+            "json_each(COALESCE(lead.unsubscribed, '[]')) UNION SELECT value FROM json_each(?) ORDER BY value)) "
+            "WHERE id = ?", [orjson.dumps(channels).decode(), lead_id])
 
 
 def _state_of(send: Send) -> dict:
@@ -396,6 +411,13 @@ async def _create_sends(principal: Principal, tz: ZoneInfo, missing, groups, out
     visible_leads = leads_query(principal)
     leads = {lead.id: lead for lead in await visible_leads.filter(id__in=list(lead_ids))}
     leads_by_ext = {lead.external_id: lead for lead in await visible_leads.filter(external_id__in=list(lead_exts))}
+    from models.campaigns import Recipient
+    from models.enums import RecipientGroup
+
+    control = set(await Recipient.filter(
+        campaign_id__in=list(campaigns), group=RecipientGroup.CONTROL,
+        lead_id__in=list({lead.id for lead in leads.values()} | {lead.id for lead in leads_by_ext.values()}),
+    ).values_list("campaign_id", "lead_id")) if campaigns else set()
     to_create: list[Send] = []
     for key in missing:
         evs = groups[key]
@@ -427,6 +449,9 @@ async def _create_sends(principal: Principal, tz: ZoneInfo, missing, groups, out
             continue
         if (campaign.id, key[0]) not in channels:
             reject(ErrorCode.CHANNEL_NOT_ON_CAMPAIGN, f"channel {key[0].value} is not configured on the campaign")
+            continue
+        if (campaign.id, lead.id) in control:
+            reject(ErrorCode.CONTROL_RECIPIENT, "the lead is in the campaign's control group: it is never messaged")
             continue
         queued_at = min(v.data.occurred_at for v in evs)
         to_create.append(Send(
