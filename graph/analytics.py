@@ -164,7 +164,8 @@ class Lift:
     def unavailable_reason(self) -> str | None:
         return self.l.reason
 
-    @strawberry.field(description="Samples too small for the figures to mean much (each group under 100, or under 10 converters).")
+    @strawberry.field(description="Samples too small for the figures to mean much (either group under 100 "
+                                  "recipients, or under 10 converters in all).")
     def too_small(self) -> bool:
         return self.l.too_small
 
@@ -192,11 +193,11 @@ class Lift:
     def control_conversion_rate(self) -> float:
         return self.l.control_rate
 
-    @strawberry.field(description="Average order value of treatment conversions (revenue / conversions).")
+    @strawberry.field(description="Average revenue per converting treatment recipient.")
     def treatment_aov(self) -> Money:
         return _money(self.l.treatment_aov, self.currency)
 
-    @strawberry.field(description="Average order value of control conversions.")
+    @strawberry.field(description="Average revenue per converting control recipient.")
     def control_aov(self) -> Money:
         return _money(self.l.control_aov, self.currency)
 
@@ -212,7 +213,7 @@ class Lift:
     def incremental_revenue(self) -> Money:
         return _money(self.l.incremental_revenue, self.currency)
 
-    @strawberry.field(description="All conversions − (treatment size + control size) × control conversion rate.")
+    @strawberry.field(description="All converting recipients − (treatment size + control size) × control conversion rate.")
     def incremental_conversions(self) -> float:
         return self.l.incremental_conversions
 
@@ -271,7 +272,14 @@ class CampaignAnalytics:
 
 
 async def campaign_stats(campaign: CampaignModel, period, date_from, date_to) -> CampaignStats:
-    start, end, _tz = await svc.period_range(campaign, period.value if period else None, date_from, date_to)
+    from graphql import GraphQLError
+
+    from app.services.errors import DomainError
+
+    try:
+        start, end, _tz = await svc.period_range(campaign, period.value if period else None, date_from, date_to)
+    except DomainError as exc:
+        raise GraphQLError(exc.message, extensions={"code": "BAD_USER_INPUT"}) from None
     rows = await svc.daily(campaign.id, start, end)
     return CampaignStats(campaign=campaign, currency=await _currency(campaign.organization_id),
                          date_from=start, date_to=end, rows=rows)
@@ -334,7 +342,9 @@ class GoalMutation:
                 idempotency_key=e.idempotency_key, goal_type=e.goal_type, occurred_at=e.occurred_at, lead_id=lead_id,
                 lead_external_id=e.lead_external_id, key=e.key, value=e.value,
                 invalid="lead not found" if e.lead_id is not None and lead_id is None else None))
-        result, errors = await attempt(lambda: svc.ingest_goal_events(p, data))
+        settings = ctx(info).settings
+        max_batch = settings.max_batch_size if settings else 5000
+        result, errors = await attempt(lambda: svc.ingest_goal_events(p, data, max_batch))
         if result is None:
             return GoalEventsIngestPayload(accepted=0, duplicates=0, rejected=[], user_errors=errors)
         return GoalEventsIngestPayload(

@@ -148,7 +148,7 @@ class Hub:
             elif p.token_id not in grants:
                 s.fail("token revoked")
             elif grants[p.token_id] != (p.role.value, p.scope.kind.value, p.scope.id):
-                s.fail("permissions changed: subscribe again")
+                s.fail("permissions changed: reconnect to subscribe with the new ones")
             else:
                 live.append(s)
         return live

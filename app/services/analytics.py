@@ -72,10 +72,16 @@ def matches_goal(campaign: Campaign, goal_type: GoalType, key: str | None) -> bo
         not campaign.goal_key or campaign.goal_key == key)
 
 
+def would_be_messaged_at(campaign: Campaign, added_at: datetime) -> datetime:
+    """A control recipient's virtual send time: when it joined, but not before the campaign went live."""
+    return max(t for t in (added_at, campaign.live_since, campaign.start_at) if t is not None)
+
+
 def attributed(campaign: Campaign, group: RecipientGroup, added_at: datetime, sends: list, goal_at: datetime) -> bool:
     window = timedelta(hours=campaign.goal_window_hours)
     if group == RecipientGroup.CONTROL:
-        return added_at <= goal_at <= added_at + window
+        t0 = would_be_messaged_at(campaign, added_at)
+        return t0 <= goal_at <= t0 + window
     after_view = timedelta(hours=campaign.goal_after_view_window_hours)
     for s in sends:
         read = counted_read(s, campaign)
@@ -186,11 +192,11 @@ async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campa
             continue
         mine = sends.get(key, [])
         exposed = min((s.delivered_at for s in mine if s.delivered_at), default=None)
-        engaged = min((t for s in mine for t in (s.clicked_at, s.replied_at) if t), default=None)
+        campaign = campaigns.get(r.campaign_id) or await Campaign.get(id=r.campaign_id)
+        engaged = min((t for s in mine for t in (counted_click(s, campaign), s.replied_at) if t), default=None)
         if exposed == r.exposed_at and engaged == r.engaged_at:
             continue
-        org_id = campaigns[r.campaign_id].organization_id if r.campaign_id in campaigns else \
-            (await Campaign.get(id=r.campaign_id)).organization_id
+        org_id = campaign.organization_id
         rollups.outcome(org_id, r.campaign_id, r.group,
                         exposed=int(exposed is not None) - int(r.exposed_at is not None),
                         engaged=int(engaged is not None) - int(r.engaged_at is not None))
@@ -532,8 +538,10 @@ async def lift(campaign: Campaign) -> Lift:
     nt, nc = campaign.reach, campaign.control_size
     rt = t["converters"] / nt if nt else 0.0
     rc = c["converters"] / nc if nc else 0.0
-    aov_t = t["revenue_micros"] / t["conversions"] if t["conversions"] else 0.0
-    aov_c = c["revenue_micros"] / c["conversions"] if c["conversions"] else 0.0
+    # Per converting recipient throughout (rates, AOV, incremental conversions), so that the
+    # baseline compares like with like even when recipients buy more than once.
+    aov_t = t["revenue_micros"] / t["converters"] if t["converters"] else 0.0
+    aov_c = c["revenue_micros"] / c["converters"] if c["converters"] else 0.0
     baseline = (nt + nc) * rc * aov_c
     actual = t["revenue_micros"] + c["revenue_micros"]
     se = math.sqrt(rt * (1 - rt) / nt + rc * (1 - rc) / nc) if nt and nc else 0.0
@@ -549,7 +557,7 @@ async def lift(campaign: Campaign) -> Lift:
         treatment_rate=rt, control_rate=rc, treatment_revenue=t["revenue_micros"], control_revenue=c["revenue_micros"],
         treatment_aov=aov_t, control_aov=aov_c, baseline_revenue=baseline, actual_revenue=actual,
         incremental_revenue=actual - baseline,
-        incremental_conversions=(t["conversions"] + c["conversions"]) - (nt + nc) * rc,
+        incremental_conversions=(t["converters"] + c["converters"]) - (nt + nc) * rc,
         difference=rt - rc, ci_low=(rt - rc) - 1.96 * se, ci_high=(rt - rc) + 1.96 * se,
         too_small=reason is None and (nt < MIN_SAMPLE or nc < MIN_SAMPLE or t["converters"] + c["converters"] < 10),
     )

@@ -10,6 +10,7 @@ violation caused by a concurrent batch rolls back and retries the batch.
 from __future__ import annotations
 
 import asyncio
+import logging
 import hashlib
 import random
 from collections import defaultdict
@@ -37,6 +38,7 @@ from models.sends import Send, SendChange, SendEvent
 from models.tenancy import Organization
 from subscriptions import bus
 
+log = logging.getLogger("pulse.ingest")
 RETRIES = 8
 # External ids of the messages the built-in sender queues (`cp-<job id>`): integrators
 # report on them but may not create sends under this prefix.
@@ -262,7 +264,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             # Campaign rows locked in id order: spend moves, and the change log
             # appended below gets ids in commit order per campaign.
             await lock_rows("campaign", {s.campaign_id for s in changed})
-            await _settle_system_sends(changed, old_status, tz)
+            await _settle_system_sends(changed, old_status, tz, old_states)
             await Send.bulk_update(changed, fields=[*STATE_FIELDS, "day", "reserved_micros"], batch_size=500)
             await analytics.on_sends_changed(changed, old_states, tz)  # reads the updated sends
             await delta.apply()
@@ -279,7 +281,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
     return out
 
 
-async def _settle_system_sends(changed: list[Send], old_status: dict, tz: ZoneInfo) -> None:
+async def _settle_system_sends(changed: list[Send], old_status: dict, tz: ZoneInfo, old_states: dict) -> None:
     """A message the sender queued leaves PENDING: release its budget reservation
     (its real cost now counts as spend), and refund its credits if it failed
     before the provider accepted it."""
@@ -298,6 +300,26 @@ async def _settle_system_sends(changed: list[Send], old_status: dict, tz: ZoneIn
             refund_ids.append(s.id)
     for cid in sorted(released):
         await execute("UPDATE campaign SET reserved_micros = reserved_micros - ? WHERE id = ?", [released[cid], cid])
+    # A late receipt can show that a message given up on (refunded) was sent after all:
+    # its credits are taken again, as long as the wallet has them (it never goes below zero).
+    revived = [s.id for s in changed if s.system and s.was_sent and old_states.get(s.id)
+               and not old_states[s.id]["was_sent"] and old_status.get(s.id) == SendStatus.FAILED]
+    if revived:
+        refunded = await CreditEntry.filter(send_id__in=revived, kind=CreditEntryKind.REFUND)
+        recharged = set(await CreditEntry.filter(send_id__in=revived, kind=CreditEntryKind.CONSUMPTION,
+                                                 reason="late receipt").values_list("send_id", flat=True))
+        for e in refunded:
+            if e.send_id in recharged:
+                continue
+            if await execute("UPDATE credit_wallet SET balance = balance - ? WHERE id = ? AND balance >= ?",
+                             [e.amount, e.wallet_id, e.amount]):
+                await CreditEntry.create(
+                    organization_id=e.organization_id, wallet_id=e.wallet_id, kind=CreditEntryKind.CONSUMPTION,
+                    amount=-e.amount, campaign_id=e.campaign_id, send_id=e.send_id, channel=e.channel,
+                    center_key=e.center_key, day=e.day, reason="late receipt")
+            else:
+                log.warning("late receipt for send %s: wallet %s cannot pay its %s credits again",
+                            e.send_id, e.wallet_id, e.amount)
     if not refund_ids:
         return
     consumed = await CreditEntry.filter(send_id__in=refund_ids, kind=CreditEntryKind.CONSUMPTION)

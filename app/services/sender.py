@@ -292,6 +292,9 @@ async def dispatch_batch(providers: dict[str, Provider], limit: int = 200, *, le
         # and a crash re-sends at most one chunk.
         for start in range(0, len(all_items), DISPATCH_CHUNK):
             items = all_items[start:start + DISPATCH_CHUNK]
+            # renew the lease of this chunk before handing it over
+            await Send.filter(id__in=[s.id for s, _ in items], status=SendStatus.PENDING).update(
+                dispatch_after=datetime.now(timezone.utc) + timedelta(seconds=lease_s))
             await _dispatch_chunk(name, provider, items, out, now, max_attempts, backoff_s)
     return out
 

@@ -227,3 +227,37 @@ async def test_messages_without_receipt_end_failed(tenant):
     d, sends = await all_sends(gql, c["id"])
     assert {s["status"] for s in sends} == {"FAILED"} and sends[0]["failureReason"] == "no receipt from the provider"
     assert d["budget"]["reserved"]["amount"] == "0.00"
+
+
+async def test_a_late_receipt_after_the_timeout_charges_the_credits_again(tenant):
+    from datetime import datetime, timedelta, timezone
+
+    from app.services.providers import Outcome, Provider
+    from app.services.sender import expire_receipts
+    from tests.helpers import ingest
+
+    class Silent(Provider):
+        async def send(self, messages):
+            return [Outcome(True) for _ in messages]
+
+    gql = tenant.gql
+    leads = await make_leads(gql, 1)
+    c = await launch(gql, leads, channels=[{"channel": "EMAIL", "unitCost": "0", "creditsPerMessage": 3}])
+    await gql('mutation{ creditsTopUp(source: EMAIL, amount: 10){ userErrors{ code } } }')
+    await drain({"simulated": Silent()})
+    await expire_receipts(60, now=datetime.now(timezone.utc) + timedelta(hours=1))
+    wallet = 'query{ creditWallets{ source balance entries(first: 50){ edges{ node{ kind amount } } } } }'
+    email = next(w for w in (await gql(wallet))["creditWallets"] if w["source"] == "EMAIL")
+    assert email["balance"] == 10  # refunded
+    _, sends = await all_sends(gql, c["id"])
+    ext = (await gql("query($id:ID!){ node(id:$id){ ... on Send { externalId } } }",
+                     {"id": (await gql(SENDS.replace("recipient{ id }", "recipient{ id } id"), {"id": c["id"]}))
+                      ["campaign"]["sends"]["edges"][0]["node"]["id"]}))["node"]["externalId"]
+    r = await ingest(gql, [{"idempotencyKey": "late", "externalId": ext, "channel": "EMAIL", "type": "DELIVERED",
+                            "occurredAt": (datetime.now(timezone.utc) + timedelta(seconds=5)).isoformat()}])
+    assert r["accepted"] == 1, r
+    _, sends = await all_sends(gql, c["id"])
+    assert sends[0]["status"] == "DELIVERED"
+    email = next(w for w in (await gql(wallet))["creditWallets"] if w["source"] == "EMAIL")
+    assert email["balance"] == 7
+    assert sum(e["node"]["amount"] for e in email["entries"]["edges"]) == email["balance"]
