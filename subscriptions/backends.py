@@ -60,9 +60,16 @@ class ResilientRedisBackend(BroadcastBackend):
 
     async def disconnect(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
+            # redis-py can swallow a cancellation inside its health-check PING: cancel again
+            # until the task really stops, and never wait for it without a bound.
+            for _ in range(20):
+                if self._listener.done():
+                    break
+                self._listener.cancel()
+                await asyncio.wait({self._listener}, timeout=0.25)
+            if self._listener.done():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    self._listener.result()
         await self._close_pubsub()
         await self._publisher.aclose()
 
@@ -152,7 +159,10 @@ class ResilientRedisBackend(BroadcastBackend):
                 channels.discard(_text(message["channel"]))
 
     async def _read(self, pubsub) -> None:
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # a cancellation swallowed by the client library
             if not pubsub.subscribed:
                 # Nothing to read until a subscribe() wakes us (checking the link meanwhile).
                 self._wake.clear()
