@@ -1,7 +1,10 @@
 """The schema: merges every domain's queries and mutations."""
 
+import graph.compat  # noqa: F401  (library work-arounds, before any execution)
+
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter,
+                                   ValidationCache)
 
 from graph.analytics import GoalMutation
 from graph.credits import CreditMutation, CreditQuery
@@ -30,6 +33,9 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
         QueryDepthLimiter(max_depth=max_depth),
         MaxAliasesLimiter(max_alias_count=max_aliases),
         MaxTokensLimiter(max_token_count=max_tokens),
+        # Clients (dashboards, thousands of mobile subscribers) send the same few documents.
+        ParserCache(maxsize=512),
+        ValidationCache(maxsize=512),
     ]
     if mask_errors:
         extensions.append(MaskErrors(should_mask_error=should_mask))
