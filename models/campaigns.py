@@ -94,3 +94,4 @@ class Recipient(Model):
     class Meta:
         table = "recipient"
         unique_together = (("campaign", "lead"),)
+        indexes = (("campaign_id", "id"), ("lead_id",))

@@ -45,7 +45,7 @@ class Send(Model):
     class Meta:
         table = "send"
         unique_together = (("organization", "channel", "external_id"),)
-        indexes = (("campaign_id", "id"), ("campaign_id", "channel", "status"))
+        indexes = (("campaign_id", "id"), ("campaign_id", "channel", "status"), ("campaign_id", "lead_id"))
 
 
 class SendEvent(Model):

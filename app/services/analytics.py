@@ -43,6 +43,7 @@ BUSINESS_GOALS = {GoalType.SALE, GoalType.LEAD}
 STAT_FIELDS = ("sent", "viewed", "clicked", "goals", "revenue_micros")
 OUTCOME_FIELDS = ("exposed", "engaged", "converters", "conversions", "revenue_micros")
 MIN_SAMPLE = 100  # per group, below which lift is flagged as not meaningful
+LEAD_CHUNK = 5000
 
 
 # ---------------------------------------------------------------- pure rules
@@ -163,7 +164,9 @@ async def on_sends_changed(changed: list[Send], old: dict[int, dict], tz: ZoneIn
             rollups.day(s.organization_id, s.campaign_id, day, values)
     pairs = {(s.campaign_id, s.lead_id) for s in changed}
     await _refresh_flags(pairs, campaigns, rollups)
-    leads_with_goals = set(await GoalEvent.filter(lead_id__in=list({p[1] for p in pairs})).values_list("lead_id", flat=True))
+    org_ids = list({s.organization_id for s in changed})
+    leads_with_goals = set(await GoalEvent.filter(organization_id__in=org_ids, lead_id__in=list({p[1] for p in pairs}))
+                           .values_list("lead_id", flat=True))
     goal_pairs = {p for p in pairs if p[1] in leads_with_goals}
     if goal_pairs:
         await _reattribute(goal_pairs, campaigns, tz, rollups)
@@ -223,7 +226,8 @@ async def _reattribute(pairs: set[tuple[int, int]], campaigns: dict[int, Campaig
     for s in await Send.filter(campaign_id__in=campaign_ids, lead_id__in=lead_ids):
         sends[(s.campaign_id, s.lead_id)].append(s)
     goals = defaultdict(list)
-    for g in await GoalEvent.filter(lead_id__in=lead_ids).order_by("occurred_at", "id"):
+    org_ids = list({c.organization_id for c in campaigns.values() if c.id in campaign_ids})
+    for g in await GoalEvent.filter(organization_id__in=org_ids, lead_id__in=lead_ids).order_by("occurred_at", "id"):
         goals[g.lead_id].append(g)
     existing = defaultdict(dict)
     for a in await Attribution.filter(campaign_id__in=campaign_ids, lead_id__in=lead_ids):
@@ -441,23 +445,29 @@ async def recompute_campaign(campaign_id: int) -> None:
                 lead_ids.add(s.lead_id)
                 for day, values in stat_contribution(s, campaign, tz).items():
                     rollups.day(campaign.organization_id, campaign_id, day, values)
-        pairs = {(campaign_id, lead_id) for lead_id in lead_ids}
-        await _refresh_flags(pairs, {campaign_id: campaign}, rollups)
-        goal_leads = set(await GoalEvent.filter(organization_id=campaign.organization_id).filter(
-            lead_id__in=list(await Recipient.filter(campaign_id=campaign_id).values_list("lead_id", flat=True)))
-            .values_list("lead_id", flat=True))
-        await _reattribute({(campaign_id, lead_id) for lead_id in goal_leads}, {campaign_id: campaign}, tz, rollups)
+        ordered = sorted(lead_ids)
+        for i in range(0, len(ordered), LEAD_CHUNK):  # bounded IN lists (PostgreSQL: ≤ 32767 parameters)
+            await _refresh_flags({(campaign_id, lead_id) for lead_id in ordered[i:i + LEAD_CHUNK]},
+                                 {campaign_id: campaign}, rollups)
+        goal_leads = sorted(set(await GoalEvent.filter(
+            organization_id=campaign.organization_id,
+            lead_id__in=Subquery(Recipient.filter(campaign_id=campaign_id).values("lead_id")),
+        ).values_list("lead_id", flat=True)))
+        for i in range(0, len(goal_leads), LEAD_CHUNK):
+            await _reattribute({(campaign_id, lead_id) for lead_id in goal_leads[i:i + LEAD_CHUNK]},
+                               {campaign_id: campaign}, tz, rollups)
         await rollups.apply()
 
 
 async def _chunks(qs, size: int = 2000):
-    offset = 0
+    """Keyset pages by id (OFFSET would make a big campaign's rebuild quadratic)."""
+    last = 0
     while True:
-        rows = await qs.offset(offset).limit(size)
+        rows = await qs.filter(id__gt=last).limit(size)
         if not rows:
             return
         yield rows
-        offset += size
+        last = rows[-1].id
 
 
 async def rebuild(campaign_ids: list[int] | None = None) -> int:

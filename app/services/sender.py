@@ -58,7 +58,7 @@ SYSTEM_PREFIX = SYSTEM_EXTERNAL_PREFIX
 # Channels whose provider is one of these are sent by the customer's own system and
 # only reported with sendEventsIngest: the built-in sender creates no jobs for them.
 EXTERNAL_PROVIDERS = {"external", "integrator"}
-DISPATCH_CHUNK = 20  # hand-offs recorded every this many messages (bounds duplicate sends after a crash)
+DISPATCH_CHUNK = 100  # hand-offs recorded every this many messages (bounds duplicate sends after a crash)
 
 
 def system_principal(org_id: int) -> Principal:
@@ -197,7 +197,8 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
                 queued_ids.append(job["id"])
         if new_sends:
             await Send.bulk_create(new_sends, batch_size=1000)
-            ids = dict(await Send.filter(external_id__in=[s.external_id for s in new_sends], system=True)
+            ids = dict(await Send.filter(organization_id__in=org_ids, channel__in=list({s.channel for s in new_sends}),
+                                         external_id__in=[s.external_id for s in new_sends])
                        .values_list("external_id", "id"))
             for external_id, entry in ledger:
                 entry.send_id = ids[external_id]
