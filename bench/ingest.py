@@ -1,0 +1,139 @@
+"""Benchmark 1 — `sendEventsIngest` throughput on PostgreSQL.
+
+Batches of 1,000 events (see bench/events.py for the mix) are posted over
+GraphQL to the in-process app. Reported: events/s over the timed batches and
+p50/p95 of one batch's round trip, first with one client (batches one after
+the other), then with two clients posting at the same time (separate sends,
+shared campaigns and counter rows), measured side by side in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+from bench import harness as h
+from bench.events import EventStream
+
+WARMUP = 3
+
+
+async def _run_stream(c: h.Client, stream: EventStream, batches: int, times: list[float], problems: list[str]) -> int:
+    sent = 0
+    for _ in range(batches):
+        batch = stream.next_batch()
+        t0 = time.perf_counter()
+        r = await h.ingest(c, batch.events)
+        times.append(time.perf_counter() - t0)
+        sent += len(batch.events)
+        expected_accepted = len(batch.events) - batch.expected_duplicates
+        if r["rejected"] or r["accepted"] != expected_accepted or r["duplicates"] != batch.expected_duplicates:
+            problems.append(f"{stream.tag} batch {stream.n}: accepted {r['accepted']} (want {expected_accepted}), "
+                            f"duplicates {r['duplicates']} (want {batch.expected_duplicates}), "
+                            f"rejected {len(r['rejected'])} {r['rejected'][:2]}")
+    return sent
+
+
+async def _setup(env: h.Env, label: str):
+    """One organization, 2 campaigns (EMAIL+SMS, budget), 1,000 leads in 2 centers."""
+    c = await env.organization(label)
+    z = await h.zone(c, "North")
+    centers = [await h.center(c, z, f"North-{i}") for i in range(2)]
+    lead_ids = await h.leads(c, [{"externalId": f"L{i}", "name": f"Lead {i}", "email": f"l{i}@bench.test",
+                                  "phone": f"+3360000{i:04d}", "centerId": centers[i % 2]} for i in range(1000)])
+    campaigns = [await h.campaign(c, f"Ingest {k}", budget="1000000") for k in range(2)]
+    for cid in campaigns:
+        await h.launch(c, cid, lead_ids)
+    return c, campaigns, [(campaigns[i % 2], lead) for i, lead in enumerate(lead_ids)]
+
+
+async def _pass(label: str, clients: int, batches: int, size: int) -> dict:
+    """A fresh database per pass, so both passes start from the same data size."""
+    async with h.running_app() as env:
+        out = await _pass_in(env, label, clients, batches, size)
+        out["mismatches"], out["sends"], out["send_events"] = await _consistency(env, out["client"], out["campaigns"])
+        out["database"] = env.database_name
+    return out
+
+
+async def _pass_in(env: h.Env, label: str, clients: int, batches: int, size: int) -> dict:
+    c, campaigns, targets = await _setup(env, label)
+    streams = [EventStream(f"{label}{k}", targets, size=size, seed=11 + k) for k in range(clients)]
+    problems: list[str] = []
+    # Warm-up: fills each stream's history so timed batches have the full mix.
+    await asyncio.gather(*(_run_stream(c, s, WARMUP, [], problems) for s in streams))
+    times: list[float] = []
+    per_client = [batches // clients + (1 if k < batches % clients else 0) for k in range(clients)]
+    with h.recording() as stmts:
+        t0 = time.perf_counter()
+        counts = await asyncio.gather(*(_run_stream(c, s, n, times, problems) for s, n in zip(streams, per_client)))
+        wall = time.perf_counter() - t0
+    events = sum(counts)
+    k = max(1, len(times) // 4)
+    return {"clients": clients, "batches": sum(per_client), "events": events, "wall": wall,
+            "events_per_s": events / wall, **h.summary(times), "problems": problems, "client": c,
+            "campaigns": campaigns, "statements": len(stmts) / max(1, len(times)),
+            "methods": Counter(s.method for s in stmts), "first_quarter": sum(times[:k]) / k,
+            "last_quarter": sum(times[-k:]) / k}
+
+
+async def _consistency(env: h.Env, c: h.Client, campaigns: list[str]) -> tuple[list[str], int, int]:
+    """Live counters (API) against the sends themselves (SQL)."""
+    d = await c("{ campaigns(first: 10){ edges{ node{ id metrics{ totals{ "
+                "generated sent delivered read clicked } } } } } }")
+    api = {e["node"]["id"]: e["node"]["metrics"]["totals"] for e in d["campaigns"]["edges"]}
+    ids = [h.pk(x) for x in campaigns]
+    pg = await env.pg()
+    try:
+        rows = await pg.fetch(
+            "SELECT campaign_id, COUNT(*) AS generated, "
+            "COUNT(*) FILTER (WHERE status IN ('SENT','DELIVERED','BOUNCED')) AS sent, "
+            "COUNT(*) FILTER (WHERE status = 'DELIVERED') AS delivered, COUNT(read_at) AS read, "
+            "COUNT(clicked_at) AS clicked FROM send WHERE campaign_id = ANY($1::int[]) GROUP BY campaign_id", ids)
+        n_events = await pg.fetchval("SELECT COUNT(*) FROM send_event WHERE send_id IN "
+                                     "(SELECT id FROM send WHERE campaign_id = ANY($1::int[]))", ids)
+    finally:
+        await pg.close()
+    mismatches = []
+    for r in rows:
+        a = api[h.gid("Campaign", r["campaign_id"])]
+        for f in ("generated", "sent", "delivered", "read", "clicked"):
+            if a[f] != r[f]:
+                mismatches.append(f"campaign {r['campaign_id']} {f}: counters {a[f]} vs sends {r[f]}")
+    return mismatches, sum(r["generated"] for r in rows), n_events
+
+
+async def run(batches: int = 20, size: int = 1000) -> dict:
+    print("\n== ingest: sendEventsIngest throughput (PostgreSQL, batches of %d events) ==" % size)
+    seq = await _pass("seq", 1, batches, size)
+    par = await _pass("par", 2, batches, size)
+    mismatches = seq["mismatches"] + par["mismatches"]
+    sends, events = seq["sends"] + par["sends"], seq["send_events"] + par["send_events"]
+
+    print(f"  databases: {seq['database']} (1 client), {par['database']} (2 clients), both dropped")
+    print(f"  setup per pass: a fresh database and organization with 2 campaigns (EMAIL+SMS), 1,000 leads; "
+          f"{WARMUP} warm-up batches per client before timing")
+    print(f"  SQL statements per {size}-event batch: {seq['statements']:.1f} with 1 client, {par['statements']:.1f} "
+          f"with 2 (more = batches retried after a deadlock or unique violation)")
+    print(f"  {'clients':>7} {'batches':>7} {'events':>7} {'wall s':>7} {'events/s':>9} {'p50 batch':>12} "
+          f"{'p95 batch':>12} {'max':>12} {'1st quarter':>12} {'last quarter':>12}")
+    for r in (seq, par):
+        print(f"  {r['clients']:>7} {r['batches']:>7} {r['events']:>7} {r['wall']:>7.2f} {r['events_per_s']:>9.0f} "
+              f"{h.ms(r['p50']):>12} {h.ms(r['p95']):>12} {h.ms(r['max']):>12} {h.ms(r['first_quarter']):>12} "
+              f"{h.ms(r['last_quarter']):>12}")
+    ratio = par["events_per_s"] / seq["events_per_s"]
+    growth = seq["last_quarter"] / seq["first_quarter"]
+    print(f"  throughput 2 clients / 1 client: {ratio:.2f}x; batch time, last quarter / first quarter "
+          f"(1 client): {growth:.2f}x")
+    print(f"  afterwards: {sends} sends and {events} send events in the 4 campaigns; "
+          f"counters == sends: {'yes' if not mismatches else 'NO'}")
+    for m in mismatches[:10]:
+        print(f"    MISMATCH {m}")
+    problems = seq["problems"] + par["problems"]
+    for p in problems[:10]:
+        print(f"    UNEXPECTED RESULT {p}")
+    strip = ("client", "campaigns", "methods")
+    return {"seq": {k: v for k, v in seq.items() if k not in strip}, "par": {k: v for k, v in par.items() if k not in strip},
+            "statements_per_batch": seq["statements"], "mismatches": mismatches, "problems": problems,
+            "ratio_2_1": ratio, "growth": growth}
