@@ -8,12 +8,21 @@ import asyncio
 import logging
 import time
 
+from app.db import is_retryable
 from app.services.campaigns import promote_due
 from app.services.providers import build_providers
 from app.services.sender import complete_finished, dispatch_batch, expire_receipts, queue_batch
 from app.settings import Settings
 
 log = logging.getLogger("pulse.worker")
+
+
+def _report(what: str, exc: BaseException) -> None:
+    """A lock conflict with another worker rolls the round back; the next tick redoes it."""
+    if is_retryable(exc):
+        log.warning("%s rolled back after a lock conflict (%s); retried next tick", what, type(exc).__name__)
+    else:
+        log.exception("%s failed", what, exc_info=exc)
 
 
 class Worker:
@@ -32,15 +41,15 @@ class Worker:
             queued = await queue_batch(per_tick)
             self.queued += queued.queued
             work += queued.queued + queued.skipped
-        except Exception:  # noqa: BLE001
-            log.exception("queueing round failed")
+        except Exception as exc:  # noqa: BLE001
+            _report("queueing round", exc)
         try:
             dispatched = await dispatch_batch(self.providers, s.sender_batch, lease_s=s.dispatch_lease_s,
                                               max_attempts=s.dispatch_max_attempts, backoff_s=s.dispatch_backoff_s)
             self.handed += dispatched.handed
             work += dispatched.handed + dispatched.retried + dispatched.failed
-        except Exception:  # noqa: BLE001
-            log.exception("dispatch round failed")
+        except Exception as exc:  # noqa: BLE001
+            _report("dispatch round", exc)
         return work
 
     async def maintain(self) -> None:
@@ -57,8 +66,8 @@ class Worker:
                 if started - last_maintenance > 2:
                     await self.maintain()
                     last_maintenance = started
-            except Exception:  # noqa: BLE001 - a bad round must not stop the sender
-                log.exception("worker round failed")
+            except Exception as exc:  # noqa: BLE001 - a bad round must not stop the sender
+                _report("worker round", exc)
             elapsed = time.monotonic() - started
             try:
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, self.settings.sender_tick_s - elapsed))

@@ -505,6 +505,9 @@ async def _create_sends(principal: Principal, tz: ZoneInfo, missing, groups, out
             queued_at=queued_at,
         ))
     if to_create:
+        # One insertion order for every transaction: concurrent batches creating the same
+        # sends wait on each other instead of deadlocking.
+        to_create.sort(key=lambda s: (s.channel.value, s.external_id))
         await Send.bulk_create(to_create, batch_size=1000)
         # A brand-new send counts as generated+pending before its events replay.
         delta = CounterDelta()

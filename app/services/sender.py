@@ -78,6 +78,7 @@ async def create_jobs(campaign_id: int, lead_ids: list[int] | None = None) -> in
         qs = qs.filter(lead_id__in=lead_ids)
     recipients = await qs.order_by("id").values_list("lead_id", flat=True)
     org_id = (await Campaign.filter(id=campaign_id).values_list("organization_id", flat=True))[0]
+    await credit_service.ensure_wallets(org_id)  # created here, not by concurrent claim rounds
     jobs = [SendJob(organization_id=org_id, campaign_id=campaign_id, lead_id=lead_id, channel=Channel(ch))
             for lead_id in recipients for ch in channels]
     await SendJob.bulk_create(jobs, batch_size=1000, ignore_conflicts=True)
