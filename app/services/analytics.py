@@ -357,11 +357,7 @@ async def ingest_goal_events(principal: Principal, events: list[GoalEventData], 
         digest = hashlib.sha256(orjson.dumps({
             "lead": lead_id, "type": GoalType(e.goal_type).value, "key": e.key, "value": value,
             "at": e.occurred_at.isoformat()}, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        if e.idempotency_key in by_key:
-            if by_key[e.idempotency_key] == digest:
-                out.duplicates += 1
-            else:
-                out.rejected.append(Rejection(i, ErrorCode.IDEMPOTENCY_CONFLICT, "idempotencyKey reused with a different payload"))
+        if _repeated(i, e.idempotency_key, digest, by_key, out):
             continue
         by_key[e.idempotency_key] = digest
         valid.append((i, e, lead_id, value, digest))
@@ -384,6 +380,19 @@ async def ingest_goal_events(principal: Principal, events: list[GoalEventData], 
     return out
 
 
+def _repeated(index: int, key: str, digest: str, known: dict[str, str], out: GoalIngestResult) -> bool:
+    """A key seen before: a duplicate (same payload) or a conflict (different payload)."""
+    from app.services.ingest import Rejection
+
+    if key not in known:
+        return False
+    if known[key] == digest:
+        out.duplicates += 1
+    else:
+        out.rejected.append(Rejection(index, ErrorCode.IDEMPOTENCY_CONFLICT, "idempotencyKey reused with a different payload"))
+    return True
+
+
 async def _store_goals(org_id: int, valid: list) -> GoalIngestResult:
     from app.db import lock_rows
     from app.services.ingest import Rejection
@@ -395,11 +404,7 @@ async def _store_goals(org_id: int, valid: list) -> GoalIngestResult:
                     .values_list("idempotency_key", "payload_hash"))
         fresh = []
         for i, e, lead_id, value, digest in valid:
-            if e.idempotency_key in seen:
-                if seen[e.idempotency_key] == digest:
-                    out.duplicates += 1
-                else:
-                    out.rejected.append(Rejection(i, ErrorCode.IDEMPOTENCY_CONFLICT, "idempotencyKey reused with a different payload"))
+            if _repeated(i, e.idempotency_key, digest, seen, out):
                 continue
             fresh.append(GoalEvent(organization_id=org_id, lead_id=lead_id, goal_type=e.goal_type, key=e.key,
                                    value_micros=value, occurred_at=e.occurred_at, idempotency_key=e.idempotency_key,
