@@ -395,7 +395,6 @@ def _repeated(index: int, key: str, digest: str, known: dict[str, str], out: Goa
 
 async def _store_goals(org_id: int, valid: list) -> GoalIngestResult:
     from app.db import lock_rows
-    from app.services.ingest import Rejection
 
     out = GoalIngestResult()
     tz = ZoneInfo((await Organization.get(id=org_id)).timezone)
