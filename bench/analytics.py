@@ -518,29 +518,6 @@ async def measure(c: h.Client, entries: dict, requests: int, budget: float, rng:
     return {"times": times, "stmts": stmts, "counts": counts}
 
 
-def per_shape(stmts: list[h.Stmt], runs: int) -> dict[str, tuple[float, h.Stmt]]:
-    total: dict[str, float] = defaultdict(float)
-    last: dict[str, h.Stmt] = {}
-    for s in stmts:
-        key = h.shape(s.sql)
-        total[key] += s.seconds
-        last[key] = s
-    return {k: (total[k] / runs, last[k]) for k in total}
-
-
-def _literal(v) -> str:
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    if hasattr(v, "isoformat"):
-        return "'" + v.isoformat() + "'"
-    if isinstance(v, (list, tuple)):
-        return "ARRAY[" + ", ".join(_literal(x) for x in v) + "]"
-    v = getattr(v, "value", v)
-    return "'" + str(v).replace("'", "''") + "'"
 
 
 async def explain(env: h.Env, stmt: h.Stmt) -> list[str]:
@@ -559,7 +536,7 @@ async def explain(env: h.Env, stmt: h.Stmt) -> list[str]:
             await pg.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             ps = await pg.prepare(stmt.sql)
             out.append("-- generic plan (what asyncpg's cached prepared statement may switch to after 5 runs):")
-            args = ", ".join(_literal(v) for v in values)
+            args = ", ".join(h.sql_literal(v) for v in values)
             out += [r[0] for r in await pg.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE {ps.get_name()}({args})")]
         finally:
             await tr.rollback()
@@ -575,13 +552,13 @@ async def explain_grown(env: h.Env, phases: dict, p: str) -> list[str]:
     since phase 0 — EXPLAIN ANALYZEd right away, while the data is in this phase's shape."""
     out: list[str] = []
     seen = set()
-    pairs = [(label, per_shape(phases["0"]["stmts"][label], phases["0"]["counts"][label]),
-              per_shape(phases[p]["stmts"][label], phases[p]["counts"][label]))
+    pairs = [(label, h.per_shape(phases["0"]["stmts"][label], phases["0"]["counts"][label]),
+              h.per_shape(phases[p]["stmts"][label], phases[p]["counts"][label]))
              for label in phases[p]["stmts"] if label != "probe"]
     if "goal_probe" in phases[p]:
         g0, gp = phases["0"]["goal_probe"], phases[p]["goal_probe"]
-        pairs.append(("goalEventsIngest batch (info)", per_shape(g0["stmts"], len(g0["times"])),
-                      per_shape(gp["stmts"], len(gp["times"]))))
+        pairs.append(("goalEventsIngest batch (info)", h.per_shape(g0["stmts"], len(g0["times"])),
+                      h.per_shape(gp["stmts"], len(gp["times"]))))
     for label, small, big in pairs:
         for k, (t_big, stmt) in sorted(big.items(), key=lambda kv: -kv[1][0]):
             t_small = small.get(k, (0.0,))[0]
@@ -790,8 +767,8 @@ async def try_fix(env: h.Env, c: h.Client, phases: dict, entries: dict, args, rn
         f"depend on the data) = {fs['stats M']['p50'] / fs['funnel M']['p50']:.2f} vs "
         f"{zs['stats M']['p50'] / zs['funnel M']['p50']:.2f} at 10k (p50)")
     for label, tables in (("stats M", ('FROM "send"', 'FROM "recipient"')), ("stats R", ('FROM "recipient"',))):
-        per = per_shape(fixed["stmts"][label], fixed["counts"][label])
-        before = per_shape(b["stmts"][label], b["counts"][label])
+        per = h.per_shape(fixed["stmts"][label], fixed["counts"][label])
+        before = h.per_shape(b["stmts"][label], b["counts"][label])
         for k, (t, stmt) in per.items():
             if any(x in stmt.sql for x in tables):
                 log(f"  {label}: {before.get(k, (0.0,))[0] * 1000:.2f} ms per request at (b) -> {t * 1000:.2f} ms "
@@ -867,11 +844,11 @@ def report(phases: dict, args) -> None:
 def shapes(phases: dict) -> None:
     log("\n== SQL time per request for M, by statement (mean ms; phase " + " -> ".join(phases) + ") ==")
     labels = [f"{qn} M" for qn in QUERIES]
-    blocks = [(label, {p: per_shape(ph["stmts"][label], ph["counts"][label]) for p, ph in phases.items()})
+    blocks = [(label, {p: h.per_shape(ph["stmts"][label], ph["counts"][label]) for p, ph in phases.items()})
               for label in labels]
     if all("goal_probe" in ph for ph in phases.values()):
         blocks.append(("goalEventsIngest batch (info)", {
-            p: per_shape(ph["goal_probe"]["stmts"], len(ph["goal_probe"]["times"])) for p, ph in phases.items()}))
+            p: h.per_shape(ph["goal_probe"]["stmts"], len(ph["goal_probe"]["times"])) for p, ph in phases.items()}))
     for label, per in blocks:
         n = len(per["0"])
         log(f"  [{label}] {n} statement shapes")

@@ -333,3 +333,32 @@ async def spend(c: Client, campaign_id: str, amount: str, channel: str | None = 
     d = await c("mutation($i:SpendLogInput!){ spendLog(input:$i){ userErrors{ code message } } }",
                 {"i": {"campaignId": campaign_id, "amount": amount, "category": "print", "channel": channel}})
     assert not d["spendLog"]["userErrors"], d
+
+
+def per_shape(stmts: list["Stmt"], runs: int) -> dict[str, tuple[float, "Stmt"]]:
+    """Mean SQL seconds per run for each statement shape, with the last statement of that shape."""
+    from collections import defaultdict
+
+    total: dict[str, float] = defaultdict(float)
+    last: dict[str, Stmt] = {}
+    for s in stmts:
+        key = shape(s.sql)
+        total[key] += s.seconds
+        last[key] = s
+    return {k: (total[k] / runs, last[k]) for k in total}
+
+
+def sql_literal(v) -> str:
+    """A parameter written inline, for EXPLAIN of a recorded statement."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if hasattr(v, "isoformat"):
+        return "'" + v.isoformat() + "'"
+    if isinstance(v, (list, tuple)):
+        return "ARRAY[" + ", ".join(sql_literal(x) for x in v) + "]"
+    v = getattr(v, "value", v)
+    return "'" + str(v).replace("'", "''") + "'"

@@ -200,27 +200,6 @@ async def _probe_ingest(c: h.Client, stream: EventStream, batches: int, budget_s
     return times, stmts, warm
 
 
-def _per_shape(stmts: list[h.Stmt], runs: int) -> dict[str, tuple[float, h.Stmt]]:
-    total: dict[str, float] = defaultdict(float)
-    last: dict[str, h.Stmt] = {}
-    for s in stmts:
-        key = h.shape(s.sql)
-        total[key] += s.seconds
-        last[key] = s
-    return {k: (total[k] / runs, last[k]) for k in total}
-
-
-def _literal(v) -> str:
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    if hasattr(v, "isoformat"):
-        return "'" + v.isoformat() + "'"
-    v = getattr(v, "value", v)
-    return "'" + str(v).replace("'", "''") + "'"
 
 
 async def _explain(env: h.Env, stmt: h.Stmt) -> list[str]:
@@ -242,7 +221,7 @@ async def _explain(env: h.Env, stmt: h.Stmt) -> list[str]:
             out += [r[0] for r in await pg.fetch("EXPLAIN (ANALYZE, BUFFERS) " + stmt.sql, *values)]
             await pg.execute("SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL statement_timeout = '10s'")
             ps = await pg.prepare(stmt.sql)
-            args = ", ".join(_literal(v) for v in values)
+            args = ", ".join(h.sql_literal(v) for v in values)
             out.append("-- generic plan (what a cached prepared statement switches to when plan_cache_mode=auto "
                        "finds it cheaper; 10 s timeout):")
             out += [r[0] for r in await pg.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE {ps.get_name()}({args})")]
@@ -348,7 +327,7 @@ async def run(env: h.Env, requests: int = 200, small: int = 10_000, big: int = 1
     results["ingest probe"] = {"small": ps, "big": pb, "ratio_p50": pb["p50"] / ps["p50"],
                                "ratio_p95": pb["p95"] / ps["p95"]}
 
-    probe_s, probe_b = _per_shape(probe_stmts_small, len(probe_small)), _per_shape(probe_stmts_big, len(probe_big))
+    probe_s, probe_b = h.per_shape(probe_stmts_small, len(probe_small)), h.per_shape(probe_stmts_big, len(probe_big))
     print(f"  ingest batch in B, SQL time per batch by statement (top 6 at {bg}; {sm} -> {bg}):")
     for key, (t_big, _) in sorted(probe_b.items(), key=lambda kv: -kv[1][0])[:6]:
         print(f"    {probe_s.get(key, (0.0,))[0] * 1000:8.1f} ms -> {t_big * 1000:8.1f} ms  {h.label(key)}")
@@ -357,8 +336,8 @@ async def run(env: h.Env, requests: int = 200, small: int = 10_000, big: int = 1
     grown: list[dict] = []
     for name in names:
         failing = results[name]["verdict"].startswith("FAIL") or "(extra)" in name
-        grown += await _grown(env, _per_shape(stmts_1[(name, "B")], requests),
-                              _per_shape(stmts_2[(name, "B")], requests), name, failing, 0.002)
+        grown += await _grown(env, h.per_shape(stmts_1[(name, "B")], requests),
+                              h.per_shape(stmts_2[(name, "B")], requests), name, failing, 0.002)
     grown += await _grown(env, probe_s, probe_b, "ingest batch", True, 0.1)
     if grown:
         print(f"  SQL statements whose mean time grew >= 3x from {sm} to {bg} (and by >= 2 ms per read request, "
