@@ -319,7 +319,7 @@ async def copy_unit(pg, unit: dict, targets: list[int], tag: str) -> dict:
     from app.services import counters
 
     t0 = time.perf_counter()
-    src, org = unit["src"], unit["org"]
+    src = unit["src"]
     n_lead, n_send, n_goal = unit["lead"], unit["send"], unit["goal"]
     await pg.execute("SET session_replication_role = replica; SET synchronous_commit = off; "
                      "SET work_mem = '256MB'; SET maintenance_work_mem = '512MB'")

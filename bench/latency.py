@@ -25,7 +25,6 @@ at both sizes.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 from bench import harness as h

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from typing import Annotated
 
@@ -11,7 +10,6 @@ import strawberry
 from strawberry.types import Info
 
 from app.services import kpis
-from app.services.money import from_micros
 from graph.core import After, Connection, First, Money, Node, ctx, paginate, to_global_id
 from graph.enums import (BounceType, CampaignStatus, CampaignType, Channel, GoalType, Role, SendEventType,
                          SendStatus, StatusReason, UnitKind)
@@ -830,6 +828,3 @@ class Dashboard:
     def budget_utilization(self) -> float:
         return self.d.budget_utilization
 
-
-def decimal_or_none(value) -> Decimal | None:
-    return from_micros(value) if value is not None else None

@@ -163,7 +163,3 @@ async def authenticate(raw: str | None, *, touch_resolution_s: int = 60) -> Prin
     if record.last_used_at is None or now - record.last_used_at > timedelta(seconds=touch_resolution_s):
         await ApiToken.filter(id=record.id).update(last_used_at=now)
     return await principal_for_user(record.user, record.id)
-
-
-async def token_is_active(token_id: int) -> bool:
-    return await ApiToken.filter(id=token_id, revoked_at=None).exists()

@@ -232,7 +232,7 @@ async def set_audience(principal: Principal, campaign_id: int, lead_ids: list[in
         campaign = await get_campaign(principal, campaign_id, "campaignId", for_update=True)
         if campaign.status != S.DRAFT:
             raise DomainError(ErrorCode.CAMPAIGN_LOCKED, "the audience can only change on a draft", "campaignId")
-        owner = _campaign_unit(campaign)
+        owner = campaign_unit(campaign)
         visible = Lead.filter(owner.lead_q())
         found = set(await visible.filter(id__in=list(ids)).values_list("id", flat=True)) if ids else set()
         if ids - found:
@@ -275,7 +275,7 @@ def filter_from_json(data: dict | None) -> LeadFilterData | None:
     )
 
 
-def _campaign_unit(campaign: Campaign) -> Unit:
+def campaign_unit(campaign: Campaign) -> Unit:
     if campaign.owner_kind == UnitKind.CENTER:
         return Unit(UnitKind.CENTER, campaign.organization_id, campaign.center_id, campaign.zone_id)
     if campaign.owner_kind == UnitKind.ZONE:
@@ -283,12 +283,10 @@ def _campaign_unit(campaign: Campaign) -> Unit:
     return Unit(UnitKind.ORGANIZATION, campaign.organization_id, campaign.organization_id)
 
 
-campaign_unit = _campaign_unit
-
 
 async def _audience_lead_ids(campaign: Campaign) -> list[int]:
     """The audience: filter matches ∪ listed leads, inside the owner unit."""
-    owner = _campaign_unit(campaign)
+    owner = campaign_unit(campaign)
     ids: set[int] = set(await AudienceMember.filter(campaign_id=campaign.id).values_list("lead_id", flat=True))
     flt = filter_from_json(campaign.audience_filter)
     if flt is not None:
@@ -337,7 +335,7 @@ async def add_matching_recipients(org_id: int, lead_ids: list[int]) -> list[int]
         flt = filter_from_json(campaign.audience_filter)
         if flt is None:
             continue  # an explicit list does not grow by itself
-        owner = _campaign_unit(campaign)
+        owner = campaign_unit(campaign)
         matching = await Lead.filter(owner.lead_q()).filter(filter_q(flt)).filter(id__in=lead_ids).values_list("id", flat=True)
         existing = set(await Recipient.filter(campaign_id=campaign.id, lead_id__in=list(matching)).values_list("lead_id", flat=True))
         new_ids = sorted(set(matching) - existing, key=lambda lead_id: assignment_hash(campaign.id, lead_id))

@@ -77,16 +77,6 @@ async def _move(wallet_id: int, amount: int) -> None:
     await execute("UPDATE credit_wallet SET balance = balance + ? WHERE id = ?", [amount, wallet_id])
 
 
-async def try_consume(wallet_id: int, amount: int) -> bool:
-    """Take `amount` credits if the wallet has them (atomic, never below zero)."""
-    from app.db import execute
-
-    if amount <= 0:
-        return True
-    return bool(await execute("UPDATE credit_wallet SET balance = balance - ? WHERE id = ? AND balance >= ?",
-                              [amount, wallet_id, amount]))
-
-
 # ---------------------------------------------------------------- report
 
 
