@@ -53,7 +53,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     if workers > 1 and settings.is_sqlite:
         _fail("--workers > 1 needs PostgreSQL (PULSE_DATABASE_URL=postgres://…)")
     uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True)
+                workers=workers, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True,
+                ws_per_message_deflate=settings.ws_compression)
 
 
 @main.command()

@@ -6,4 +6,7 @@ WS_CONNECTIONS = Gauge("pulse_ws_connections", "Open websocket connections")
 SUBSCRIPTIONS = Gauge("pulse_subscriptions_active", "Active GraphQL subscriptions")
 MESSAGES = Counter("pulse_subscription_messages_total", "Subscription messages sent", ["subscription"])
 SNAPSHOTS = Counter("pulse_snapshot_computations_total", "Hub snapshot/stream rounds computed", ["topic"])
+SHARED_EXECUTIONS = Counter("pulse_subscription_executions_total",
+                            "Subscription events executed once per group of alike subscribers (executed) "
+                            "and results given to the group's other members (reused)", ["outcome"])
 WS_CLOSED = Counter("pulse_ws_closed_total", "Websockets closed by the server", ["code"])

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     # Websockets (graphql-transport-ws only)
     ws_init_timeout_s: float = 10.0
     ws_max_subscriptions: int = 50
+    # permessage-deflate on websockets. Off by default: subscription messages are small (a few
+    # hundred bytes), and compressing each one for each socket costs more CPU on both ends (and a
+    # zlib context per connection) than the bytes it saves. See docs/api.md.
+    ws_compression: bool = False
     # Cross-origin browser pages allowed to open websockets (["*"] = any). Same-origin pages and
     # non-browser clients (no Origin header) are always allowed.
     allowed_origins: list[str] = Field(default_factory=list)

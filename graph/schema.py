@@ -1,13 +1,12 @@
 """The schema: merges every domain's queries and mutations."""
 
-import graph.compat  # noqa: F401  (library work-arounds, before any execution)
-
 import strawberry
 from strawberry.extensions import (MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter,
                                    ValidationCache)
 
 from graph.analytics import GoalMutation
 from graph.credits import CreditMutation, CreditQuery
+from graph.execution import PulseExecutionContext
 from graph.mutations import Mutation as CoreMutation
 from graph.queries import Query as CoreQuery
 from graph.subscriptions import Subscription
@@ -45,6 +44,7 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
         subscription=Subscription,
         types=[Campaign, Lead, Send, SpendEntry, BudgetAlert, Organization, Zone, Center, User, ApiToken],
         extensions=extensions,
+        execution_context_class=PulseExecutionContext,
     )
 
 

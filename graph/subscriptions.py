@@ -23,6 +23,7 @@ from app.services.access import Principal, Unit, resolve_unit
 from app.services.campaigns import campaign_unit, campaigns_query
 from app.services.errors import DomainError
 from graph.core import Money, ScopeArg, ctx, decode_id, from_global_id, to_global_id
+from graph.execution import SharedPayload
 from graph.enums import CampaignStatus, Channel, SendStatus, StatusReason
 from graph.inputs import unit_ref
 from graph.types import BudgetAlert, ChannelCost, ChannelMetrics, Dashboard, Send, org_unit
@@ -70,7 +71,7 @@ class BudgetSummary:
 
 
 @strawberry.type(description="Live KPIs of one campaign: status, totals, per-channel metrics, budget.")
-class CampaignKpis:
+class CampaignKpis(SharedPayload):
     snapshot: strawberry.Private[kpis.CampaignSnapshot]
 
     @strawberry.field(description="The campaign's global id.")
@@ -127,7 +128,7 @@ class CampaignKpis:
 
 
 @strawberry.type(description="A change of one send's status or engagement.")
-class SendStatusEvent:
+class SendStatusEvent(SharedPayload):
     change: strawberry.Private[ms.SendChange]
     send_: strawberry.Private[ms.Send]
     lead: strawberry.Private[LeadModel | None]
@@ -185,6 +186,7 @@ async def _close_slow(info: Info) -> None:
 
 async def _relay(info: Info, sub: Sub, name: str):
     """Yield what a hub offers to `sub` until the client leaves or access ends."""
+    sent = metrics.MESSAGES.labels(name)
     while True:
         try:
             item = await sub.next()
@@ -193,12 +195,12 @@ async def _relay(info: Info, sub: Sub, name: str):
         except SlowConsumer:
             return  # the socket is being closed with SLOW_CONSUMER_CLOSE (see Sub.on_overflow)
         ctx(info).loaders.clear()  # fresh DataLoaders per message: never stale
-        metrics.MESSAGES.labels(name).inc()
+        sent.inc()
         yield item
 
 
-def _campaign_allowed(p: Principal, snapshot) -> bool:
-    c = snapshot.campaign
+def _campaign_allowed(p: Principal, payload: "CampaignKpis") -> bool:
+    c = payload.snapshot.campaign
     return c.organization_id == p.org_id and p.scope.contains(campaign_unit(c))
 
 
@@ -259,17 +261,21 @@ class Subscription:
         campaign = await _visible_campaign(p, campaign_id)
         cid = campaign.id
 
+        async def compute():
+            snapshot = await kpis.campaign_snapshot(cid)
+            return CampaignKpis(snapshot=snapshot) if snapshot is not None else None
+
         async def make():
-            return SnapshotHub(get_registry(), ("campaign", cid), p.org_id, lambda: kpis.campaign_snapshot(cid),
+            return SnapshotHub(get_registry(), ("campaign", cid), p.org_id, compute,
                                _campaign_allowed, lambda message: message.get("campaignId") == cid,
-                               fingerprint=kpis.CampaignSnapshot.fingerprint)
+                               fingerprint=lambda payload: payload.snapshot.fingerprint())
 
         sub = Sub(p, latest_only=True)
         hub = await get_registry().join(("campaign", cid), p.org_id, make, sub)
         try:
-            yield CampaignKpis(snapshot=await hub.current(sub))
+            yield await hub.current(sub)
             async for item in _relay(info, sub, "campaignKpis"):
-                yield CampaignKpis(snapshot=item)
+                yield item
         finally:
             await get_registry().leave(hub, sub)
 
@@ -302,6 +308,7 @@ class Subscription:
             units = {c.id: campaign_unit(c) for c in await CampaignModel.filter(id__in=[a.campaign_id for a in alerts])}
             for alert in alerts:
                 alert.unit = units.get(alert.campaign_id)
+                alert.payload = BudgetAlert.of(alert, currency)  # one object for every subscriber
                 delivered[alert.id] = alert.created_at
             return alerts
 
@@ -317,7 +324,7 @@ class Subscription:
         hub = await get_registry().join(("budgetAlerts", org_id), org_id, make, sub)
         try:
             async for alert in _relay(info, sub, "budgetAlerts"):
-                yield BudgetAlert.of(alert, currency)
+                yield alert.payload
         finally:
             await get_registry().leave(hub, sub)
 
@@ -345,8 +352,10 @@ class Subscription:
             sends = {s.id: s for s in await ms.Send.filter(id__in=list({c.send_id for c in changes}))}
             leads = {lead.id: lead for lead in await LeadModel.filter(id__in=list({s.lead_id for s in sends.values()}))}
             for c in changes:
-                c.send_obj = sends.get(c.send_id)
-                c.lead_obj = leads.get(c.send_obj.lead_id) if c.send_obj else None
+                send = sends.get(c.send_id)
+                # One event object for every subscriber (see graph/execution.py).
+                c.payload = SendStatusEvent(change=c, send_=send, lead=leads.get(send.lead_id) if send else None,
+                                            currency=currency)
             return changes
 
         async def head() -> int:
@@ -363,9 +372,6 @@ class Subscription:
             return StreamHub(get_registry(), ("sends", cid), org_id, fetch, await head(), allowed,
                              lambda message: message.get("campaignId") == cid and message.get("what") == "sends")
 
-        def event(change) -> SendStatusEvent:
-            return SendStatusEvent(change=change, send_=change.send_obj, lead=change.lead_obj, currency=currency)
-
         sub = Sub(p, latest_only=False, limit=get_registry().stream_limit, accept=accept)
         sub.on_overflow = lambda: asyncio.create_task(_close_slow(info))
         hub = await get_registry().join(("sends", cid), org_id, make, sub)
@@ -380,12 +386,12 @@ class Subscription:
                     for change in page:
                         if accept(change):
                             metrics.MESSAGES.labels("sendStatusChanged").inc()
-                            yield event(change)
+                            yield change.payload
                     position = page[-1].id
             async for change in _relay(info, sub, "sendStatusChanged"):
                 if position is not None and change.id <= position:
                     continue
-                yield event(change)
+                yield change.payload
         finally:
             await get_registry().leave(hub, sub)
 

@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app.services import kpis
 from graph.core import After, Connection, First, Money, Node, ctx, paginate, to_global_id
+from graph.execution import SharedPayload
 from graph.enums import (BounceType, CampaignStatus, CampaignType, Channel, GoalType, Role, SendEventType,
                          SendStatus, StatusReason, UnitKind)
 from graph.loaders import loaders
@@ -431,7 +432,7 @@ class SpendEntry(Node):
 
 
 @strawberry.type(description="Raised once when a campaign's budget utilization crosses 80, 90 or 100 %.")
-class BudgetAlert(Node):
+class BudgetAlert(Node, SharedPayload):
     m: strawberry.Private[mb.BudgetAlert]
     currency: strawberry.Private[str]
 
@@ -803,7 +804,7 @@ class Campaign(Node):
 
 
 @strawberry.type(description="Dashboard KPIs of a scope.")
-class Dashboard:
+class Dashboard(SharedPayload):
     d: strawberry.Private[kpis.Dashboard]
     currency: strawberry.Private[str]
     scope: OrgUnit = strawberry.field(description="The scope these figures cover.")

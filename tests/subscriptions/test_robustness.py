@@ -135,6 +135,66 @@ async def test_one_snapshot_per_change_whatever_the_number_of_subscribers(tenant
             await c.close()
 
 
+async def test_alike_subscribers_share_one_execution_per_change(tenant, live_server):
+    """graph/execution.py: one execution per event for subscribers with the same document, variables
+    and access; another role or another document is executed on its own, with the same figures."""
+    from app import metrics
+
+    campaign, leads = await launched_campaign(tenant.gql, 1)
+    manager = await tenant.member("MANAGER")
+    owners = [await connect(live_server, tenant.gql.token) for _ in range(3)]
+    other = await connect(live_server, manager.token)
+    narrow = "subscription($id: ID!) { campaignKpis(campaignId: $id) { totals { sent } } }"
+    try:
+        for c in owners:
+            for j in range(10):
+                await c.subscribe(f"k{j}", KPIS, {"id": campaign["id"]})
+        await owners[0].subscribe("narrow", narrow, {"id": campaign["id"]})
+        await other.subscribe("m", KPIS, {"id": campaign["id"]})
+        for c in owners:
+            for j in range(10):
+                await c.next(f"k{j}")
+        await owners[0].next("narrow")
+        await other.next("m")
+        await asyncio.sleep(0.5)
+        executed = metrics.SHARED_EXECUTIONS.labels("executed")._value.get()
+        reused = metrics.SHARED_EXECUTIONS.labels("reused")._value.get()
+
+        await ingest(tenant.gql, [sent_event("share", "share", campaign, leads[0])])
+        got = [await c.until(f"k{j}", lambda d: d["campaignKpis"]["totals"]["sent"] == 1)
+               for c in owners for j in range(10)]
+        mine = await other.until("m", lambda d: d["campaignKpis"]["totals"]["sent"] == 1)
+        assert (await owners[0].until("narrow", lambda d: d["campaignKpis"]["totals"]["sent"] == 1)) == {
+            "campaignKpis": {"totals": {"sent": 1}}}
+        assert all(g == got[0] for g in got) and mine == got[0]
+        # owners' KPIS, the manager's KPIS, the owner's narrow document: three executions; 29 reused
+        assert metrics.SHARED_EXECUTIONS.labels("executed")._value.get() - executed == 3
+        assert metrics.SHARED_EXECUTIONS.labels("reused")._value.get() - reused == 29
+    finally:
+        for c in [*owners, other]:
+            await c.close()
+
+
+async def test_many_subscribers_of_one_send_stream_get_every_change(tenant, live_server):
+    """Stream events are shared objects too (their `send { recipient }` resolvers are async)."""
+    campaign, leads = await launched_campaign(tenant.gql, 3)
+    clients = [await connect(live_server, tenant.gql.token) for _ in range(2)]
+    try:
+        for c in clients:
+            for j in range(5):
+                await c.subscribe(f"s{j}", STREAM, {"id": campaign["id"]})
+        await asyncio.sleep(0.5)
+        await ingest(tenant.gql, [sent_event(f"st{i}", f"stm{i}", campaign, leads[i]) for i in range(3)])
+        for c in clients:
+            for j in range(5):
+                got = [(await c.next(f"s{j}"))["sendStatusChanged"] for _ in range(3)]
+                assert [g["send"]["externalId"] for g in got] == ["stm0", "stm1", "stm2"]
+                assert all(g["send"]["recipient"]["name"] and g["status"] == "SENT" for g in got)
+    finally:
+        for c in clients:
+            await c.close()
+
+
 async def test_metrics_endpoint_counts_sockets_and_subscriptions(tenant, live_server):
     ws = await connect(live_server, tenant.gql.token)
     try:

@@ -1,9 +1,8 @@
-"""The graphql-core per-event memo leak stays fixed (see graph/compat.py)."""
+"""The graphql-core per-event memo leak stays fixed (see graph/execution.py)."""
 
 from graphql import build_schema, parse
-from graphql.execution.executor import Executor
 
-import graph.compat  # noqa: F401
+from graph.execution import PulseExecutionContext
 
 
 def test_per_event_executors_do_not_grow_the_subscription_memo():
@@ -12,7 +11,7 @@ def test_per_event_executors_do_not_grow_the_subscription_memo():
         type Item { a: Int b: Int }
         type Subscription { item: Item }
     """)
-    executor = Executor.build(schema, parse("subscription { item { a b } }"))
+    executor = PulseExecutionContext.build(schema, parse("subscription { item { a b } }"))
     for i in range(50):
         event = executor.build_per_event_executor({"item": {"a": i, "b": i}})
         result = event.execute_operation(False)
