@@ -26,6 +26,7 @@ from app.services.campaigns import promote_due
 from app.services.errors import Unauthenticated
 from app.settings import Settings, get_settings
 from graph.core import Context
+from graph.execution import PulseTransportWSHandler
 from graph.schema import build_schema
 from subscriptions.bus import Bus, get_bus, set_bus
 from subscriptions.hubs import Registry, set_registry
@@ -81,6 +82,8 @@ class _TooLarge(Exception):
 
 class PulseGraphQL(GraphQL):
     """Strawberry view with our context, auth and limits."""
+
+    graphql_transport_ws_handler_class = PulseTransportWSHandler
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)

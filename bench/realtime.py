@@ -16,7 +16,7 @@ loop. Measured side by side in one run:
 2. Snapshot computations for one change with 1,000 subscribers of one topic
    (pulse_snapshot_computations_total{topic="campaign"} before/after).
 3. Server RSS per idle subscribed websocket (1 subscription each) vs a bare `websockets`
-   echo server (same permessage-deflate settings as uvicorn's) in a subprocess.
+   echo server (permessage-deflate negotiated as the API did, with uvicorn's settings) in a subprocess.
 
 The client and the server share the machine's cores (and so may other processes): read
 the ratios within one run, not absolute numbers. Nothing here touches product code.
@@ -267,10 +267,11 @@ BARE_SERVER = textwrap.dedent("""
         async for message in ws:     # idle connections just await messages (echoed)
             await ws.send(message)
 
-    async def main(port):
-        # The permessage-deflate settings uvicorn's websockets-sansio server uses.
+    async def main(port, deflate):
+        # Same as the API: permessage-deflate with the settings uvicorn's websockets-sansio server
+        # uses when the API negotiated it, none when it did not.
         ext = [ServerPerMessageDeflateFactory(server_max_window_bits=12, client_max_window_bits=12,
-                                              compress_settings={"memLevel": 5})]
+                                              compress_settings={"memLevel": 5})] if deflate else []
         async with serve(handler, "127.0.0.1", port, compression=None, extensions=ext,
                          subprotocols=["graphql-transport-ws"], backlog=2048):
             print("ready", flush=True)
@@ -278,9 +279,9 @@ BARE_SERVER = textwrap.dedent("""
 
     try:
         import uvloop
-        uvloop.run(main(int(sys.argv[1])))
+        uvloop.run(main(int(sys.argv[1]), sys.argv[2] == "on"))
     except ImportError:
-        asyncio.run(main(int(sys.argv[1])))
+        asyncio.run(main(int(sys.argv[1]), sys.argv[2] == "on"))
 """)
 
 
@@ -578,9 +579,10 @@ async def snapshot_count(env: Env, group: Group) -> dict:
     return {"subscribers": group.n, "snapshots": snaps1 - snaps0, "messages": msgs1 - msgs0}
 
 
-async def bare_memory(m: int, tmp: Path, concurrency: int) -> dict:
+async def bare_memory(m: int, tmp: Path, concurrency: int, deflate: bool) -> dict:
     port = free_port()
-    proc = Proc([PY, "-c", BARE_SERVER, str(port)], dict(os.environ), tmp / "bare-server.log")
+    proc = Proc([PY, "-c", BARE_SERVER, str(port), "on" if deflate else "off"], dict(os.environ),
+                tmp / "bare-server.log")
     try:
         deadline = now() + 30
         while "ready" not in proc.text():
@@ -723,7 +725,8 @@ async def bench(args) -> int:
                 await group.close()
                 await wait_no_subscriptions(api)
 
-        bare = await bare_memory(args.idle, tmp, args.concurrency)
+        if mem is not None:
+            bare = await bare_memory(args.idle, tmp, args.concurrency, bool(mem["deflate"]))
     except BaseException:
         print(f"bench failed; server log and database kept in {tmp}", file=sys.stderr)
         raise

@@ -1,18 +1,31 @@
-"""The execution context of the schema: shared execution of subscription events.
+"""Execution and delivery of subscription events to many subscribers.
 
 Thousands of subscribers of one topic receive the same event object from their hub
-(`subscriptions.hubs`). graphql-core executes the selection set once per subscriber and
-event, which was ~50 % of the server's cost per delivered message. Here an event that is a
-`SharedPayload` is executed once per group of subscribers that would get the same answer,
-and every subscriber of that group gets that result:
+(`subscriptions.hubs`). Two costs were per subscriber and event: graphql-core executing
+the selection set (~50 % of the server's time per delivered message), then Strawberry's
+per-result pipeline (nested async generators, result conversion, extension hooks,
+message dict, JSON) before the websocket write.
 
-    same event object × same operation (same parsed document, see ParserCache)
-        × same coerced variables × same access (organization, role, scope, export right)
+1. Shared execution. An event that is a `SharedPayload` is executed once per group of
+   subscribers that would get the same answer, and every member of the group gets that
+   result:
 
-Every resolver reachable from a subscription payload depends only on the payload, the
-arguments and these access fields (never on the user's identity), so the shared result is
-exactly what each subscriber's own execution would have produced. The results live on the
-event object and go away with it (after the last subscriber was sent it).
+       same event object × same operation (same parsed document, see ParserCache)
+           × same coerced variables × same access (organization, role, scope, export right)
+
+   Every resolver reachable from a subscription payload depends only on the payload, the
+   arguments and these access fields (never on the user's identity), so the shared result
+   is exactly what each subscriber's own execution would have produced. Results (and their
+   JSON) live on the event object and go away with it.
+
+2. Direct delivery (`DirectDelivery`). After the first message of a subscription (sent
+   through Strawberry as usual), an event whose shared result has no errors is written to
+   the subscriber's websocket as a ready `next` frame, from the subscription's own task:
+   the JSON of the payload is encoded once per group and only the operation id differs.
+   Results with errors, and anything outside a graphql-transport-ws operation, take
+   Strawberry's path (error formatting, masking, logging). Per-subscriber ordering and
+   back-pressure are unchanged: the subscription's task writes its own frames in order and
+   a stalled socket only blocks its own task.
 
 Also a work-around for graphql-core 3.3.2: `Executor.build_per_event_executor` makes a
 shallow copy of the subscription's executor, so every event shares the memo
@@ -24,23 +37,37 @@ subscription. Each per-event executor gets its own memo.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
+import orjson
 from graphql.pyutils import RefMap
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from app import metrics
+
+_EXECUTED = metrics.SHARED_EXECUTIONS.labels("executed")
+_REUSED = metrics.SHARED_EXECUTIONS.labels("reused")
+_DIRECT = metrics.DIRECT_FRAMES
+
+# The executor most recently built in this task: for a graphql-transport-ws operation (one
+# task per operation), the subscription's own executor when its resolver starts.
+_executor: contextvars.ContextVar["PulseExecutionContext | None"] = contextvars.ContextVar(
+    "pulse_executor", default=None)
+# The graphql-transport-ws operation this task runs.
+_operation: contextvars.ContextVar[Any] = contextvars.ContextVar("pulse_ws_operation", default=None)
 
 
 class SharedPayload:
     """Mixin of subscription event types whose instances are given to many subscribers."""
 
-    def shared_results(self) -> list:
+    def shared_entries(self) -> list["_Entry"]:
         try:
-            return self.__dict__["_pulse_shared_results"]
+            return self.__dict__["_pulse_shared"]
         except KeyError:
-            results = self.__dict__["_pulse_shared_results"] = []
-            return results
+            entries = self.__dict__["_pulse_shared"] = []
+            return entries
 
 
 def access_key(context: Any) -> tuple | None:
@@ -51,53 +78,108 @@ def access_key(context: Any) -> tuple | None:
     return (p.org_id, p.role.value, p.scope.kind.value, p.scope.id, p.can_export)
 
 
-_EXECUTED = metrics.SHARED_EXECUTIONS.labels("executed")
-_REUSED = metrics.SHARED_EXECUTIONS.labels("reused")
+class _Entry:
+    """One group's result for one event: an ExecutionResult, or a Future of one."""
 
+    __slots__ = ("operation", "variables", "access", "result", "encoded")
 
-class _Reuse:
-    """Stands in for a per-event executor when the event's result already exists for this group."""
+    def __init__(self, operation, variables, access, result) -> None:
+        self.operation, self.variables, self.access, self.result = operation, variables, access, result
+        self.encoded: str | None = None
 
-    __slots__ = ("result",)
-
-    def __init__(self, result: Any) -> None:
-        self.result = result
+    def matches(self, operation, variables, access) -> bool:
+        return self.operation is operation and self.access == access and self.variables == variables
 
     def execute_operation(self, serially: bool | None = None):
-        _REUSED.inc()
+        """Stands in for a per-event executor (graphql-core calls this)."""
         return _await_shared(self.result) if isinstance(self.result, asyncio.Future) else self.result
 
 
 class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    def build_per_event_executor(self, payload: Any):
-        if isinstance(payload, SharedPayload):
-            access = access_key(self.context_value)
-            variables = getattr(self.variable_values, "coerced", self.variable_values)
-            for operation, vars_, key, result in payload.shared_results():
-                if operation is self.operation and key == access and vars_ == variables:
-                    return _Reuse(result)  # no copy of the executor: most subscribers take this path
-        executor = super().build_per_event_executor(payload)
-        executor._relevant_sub_fields = {}
-        executor._stream_usages = RefMap()
-        return executor
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _executor.set(self)
 
-    def execute_operation(self, serially: bool | None = None):
-        payload = self.root_value
-        if not isinstance(payload, SharedPayload):
-            return super().execute_operation(serially)
+    def shared_entry(self, payload: SharedPayload) -> _Entry:
+        """This subscriber's group result for `payload`, executing it if the group has none yet."""
         access = access_key(self.context_value)
         variables = getattr(self.variable_values, "coerced", self.variable_values)
-        result = super().execute_operation(serially)
+        entries = payload.shared_entries()
+        for entry in entries:
+            if entry.matches(self.operation, variables, access):
+                _REUSED.inc()
+                return entry
+        executor = self._per_event(payload)
+        result = executor.execute_operation(False)
         _EXECUTED.inc()
         if self.is_awaitable(result):
             # One execution for the group, awaited by every member: a subscriber that leaves
             # (its task cancelled) must not cancel it for the others.
             result = asyncio.ensure_future(result)
-            payload.shared_results().append((self.operation, variables, access, result))
-            return _await_shared(result)
-        payload.shared_results().append((self.operation, variables, access, result))
-        return result
+        entry = _Entry(self.operation, variables, access, result)
+        entries.append(entry)
+        return entry
+
+    def _per_event(self, payload: Any):
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        executor._stream_usages = RefMap()
+        return executor
+
+    def build_per_event_executor(self, payload: Any):
+        if isinstance(payload, SharedPayload):
+            return self.shared_entry(payload)  # no copy of the executor per subscriber
+        return self._per_event(payload)
 
 
 async def _await_shared(future: asyncio.Future):
     return await asyncio.shield(future)
+
+
+class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
+    """Strawberry's graphql-transport-ws handler; each operation's task knows its operation."""
+
+    async def run_operation(self, operation) -> None:
+        _operation.set(operation)
+        await super().run_operation(operation)
+
+
+class DirectDelivery:
+    """Writes a subscription's events to its websocket as ready frames (see the module docstring)."""
+
+    def __init__(self, executor: PulseExecutionContext, operation: Any, websocket: Any) -> None:
+        self.executor, self.operation, self.websocket = executor, operation, websocket
+        self.prefix = '{"id":' + orjson.dumps(operation.id).decode() + ',"type":"next","payload":'
+        self.closed = False
+
+    @classmethod
+    def for_current(cls, info: Any) -> "DirectDelivery | None":
+        """The direct path of the running subscription, or None (then yield as usual)."""
+        executor, operation = _executor.get(), _operation.get()
+        websocket = getattr(info.context, "request", None)
+        if executor is None or operation is None or executor.operation is not info.operation \
+                or not hasattr(websocket, "send_text"):
+            return None
+        return cls(executor, operation, websocket)
+
+    async def send(self, payload: Any) -> bool:
+        """Deliver `payload`; False when it must take Strawberry's path instead."""
+        if not isinstance(payload, SharedPayload) or self.operation.completed:
+            return False
+        entry = self.executor.shared_entry(payload)
+        result = entry.result
+        if isinstance(result, asyncio.Future):
+            result = await asyncio.shield(result)
+        if result.errors:
+            return False  # error formatting, masking and logging stay Strawberry's
+        if entry.encoded is None:
+            entry.encoded = orjson.dumps({"data": result.data}).decode()
+        if self.closed:
+            return True
+        try:
+            await self.websocket.send_text(self.prefix + entry.encoded + "}")
+            _DIRECT.inc()
+        except Exception:  # noqa: BLE001 - the socket is gone: the handler ends the operation
+            self.closed = True
+        return True
+

@@ -23,7 +23,7 @@ from app.services.access import Principal, Unit, resolve_unit
 from app.services.campaigns import campaign_unit, campaigns_query
 from app.services.errors import DomainError
 from graph.core import Money, ScopeArg, ctx, decode_id, from_global_id, to_global_id
-from graph.execution import SharedPayload
+from graph.execution import DirectDelivery, SharedPayload
 from graph.enums import CampaignStatus, Channel, SendStatus, StatusReason
 from graph.inputs import unit_ref
 from graph.types import BudgetAlert, ChannelCost, ChannelMetrics, Dashboard, Send, org_unit
@@ -184,9 +184,11 @@ async def _close_slow(info: Info) -> None:
             code=SLOW_CONSUMER_CLOSE, reason="slow consumer: reconnect and resume with `after`"), timeout=5)
 
 
-async def _relay(info: Info, sub: Sub, name: str):
-    """Yield what a hub offers to `sub` until the client leaves or access ends."""
+async def _relay(info: Info, sub: Sub, name: str, payload=lambda item: item):
+    """Yield the payload of what a hub offers to `sub` (None: skip it) until the client leaves or
+    access ends; what can go straight to the socket as a ready frame does (graph/execution.py)."""
     sent = metrics.MESSAGES.labels(name)
+    direct = DirectDelivery.for_current(info)
     while True:
         try:
             item = await sub.next()
@@ -194,9 +196,13 @@ async def _relay(info: Info, sub: Sub, name: str):
             raise GraphQLError(str(exc), extensions={"code": "NOT_FOUND" if str(exc) == "not found" else "FORBIDDEN"})
         except SlowConsumer:
             return  # the socket is being closed with SLOW_CONSUMER_CLOSE (see Sub.on_overflow)
+        item = payload(item)
+        if item is None:
+            continue
         ctx(info).loaders.clear()  # fresh DataLoaders per message: never stale
         sent.inc()
-        yield item
+        if direct is None or not await direct.send(item):
+            yield item
 
 
 def _campaign_allowed(p: Principal, payload: "CampaignKpis") -> bool:
@@ -323,8 +329,8 @@ class Subscription:
         sub.on_overflow = lambda: asyncio.create_task(_close_slow(info))
         hub = await get_registry().join(("budgetAlerts", org_id), org_id, make, sub)
         try:
-            async for alert in _relay(info, sub, "budgetAlerts"):
-                yield alert.payload
+            async for alert in _relay(info, sub, "budgetAlerts", lambda alert: alert.payload):
+                yield alert
         finally:
             await get_registry().leave(hub, sub)
 
@@ -388,10 +394,11 @@ class Subscription:
                             metrics.MESSAGES.labels("sendStatusChanged").inc()
                             yield change.payload
                     position = page[-1].id
-            async for change in _relay(info, sub, "sendStatusChanged"):
-                if position is not None and change.id <= position:
-                    continue
-                yield change.payload
+            def live(change):  # what the replay above already gave is skipped
+                return None if position is not None and change.id <= position else change.payload
+
+            async for event in _relay(info, sub, "sendStatusChanged", live):
+                yield event
         finally:
             await get_registry().leave(hub, sub)
 

@@ -157,6 +157,7 @@ async def test_alike_subscribers_share_one_execution_per_change(tenant, live_ser
         await owners[0].next("narrow")
         await other.next("m")
         await asyncio.sleep(0.5)
+        direct = metrics.DIRECT_FRAMES._value.get()
         executed = metrics.SHARED_EXECUTIONS.labels("executed")._value.get()
         reused = metrics.SHARED_EXECUTIONS.labels("reused")._value.get()
 
@@ -170,6 +171,8 @@ async def test_alike_subscribers_share_one_execution_per_change(tenant, live_ser
         # owners' KPIS, the manager's KPIS, the owner's narrow document: three executions; 29 reused
         assert metrics.SHARED_EXECUTIONS.labels("executed")._value.get() - executed == 3
         assert metrics.SHARED_EXECUTIONS.labels("reused")._value.get() - reused == 29
+        # and every update went out as a ready frame (the first messages went through Strawberry)
+        assert metrics.DIRECT_FRAMES._value.get() - direct == 32
     finally:
         for c in [*owners, other]:
             await c.close()
@@ -184,12 +187,16 @@ async def test_many_subscribers_of_one_send_stream_get_every_change(tenant, live
             for j in range(5):
                 await c.subscribe(f"s{j}", STREAM, {"id": campaign["id"]})
         await asyncio.sleep(0.5)
+        from app import metrics
+
+        direct = metrics.DIRECT_FRAMES._value.get()
         await ingest(tenant.gql, [sent_event(f"st{i}", f"stm{i}", campaign, leads[i]) for i in range(3)])
         for c in clients:
             for j in range(5):
                 got = [(await c.next(f"s{j}"))["sendStatusChanged"] for _ in range(3)]
                 assert [g["send"]["externalId"] for g in got] == ["stm0", "stm1", "stm2"]
                 assert all(g["send"]["recipient"]["name"] and g["status"] == "SENT" for g in got)
+        assert metrics.DIRECT_FRAMES._value.get() - direct == 30  # 10 subscriptions × 3 changes
     finally:
         for c in clients:
             await c.close()
