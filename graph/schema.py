@@ -1,8 +1,8 @@
 """The schema: merges every domain's queries and mutations."""
 
 import strawberry
-from strawberry.extensions import (MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter,
-                                   ValidationCache)
+from strawberry.extensions import (AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
+                                   QueryDepthLimiter, ValidationCache)
 
 from graph.analytics import GoalMutation
 from graph.credits import CreditMutation, CreditQuery
@@ -28,16 +28,22 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
 
     from app.errors import should_mask
 
+    # Factories, not instances: Strawberry builds them per request (an instance is shared by
+    # concurrent requests and its `execution_context` is overwritten by each one: MaskErrors could
+    # then mask another request's result). The limit rules are built once: QueryDepthLimiter and
+    # MaxAliasesLimiter make a new rule class per instance, which would defeat ValidationCache.
+    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
     extensions = [
-        QueryDepthLimiter(max_depth=max_depth),
-        MaxAliasesLimiter(max_alias_count=max_aliases),
-        MaxTokensLimiter(max_token_count=max_tokens),
-        # Clients (dashboards, thousands of mobile subscribers) send the same few documents.
-        ParserCache(maxsize=512),
-        ValidationCache(maxsize=512),
+        lambda: AddValidationRules(rules),
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        # Clients (dashboards, thousands of mobile subscribers) send the same few documents; both
+        # caches live at module level (keyed by maxsize): shared by every request.
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
     ]
     if mask_errors:
-        extensions.append(MaskErrors(should_mask_error=should_mask))
+        extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

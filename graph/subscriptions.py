@@ -184,11 +184,17 @@ async def _close_slow(info: Info) -> None:
             code=SLOW_CONSUMER_CLOSE, reason="slow consumer: reconnect and resume with `after`"), timeout=5)
 
 
-async def _relay(info: Info, sub: Sub, name: str, payload=lambda item: item):
-    """Yield the payload of what a hub offers to `sub` (None: skip it) until the client leaves or
-    access ends; what can go straight to the socket as a ready frame does (graph/execution.py)."""
+async def _relay(info: Info, sub: Sub, name: str, payload=lambda item: item, first=None):
+    """Yield `first` (if any), then the payload of what a hub offers to `sub` (None: skip it) until
+    the client leaves or access ends; what can go straight to the socket as a ready frame does
+    (graph/execution.py)."""
     sent = metrics.MESSAGES.labels(name)
     direct = DirectDelivery.for_current(info)
+    if first is not None:
+        sent.inc()
+        if direct is None or not await direct.send(first):
+            yield first
+        del first
     while True:
         try:
             item = await sub.next()
@@ -254,8 +260,7 @@ class Subscription:
         sub = Sub(p, latest_only=True)
         hub = await get_registry().join(("dashboard", unit.kind.value, unit.id), p.org_id, make, sub)
         try:
-            yield await hub.current(sub)
-            async for item in _relay(info, sub, "dashboardKpis"):
+            async for item in _relay(info, sub, "dashboardKpis", first=await hub.current(sub)):
                 yield item
         finally:
             await get_registry().leave(hub, sub)
@@ -264,8 +269,7 @@ class Subscription:
     async def campaign_kpis(self, info: Info, campaign_id: Annotated[strawberry.ID, strawberry.argument(
             description="The campaign.")]) -> AsyncGenerator[CampaignKpis, None]:
         p = ctx(info).principal
-        campaign = await _visible_campaign(p, campaign_id)
-        cid = campaign.id
+        cid = (await _visible_campaign(p, campaign_id)).id  # only the id is kept for the subscription's life
 
         async def compute():
             snapshot = await kpis.campaign_snapshot(cid)
@@ -279,8 +283,7 @@ class Subscription:
         sub = Sub(p, latest_only=True)
         hub = await get_registry().join(("campaign", cid), p.org_id, make, sub)
         try:
-            yield await hub.current(sub)
-            async for item in _relay(info, sub, "campaignKpis"):
+            async for item in _relay(info, sub, "campaignKpis", first=await hub.current(sub)):
                 yield item
         finally:
             await get_registry().leave(hub, sub)
@@ -344,7 +347,8 @@ class Subscription:
     ) -> AsyncGenerator[SendStatusEvent, None]:
         p = ctx(info).principal
         campaign = await _visible_campaign(p, campaign_id)
-        cid, org_id = campaign.id, campaign.organization_id
+        cid, org_id, campaign_at = campaign.id, campaign.organization_id, campaign_unit(campaign)
+        del campaign  # only what is needed is kept for the subscription's life
         after_id = decode_change_cursor(after)
         currency = await _currency(org_id)
         channel = filter.channel if filter else None
@@ -372,7 +376,7 @@ class Subscription:
             return (channel is None or change.channel == channel) and (status is None or change.status == status)
 
         def allowed(principal: Principal, _change) -> bool:
-            return principal.org_id == org_id and principal.scope.contains(campaign_unit(campaign))
+            return principal.org_id == org_id and principal.scope.contains(campaign_at)
 
         async def make():
             return StreamHub(get_registry(), ("sends", cid), org_id, fetch, await head(), allowed,

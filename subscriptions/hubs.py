@@ -36,18 +36,22 @@ class SlowConsumer(Exception):
 
 
 class Sub:
-    """One local subscriber: a bounded mailbox."""
+    """One local subscriber: a bounded mailbox (KPI topics: the latest value only)."""
+
+    __slots__ = ("principal", "latest_only", "limit", "accept", "items", "event", "error", "overflow", "last",
+                 "on_overflow")
 
     def __init__(self, principal: Principal, *, latest_only: bool, limit: int = 1000, accept=None) -> None:
         self.principal = principal
         self.latest_only = latest_only
         self.limit = limit
-        self.accept = accept or (lambda item: True)
-        self.items: deque = deque()
+        self.accept = accept or _accept_all
+        # KPI topics hold one value (no deque: thousands of idle subscribers each keep one).
+        self.items: deque | None = None if latest_only else deque()
         self.event = asyncio.Event()
         self.error: str | None = None
         self.overflow = False
-        self.last: Any = None  # fingerprint of the last snapshot given (KPI topics)
+        self.last: Any = _NOTHING  # KPI topics: the fingerprint of the last snapshot given
         # Called once when the mailbox overflows: the consumer may be blocked on
         # a stalled socket and never come back to read the flag.
         self.on_overflow: Callable[[], Any] | None = None
@@ -56,7 +60,7 @@ class Sub:
         if self.overflow:
             return
         if self.latest_only:
-            self.items.clear()
+            self.items = item  # type: ignore[assignment]  (the held value replaces the previous one)
         elif len(self.items) >= self.limit:
             self.overflow = True
             self.items.clear()
@@ -64,8 +68,15 @@ class Sub:
             if self.on_overflow is not None:
                 self.on_overflow()
             return
-        self.items.append(item)
+        else:
+            self.items.append(item)
         self.event.set()
+
+    def pending(self) -> int:
+        """Values waiting to be taken."""
+        if self.latest_only:
+            return int(self.items is not None)
+        return len(self.items)
 
     def fail(self, message: str) -> None:
         self.error = message
@@ -75,12 +86,23 @@ class Sub:
         while True:
             if self.overflow:
                 raise SlowConsumer("subscriber fell behind")
-            if self.items:
+            if self.latest_only:
+                if self.items is not None:
+                    item, self.items = self.items, None
+                    return item
+            elif self.items:
                 return self.items.popleft()
             if self.error:
                 raise SubscriptionClosed(self.error)
             self.event.clear()
             await self.event.wait()
+
+
+_NOTHING = object()
+
+
+def _accept_all(_item: Any) -> bool:
+    return True
 
 
 class Hub:
@@ -168,6 +190,7 @@ class SnapshotHub(Hub):
         self._relevant = relevant
         self.fingerprint = fingerprint
         self.snapshot: Any = None
+        self.last_fingerprint: Any = _NOTHING
         self.force = False
 
     def resync(self) -> None:
@@ -187,7 +210,10 @@ class SnapshotHub(Hub):
         message has not arrived yet), and recorded as what `sub` has."""
         snapshot = await self.compute_fn()
         if sub is not None and snapshot is not None:
-            sub.last = self.fingerprint(snapshot)
+            fingerprint = self.fingerprint(snapshot)
+            # the hub's own copy when equal: thousands of subscribers hold one fingerprint, not one each
+            sub.last = self.last_fingerprint if fingerprint == self.last_fingerprint else fingerprint
+            self.last_fingerprint = sub.last
         return snapshot
 
     async def round(self) -> None:
@@ -197,6 +223,9 @@ class SnapshotHub(Hub):
         # Another scope's change can wake this hub: a subscriber is not sent a value it
         # already has (each subscriber remembers the last one it was given).
         fingerprint = self.fingerprint(snapshot) if snapshot is not None else None
+        if fingerprint is not None and fingerprint == self.last_fingerprint:
+            fingerprint = self.last_fingerprint
+        self.last_fingerprint = fingerprint
         force, self.force = self.force, False
         for s in await self.live_subs():
             if snapshot is None or not self.allowed(s.principal, snapshot):

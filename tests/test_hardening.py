@@ -84,3 +84,18 @@ async def test_health_and_readiness(http):
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     r = await http.get("/readyz")
     assert r.status_code == 200 and r.json()["checks"]["database"] == "ok"
+
+
+def test_schema_extensions_are_built_per_request():
+    """Extension instances would be shared by concurrent requests (Strawberry deprecates them):
+    the schema passes factories, and the limit rules keep one class (ValidationCache hits)."""
+    import warnings
+
+    from graph.schema import build_schema
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        schema = build_schema(mask_errors=True)
+    first, second = [[e() for e in schema.extensions] for _ in range(2)]
+    assert all(a is not b for a, b in zip(first, second))
+    assert first[0].validation_rules == second[0].validation_rules
