@@ -38,7 +38,7 @@ class SlowConsumer(Exception):
 class Sub:
     """One local subscriber: a bounded mailbox (KPI topics: the latest value only)."""
 
-    __slots__ = ("principal", "latest_only", "limit", "accept", "items", "event", "error", "overflow", "last",
+    __slots__ = ("principal", "latest_only", "limit", "accept", "items", "waiter", "error", "overflow", "last",
                  "on_overflow")
 
     def __init__(self, principal: Principal, *, latest_only: bool, limit: int = 1000, accept=None) -> None:
@@ -48,7 +48,8 @@ class Sub:
         self.accept = accept or _accept_all
         # KPI topics hold one value (no deque: thousands of idle subscribers each keep one).
         self.items: deque | None = None if latest_only else deque()
-        self.event = asyncio.Event()
+        # A future only while the consumer waits (lighter than an asyncio.Event per subscriber).
+        self.waiter: asyncio.Future | None = None
         self.error: str | None = None
         self.overflow = False
         self.last: Any = _NOTHING  # KPI topics: the fingerprint of the last snapshot given
@@ -64,13 +65,18 @@ class Sub:
         elif len(self.items) >= self.limit:
             self.overflow = True
             self.items.clear()
-            self.event.set()
+            self._wake()
             if self.on_overflow is not None:
                 self.on_overflow()
             return
         else:
             self.items.append(item)
-        self.event.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def pending(self) -> int:
         """Values waiting to be taken."""
@@ -80,7 +86,7 @@ class Sub:
 
     def fail(self, message: str) -> None:
         self.error = message
-        self.event.set()
+        self._wake()
 
     async def next(self) -> Any:
         while True:
@@ -94,8 +100,11 @@ class Sub:
                 return self.items.popleft()
             if self.error:
                 raise SubscriptionClosed(self.error)
-            self.event.clear()
-            await self.event.wait()
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
 
 
 _NOTHING = object()
