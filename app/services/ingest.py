@@ -1,10 +1,12 @@
 """Send-event ingestion (SPEC §4): batches, idempotency, out-of-order events.
 
 One batch is validated up front and then applied in one transaction:
-one query to find repeated keys, one to find the sends, one insert for new
-sends, one for the events, one to load the affected sends' histories, bulk
-send updates, one counter upsert, one spend update per campaign. A unique
-violation caused by a concurrent batch rolls back and retries the batch.
+one query to find repeated keys, one to find (and lock) the sends, one for the
+stored history of existing sends; new sends are inserted once, in their
+replayed state, with one statement; one insert for the events, one update for
+the existing sends that changed, one counter upsert, one spend update per
+campaign, one insert for the change log. A unique violation caused by a
+concurrent batch rolls back and retries the batch.
 """
 
 from __future__ import annotations
