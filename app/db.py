@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timezone
 from typing import Any
 
 from tortoise import Tortoise, connections
@@ -82,6 +83,86 @@ async def lock_rows(table: str, ids) -> None:
     await conn().execute_query(
         f"SELECT id FROM {table} WHERE id IN ({','.join(f'${i}' for i in range(1, len(ids) + 1))}) ORDER BY id FOR UPDATE",
         ids)
+
+
+def in_list(column: str, values) -> tuple[str, list]:
+    """`column IN (…)` for raw SQL: `column = ANY(?)` with one array parameter on PostgreSQL
+    (one statement text, so one cached plan, whatever the number of values), `?` per value on SQLite."""
+    values = list(values)
+    if is_postgres():
+        return f"{column} = ANY(?)", [values]
+    return f"{column} IN ({','.join('?' for _ in values)})", values
+
+
+def _returning(returning: str | None) -> str:
+    return f" RETURNING {returning}" if returning else ""
+
+
+async def insert_rows(table: str, columns: dict[str, str], rows: list, returning: str | None = None) -> list[dict]:
+    """Insert many rows in one statement, in the given order (ids are assigned in that order).
+
+    `columns` maps each column to its PostgreSQL type; values are plain Python values (enum
+    members as their `.value`). PostgreSQL: `INSERT … SELECT * FROM unnest($1::type[], …)`, one
+    statement and one round trip whatever the number of rows. SQLite: multi-row `VALUES` in
+    chunks under its parameter limit. With `returning`, the rows of `RETURNING <returning>`
+    (match them by a unique key, not by position)."""
+    if not rows:
+        return []
+    names = ", ".join(columns)
+    if is_postgres():
+        arrays = [list(col) for col in zip(*rows)]
+        arrays += [[] for _ in range(len(columns) - len(arrays))]
+        marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate(columns.values(), start=1))
+        query = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({marks}){_returning(returning)}"
+        if returning:
+            return await conn().execute_query_dict(query, arrays)
+        await conn().execute_query(query, arrays)
+        return []
+    row_marks = "(" + ", ".join("?" for _ in columns) + ")"
+    per = max(1, 30_000 // len(columns))
+    out: list[dict] = []
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        query = f"INSERT INTO {table} ({names}) VALUES {', '.join(row_marks for _ in chunk)}{_returning(returning)}"
+        params = [v for row in chunk for v in row]
+        if returning:
+            out += await conn().execute_query_dict(query, params)
+        else:
+            await conn().execute_query(query, params)
+    return out
+
+
+async def update_rows(table: str, key: tuple[str, str], columns: dict[str, str], rows: list) -> None:
+    """Set `columns` of many rows, each row `(key value, *column values)`.
+
+    PostgreSQL: one `UPDATE … FROM unnest(…)` statement (rows updated in key order); SQLite:
+    one prepared `UPDATE … WHERE key = ?` run for every row (in-process, no round trips)."""
+    if not rows:
+        return
+    key_name, key_type = key
+    rows = sorted(rows, key=lambda r: r[0])  # one lock order for every transaction
+    if is_postgres():
+        names = [key_name, *columns]
+        marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate((key_type, *columns.values()), start=1))
+        sets = ", ".join(f"{c} = v.{c}" for c in columns)
+        await conn().execute_query(
+            f"UPDATE {table} AS t SET {sets} FROM unnest({marks}) AS v({', '.join(names)}) "
+            f"WHERE t.{key_name} = v.{key_name}", [list(col) for col in zip(*rows)])
+        return
+    sets = ", ".join(f"{c} = ?" for c in columns)
+    await conn().execute_many(f"UPDATE {table} SET {sets} WHERE {key_name} = ?", [[*r[1:], r[0]] for r in rows])
+
+
+def db_datetime(value):
+    """A timestamp read by raw SQL: PostgreSQL gives datetimes, SQLite the ISO text Tortoise wrote."""
+    if value is None or not isinstance(value, str):
+        return value
+    dt = datetime.fromisoformat(value)
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def db_date(value):
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -29,7 +29,7 @@ import orjson
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
-from app.db import conn, execute, fetch, is_postgres, is_retryable, sql
+from app.db import conn, db_datetime, execute, fetch, in_list, is_postgres, is_retryable, sql, update_rows
 from app.services.access import Principal
 from app.services.errors import DomainError, ErrorCode
 from app.services.money import to_micros
@@ -148,11 +148,19 @@ async def _upsert(table: str, keys: tuple, conflict: tuple, fields: tuple, rows:
 # ---------------------------------------------------------------- ingestion hook
 
 
-async def on_sends_changed(changed: list[Send], old: dict[int, dict], tz: ZoneInfo) -> None:
-    """Called by send ingestion inside its transaction (campaign rows already locked)."""
+async def on_sends_changed(changed: list, old: dict[int, dict], tz: ZoneInfo,
+                           campaigns: dict[int, Campaign] | None = None) -> None:
+    """Called by send ingestion inside its transaction (campaign rows already locked).
+
+    `changed` are the sends in their new state (models or rows with the same attributes),
+    `old` their previous state by send id (absent for a send created in this batch);
+    `campaigns` the campaigns read under their lock, if the caller has them."""
     if not changed:
         return
-    campaigns = {c.id: c for c in await Campaign.filter(id__in=list({s.campaign_id for s in changed}))}
+    campaigns = dict(campaigns or {})
+    missing = list({s.campaign_id for s in changed} - set(campaigns))
+    if missing:
+        campaigns.update({c.id: c for c in await Campaign.filter(id__in=missing)})
     rollups = Rollups()
     for s in changed:
         campaign = campaigns[s.campaign_id]
@@ -163,10 +171,12 @@ async def on_sends_changed(changed: list[Send], old: dict[int, dict], tz: ZoneIn
         for day, values in stat_contribution(s, campaign, tz).items():
             rollups.day(s.organization_id, s.campaign_id, day, values)
     pairs = {(s.campaign_id, s.lead_id) for s in changed}
-    await _refresh_flags(pairs, campaigns, rollups)
+    await _refresh_flags(pairs, campaigns, rollups, known=changed)
     org_ids = list({s.organization_id for s in changed})
-    leads_with_goals = set(await GoalEvent.filter(organization_id__in=org_ids, lead_id__in=list({p[1] for p in pairs}))
-                           .values_list("lead_id", flat=True))
+    org_in, org_params = in_list("organization_id", org_ids)
+    lead_in, lead_params = in_list("lead_id", {p[1] for p in pairs})
+    leads_with_goals = {r["lead_id"] for r in await fetch(
+        f"SELECT DISTINCT lead_id FROM goal_event WHERE {org_in} AND {lead_in}", [*org_params, *lead_params])}
     goal_pairs = {p for p in pairs if p[1] in leads_with_goals}
     if goal_pairs:
         await _reattribute(goal_pairs, campaigns, tz, rollups)
@@ -178,35 +188,56 @@ class _Snap:
         self.__dict__.update(d)
 
 
-async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campaign], rollups: Rollups) -> None:
-    """Recipients' exposed/engaged flags from all their sends of the campaign."""
+_FLAG_SEND_FIELDS = ("id", "campaign_id", "lead_id", "queued_at", "sent_at", "delivered_at", "read_at", "clicked_at",
+                     "replied_at")
+
+
+async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campaign], rollups: Rollups,
+                         known: list | None = None) -> None:
+    """Recipients' exposed/engaged flags from all their sends of the campaign.
+
+    `known`: sends the caller holds in their current state (not read again)."""
     if not pairs:
         return
-    lead_ids = list({p[1] for p in pairs})
+    campaign_in, campaign_params = in_list("campaign_id", {p[0] for p in pairs})
+    lead_in, lead_params = in_list("lead_id", {p[1] for p in pairs})
     sends = defaultdict(list)
-    for s in await Send.filter(campaign_id__in=list({p[0] for p in pairs}), lead_id__in=lead_ids):
+    known_ids = set()
+    for s in known or ():
+        known_ids.add(s.id)
         if (s.campaign_id, s.lead_id) in pairs:
             sends[(s.campaign_id, s.lead_id)].append(s)
-    recips = await Recipient.filter(campaign_id__in=list({p[0] for p in pairs}), lead_id__in=lead_ids)
-    moved: list[Recipient] = []
+    others = f"SELECT {', '.join(_FLAG_SEND_FIELDS)} FROM send WHERE {campaign_in} AND {lead_in}"
+    params = [*campaign_params, *lead_params]
+    if known_ids:
+        id_in, id_params = in_list("id", sorted(known_ids))
+        others += f" AND NOT ({id_in})"
+        params += id_params
+    for row in await fetch(others, params):
+        key = (row["campaign_id"], row["lead_id"])
+        if key in pairs:
+            sends[key].append(_Snap({f: db_datetime(row[f]) if f.endswith("_at") else row[f]
+                                     for f in _FLAG_SEND_FIELDS}))
+    recips = await fetch(f'SELECT id, campaign_id, lead_id, "group", exposed_at, engaged_at FROM recipient '
+                         f"WHERE {campaign_in} AND {lead_in}", [*campaign_params, *lead_params])
+    moved: list[tuple] = []
     for r in recips:
-        key = (r.campaign_id, r.lead_id)
+        key = (r["campaign_id"], r["lead_id"])
         if key not in pairs:
             continue
+        was_exposed, was_engaged = db_datetime(r["exposed_at"]), db_datetime(r["engaged_at"])
         mine = sends.get(key, [])
         exposed = min((s.delivered_at for s in mine if s.delivered_at), default=None)
-        campaign = campaigns.get(r.campaign_id) or await Campaign.get(id=r.campaign_id)
+        campaign = campaigns.get(r["campaign_id"]) or await Campaign.get(id=r["campaign_id"])
         engaged = min((t for s in mine for t in (counted_click(s, campaign), s.replied_at) if t), default=None)
-        if exposed == r.exposed_at and engaged == r.engaged_at:
+        if exposed == was_exposed and engaged == was_engaged:
             continue
         org_id = campaign.organization_id
-        rollups.outcome(org_id, r.campaign_id, r.group,
-                        exposed=int(exposed is not None) - int(r.exposed_at is not None),
-                        engaged=int(engaged is not None) - int(r.engaged_at is not None))
-        r.exposed_at, r.engaged_at = exposed, engaged
-        moved.append(r)
-    if moved:
-        await Recipient.bulk_update(moved, fields=["exposed_at", "engaged_at"], batch_size=500)
+        rollups.outcome(org_id, r["campaign_id"], r["group"],
+                        exposed=int(exposed is not None) - int(was_exposed is not None),
+                        engaged=int(engaged is not None) - int(was_engaged is not None))
+        moved.append((r["id"], exposed, engaged))
+    await update_rows("recipient", ("id", "int8"), {"exposed_at": "timestamptz", "engaged_at": "timestamptz"}, moved)
 
 
 # ---------------------------------------------------------------- attribution

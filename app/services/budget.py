@@ -44,12 +44,18 @@ async def raise_alerts(campaign: Campaign) -> list[BudgetAlert]:
     """
     fresh = await Campaign.filter(id=campaign.id).values_list("spent_micros", "budget_micros")
     spent, budget = fresh[0]
+    return await raise_alerts_at(campaign.organization_id, campaign.id, spent, budget)
+
+
+async def raise_alerts_at(org_id: int, campaign_id: int, spent: int, budget: int) -> list[BudgetAlert]:
+    """`raise_alerts` for a campaign whose current spend and budget the caller just read
+    (in the same transaction, e.g. from `add_spend`)."""
     created: list[BudgetAlert] = []
     for threshold in crossed_thresholds(spent, budget):
         rows = await fetch(
             "INSERT INTO budget_alert (organization_id, campaign_id, threshold, spent_micros, budget_micros, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, threshold) DO NOTHING RETURNING id",
-            [campaign.organization_id, campaign.id, threshold, spent, budget, _now_param()],
+            [org_id, campaign_id, threshold, spent, budget, _now_param()],
         )
         if rows:
             created.append(await BudgetAlert.get(id=rows[0]["id"]))
@@ -61,14 +67,20 @@ def _now_param():
     return now if is_postgres() else now.isoformat(sep=" ")
 
 
-async def add_spend(campaign_ids_deltas: dict[int, int]) -> None:
-    """Move campaigns' spend rollup (sorted by id: no lock-order deadlocks)."""
-    from app.db import execute
+async def add_spend(campaign_ids_deltas: dict[int, int]) -> dict[int, tuple[int, int, int]]:
+    """Move campaigns' spend rollup (sorted by id: no lock-order deadlocks).
 
+    Returns, per moved campaign, `(organization_id, spent_micros, budget_micros)` after the move."""
+    out: dict[int, tuple[int, int, int]] = {}
     for cid in sorted(campaign_ids_deltas):
         delta = campaign_ids_deltas[cid]
         if delta:
-            await execute("UPDATE campaign SET spent_micros = spent_micros + ? WHERE id = ?", [delta, cid])
+            rows = await fetch("UPDATE campaign SET spent_micros = spent_micros + ? WHERE id = ? "
+                               "RETURNING organization_id, spent_micros, budget_micros", [delta, cid])
+            if rows:
+                r = rows[0]
+                out[cid] = (r["organization_id"], int(r["spent_micros"]), int(r["budget_micros"]))
+    return out
 
 
 async def log_spend(principal: Principal, data: SpendData) -> tuple[SpendEntry, list[BudgetAlert]]:

@@ -1,10 +1,12 @@
 """Send-event ingestion (SPEC §4): batches, idempotency, out-of-order events.
 
 One batch is validated up front and then applied in one transaction:
-one query to find repeated keys, one to find the sends, one insert for new
-sends, one for the events, one to load the affected sends' histories, bulk
-send updates, one counter upsert, one spend update per campaign. A unique
-violation caused by a concurrent batch rolls back and retries the batch.
+one query to find repeated keys, one to find (and lock) the sends, one for the
+stored history of existing sends; new sends are inserted once, in their
+replayed state, with one statement; one insert for the events, one update for
+the existing sends that changed, one counter upsert, one spend update per
+campaign, one insert for the change log. A unique violation caused by a
+concurrent batch rolls back and retries the batch.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from tortoise.transactions import in_transaction
 
-from app.db import is_postgres, is_retryable, lock_rows
+from app.db import db_date, db_datetime, fetch, in_list, insert_rows, is_postgres, is_retryable, update_rows
 from app.services import analytics
 from app.services import budget as budget_service
 from app.services.access import Principal
@@ -31,11 +33,10 @@ from app.services.leads import leads_query
 from app.services.money import to_micros
 from app.services.sendstate import STATE_FIELDS, Ev, replay
 from models.budgets import BudgetAlert
-from models.campaigns import Campaign, CampaignChannel
-from models.enums import BounceType, CampaignStatus, Channel, CreditEntryKind, SendEventType, SendStatus
+from models.campaigns import Campaign
+from models.enums import (BounceType, CampaignStatus, Channel, CreditEntryKind, RecipientGroup, SendEventType,
+                          SendStatus)
 from models.leads import Lead
-from models.sends import Send, SendChange, SendEvent
-from models.tenancy import Organization
 from subscriptions import bus
 
 log = logging.getLogger("pulse.ingest")
@@ -176,76 +177,139 @@ async def ingest_send_events(principal: Principal, events: list[SendEventData], 
     return result
 
 
+class SendRow:
+    """The columns of a send that ingestion reads and writes (read by raw SQL: building a
+    Tortoise model per row cost more than the rest of the batch)."""
+
+    __slots__ = ("id", "organization_id", "campaign_id", "lead_id", "channel", "center_key", "day", "external_id",
+                 *STATE_FIELDS, "system", "reserved_micros")
+
+    def __init__(self, **values) -> None:
+        for name in self.__slots__:
+            setattr(self, name, values.get(name))
+
+
+_SEND_COLUMNS = ", ".join(SendRow.__slots__)
+_DATETIME_FIELDS = tuple(f for f in STATE_FIELDS if f.endswith("_at"))
+
+
+def _send_from_db(row: dict) -> SendRow:
+    s = SendRow(**row)
+    s.channel = Channel(s.channel)
+    s.status = SendStatus(s.status)
+    s.bounce_type = BounceType(s.bounce_type) if s.bounce_type else None
+    s.was_sent, s.system = bool(s.was_sent), bool(s.system)
+    s.day = db_date(s.day)
+    for f in _DATETIME_FIELDS:
+        setattr(s, f, db_datetime(getattr(s, f)))
+    return s
+
+
 async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
     out = IngestResult()
     org_id = principal.org_id
-    org = await Organization.get(id=org_id)
-    tz = ZoneInfo(org.timezone)
     async with in_transaction():
+        tz = ZoneInfo((await fetch("SELECT timezone FROM organization WHERE id = ?", [org_id]))[0]["timezone"])
         # 1. Repeated keys: duplicates, or conflicts when the payload differs
         #    (checked again under the send locks below, for concurrent batches).
         fresh = await _drop_seen(org_id, valid, out)
         if not fresh:
             return out
 
-        # 2. Find the sends; create unknown ones from the events that name them.
+        # 2. Find the existing sends, locked (PostgreSQL, id order): concurrent batches on the
+        #    same sends are serialized. Then look at the keys again: a batch that held the
+        #    lock may have stored them.
         groups: dict[tuple[Channel, str], list[_Valid]] = defaultdict(list)
         for v in fresh:
             groups[(v.data.channel, v.data.external_id)].append(v)
-        sends = await _load_sends(org_id, list(groups))
-        hidden = await _check_existing(principal, sends, groups, out)
-        missing = [k for k in groups if k not in sends and k not in hidden]
-        if missing:
-            await _create_sends(principal, tz, missing, groups, out)
-            sends.update(await _load_sends(org_id, missing))
-        # Events of sends that are invalid, invisible or could not be created were rejected above.
-        rejected = {r.index for r in out.rejected}
-        fresh = [v for v in fresh if (v.data.channel, v.data.external_id) in sends and v.index not in rejected]
-        if not fresh:
-            return out
-        send_ids = sorted({sends[(v.data.channel, v.data.external_id)].id for v in fresh})
-        if is_postgres():
-            # Serialize concurrent batches on the same sends (same lock order everywhere),
-            # then look at the keys again: a batch that held the lock may have stored them.
-            await lock_rows("send", send_ids)
-            sends = await _load_sends(org_id, list(groups))
+        sends = await _load_sends(org_id, list(groups), lock=True)
+        if sends and is_postgres():
             fresh = await _drop_seen(org_id, fresh, out)
             if not fresh:
                 return out
-            send_ids = sorted({sends[(v.data.channel, v.data.external_id)].id for v in fresh})
+            groups = defaultdict(list)
+            for v in fresh:
+                groups[(v.data.channel, v.data.external_id)].append(v)
+            sends = {k: s for k, s in sends.items() if k in groups}
+        hidden = await _check_existing(principal, sends, groups, out)
+        missing = [k for k in groups if k not in sends and k not in hidden]
+        named_campaigns = {v.data.campaign_id for k in missing for v in groups[k] if v.data.campaign_id}
+        units = await _unit_prices({s.campaign_id for s in sends.values()} | named_campaigns)
+        planned = await _plan_sends(principal, tz, missing, groups, units, out) if missing else []
+        # Events of sends that are invalid, invisible or could not be created were rejected above.
+        rejected = {r.index for r in out.rejected}
 
-        # 3. Store the events (the send's history), then replay each send.
-        await SendEvent.bulk_create([
-            SendEvent(
-                organization_id=org_id, send_id=sends[(v.data.channel, v.data.external_id)].id,
-                idempotency_key=v.data.idempotency_key, payload_hash=v.hash, type=v.data.type,
-                occurred_at=v.data.occurred_at, cost_micros=v.cost_micros, credits=v.data.credits,
-                reason=v.data.reason, bounce_type=v.data.bounce_type, machine=bool(v.data.machine), url=v.data.url,
-            ) for v in fresh
-        ], batch_size=1000)
-        out.accepted = len(fresh)
-        history: dict[int, list[Ev]] = defaultdict(list)
-        for row in await SendEvent.filter(send_id__in=send_ids).values(
-                "send_id", "type", "occurred_at", "idempotency_key", "cost_micros", "credits", "reason",
-                "bounce_type", "machine"):
-            history[row["send_id"]].append(Ev(
-                SendEventType(row["type"]), row["occurred_at"], row["idempotency_key"], row["cost_micros"],
-                row["credits"], row["reason"], BounceType(row["bounce_type"]) if row["bounce_type"] else None,
-                bool(row["machine"])))
-        units = await _unit_prices([s.campaign_id for s in sends.values()])
-        by_id = {s.id: s for s in sends.values()}
+        # 3. Replay each send from its whole history: the events stored before (existing sends)
+        #    and this batch's.
+        history: dict[tuple[Channel, str], list[Ev]] = defaultdict(list)
+        by_send_id = {s.id: k for k, s in sends.items()}
+        if sends:
+            send_in, send_params = in_list("send_id", sorted(by_send_id))
+            for row in await fetch(
+                    "SELECT send_id, type, occurred_at, idempotency_key, cost_micros, credits, reason, bounce_type, "
+                    f"machine FROM send_event WHERE {send_in}", send_params):
+                history[by_send_id[row["send_id"]]].append(Ev(
+                    SendEventType(row["type"]), db_datetime(row["occurred_at"]), row["idempotency_key"],
+                    row["cost_micros"], row["credits"], row["reason"],
+                    BounceType(row["bounce_type"]) if row["bounce_type"] else None, bool(row["machine"])))
+        fresh = [v for v in fresh if v.index not in rejected
+                 and ((v.data.channel, v.data.external_id) in sends or (v.data.channel, v.data.external_id) in planned)]
+        if not fresh:
+            return out
+        for v in fresh:
+            d = v.data
+            history[(d.channel, d.external_id)].append(Ev(
+                d.type, d.occurred_at, d.idempotency_key, v.cost_micros, d.credits, d.reason, d.bounce_type,
+                bool(d.machine)))
+
         delta = CounterDelta()
-        changed: list[Send] = []
+        changed: list[SendRow] = []
         old_status: dict[int, SendStatus] = {}
         old_states: dict[int, dict] = {}
         unsubscribes: dict[int, set[str]] = defaultdict(set)
-        for send_id in send_ids:
-            send = by_id[send_id]
-            old = _state_of(send)
+
+        def replayed(send: SendRow) -> dict:
             unit_cost, unit_credits = units.get((send.campaign_id, send.channel), (0, 0))
-            new = replay(history[send_id], unit_cost_micros=unit_cost, unit_credits=unit_credits, created_at=send.queued_at)
+            new = replay(history[(send.channel, send.external_id)], unit_cost_micros=unit_cost,
+                         unit_credits=unit_credits, created_at=send.queued_at)
             if send.system:
                 new["queued_at"] = send.queued_at  # the sender queued it: its own clock is the truth
+            return new
+
+        # New sends are written once, in their replayed state, and count (generated included)
+        # with their final contribution. One insertion order for every transaction: concurrent
+        # batches creating the same sends wait on each other instead of deadlocking.
+        created: list[tuple[SendRow, bool]] = []
+        for key in sorted(planned, key=lambda k: (k[0].value, k[1])):
+            send = planned[key]
+            initial = _state_of(send)
+            new = replayed(send)
+            for f in STATE_FIELDS:
+                setattr(send, f, new[f])
+            send.day = new["queued_at"].astimezone(tz).date()
+            created.append((send, any(initial[f] != new[f] for f in STATE_FIELDS) or send.day != initial["day"]))
+        if created:
+            now = datetime.now(timezone.utc)
+            ids = await insert_rows("send", _SEND_INSERT_COLUMNS, [
+                (s.organization_id, s.campaign_id, s.lead_id, s.channel.value, s.center_key, s.day, s.external_id,
+                 *(_db_value(getattr(s, f)) for f in STATE_FIELDS), False, 0, 0, now) for s, _ in created],
+                returning="id, channel, external_id")
+            id_of = {(r["channel"], r["external_id"]): r["id"] for r in ids}
+            for send, moved in created:
+                send.id = id_of[(send.channel.value, send.external_id)]
+                sends[(send.channel, send.external_id)] = send
+                delta.change(None, _state_of(send))
+                if moved:
+                    changed.append(send)
+                    if send.unsubscribed_at:
+                        unsubscribes[send.lead_id].add(send.channel.value)
+        new_ids = {s.id for s, _ in created}
+        updated: list[SendRow] = []
+        for send in sends.values():
+            if send.id in new_ids:
+                continue
+            old = _state_of(send)
+            new = replayed(send)
             new_day = new["queued_at"].astimezone(tz).date()
             if all(old[f] == new[f] for f in STATE_FIELDS) and new_day == send.day:
                 continue
@@ -256,32 +320,71 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             send.day = new_day
             delta.change(old, _state_of(send))
             changed.append(send)
-            out.changes.append(ChangedSend(send.campaign_id, send.id, send.channel, send.status.value))
+            updated.append(send)
             if new["unsubscribed_at"] and not old["unsubscribed_at"]:
                 unsubscribes[send.lead_id].add(send.channel.value)
+
+        # 4. Store the events (the sends' history).
+        received = datetime.now(timezone.utc)
+        await insert_rows("send_event", _EVENT_INSERT_COLUMNS, [
+            (org_id, sends[(v.data.channel, v.data.external_id)].id, v.data.idempotency_key, v.hash,
+             v.data.type.value, v.data.occurred_at, received, v.cost_micros, v.data.credits, v.data.reason,
+             v.data.bounce_type.value if v.data.bounce_type else None, bool(v.data.machine), v.data.url)
+            for v in fresh])
+        out.accepted = len(fresh)
+
         if changed:
+            changed.sort(key=lambda s: s.id)
+            out.changes = [ChangedSend(s.campaign_id, s.id, s.channel, s.status.value) for s in changed]
             # Lock order everywhere: sends/jobs → campaigns → wallets → counters.
-            # Campaign rows locked in id order: spend moves, and the change log
-            # appended below gets ids in commit order per campaign.
-            await lock_rows("campaign", {s.campaign_id for s in changed})
-            await _settle_system_sends(changed, old_status, tz, old_states)
-            await _save_sends(changed)
-            await analytics.on_sends_changed(changed, old_states, tz)  # reads the updated sends
-            await delta.apply()
+            # Campaign rows locked in id order (and read under the lock, for analytics): spend
+            # moves, and the change log appended below gets ids in commit order per campaign.
+            campaigns = await _lock_campaigns({s.campaign_id for s in changed})
+            await _settle_system_sends(updated, old_status, tz, old_states)
+            await _save_sends(updated)
+            await analytics.on_sends_changed(changed, old_states, tz, campaigns)
+        await delta.apply()
+        if changed:
             spend = delta.spend_by_campaign()
-            await budget_service.add_spend(spend)
-            await SendChange.bulk_create([
-                SendChange(organization_id=org_id, campaign_id=s.campaign_id, send_id=s.id, channel=s.channel,
-                           status=s.status) for s in changed], batch_size=1000)
-            for cid in sorted(c for c, d in spend.items() if d > 0):
-                out.alerts.extend(await budget_service.raise_alerts(await Campaign.get(id=cid)))
+            moved_spend = await budget_service.add_spend(spend)
+            await insert_rows("send_change", _CHANGE_INSERT_COLUMNS, [
+                (org_id, s.campaign_id, s.id, s.channel.value, s.status.value, received) for s in changed])
+            for cid in sorted(c for c, d in spend.items() if d > 0 and c in moved_spend):
+                campaign_org, spent, budget = moved_spend[cid]
+                out.alerts.extend(await budget_service.raise_alerts_at(campaign_org, cid, spent, budget))
         for lead_id in sorted(unsubscribes):
             await add_unsubscribes(lead_id, sorted(unsubscribes[lead_id]))
         out.campaign_ids = {s.campaign_id for s in changed}
     return out
 
 
-async def _settle_system_sends(changed: list[Send], old_status: dict, tz: ZoneInfo, old_states: dict) -> None:
+_SEND_INSERT_COLUMNS = {
+    "organization_id": "int8", "campaign_id": "int8", "lead_id": "int8", "channel": "text", "center_key": "int8",
+    "day": "date", "external_id": "text",
+    **{f: ("timestamptz" if f.endswith("_at") else
+           {"was_sent": "bool", "cost_micros": "int8", "credits": "int8"}.get(f, "text")) for f in STATE_FIELDS},
+    "system": "bool", "reserved_micros": "int8", "dispatch_attempts": "int8", "updated_at": "timestamptz",
+}
+_EVENT_INSERT_COLUMNS = {
+    "organization_id": "int8", "send_id": "int8", "idempotency_key": "text", "payload_hash": "text", "type": "text",
+    "occurred_at": "timestamptz", "received_at": "timestamptz", "cost_micros": "int8", "credits": "int8",
+    "reason": "text", "bounce_type": "text", "machine": "bool", "url": "text",
+}
+_CHANGE_INSERT_COLUMNS = {
+    "organization_id": "int8", "campaign_id": "int8", "send_id": "int8", "channel": "text", "status": "text",
+    "created_at": "timestamptz",
+}
+
+
+async def _lock_campaigns(ids) -> dict[int, Campaign]:
+    """Campaign rows locked in id order (PostgreSQL) and read under the lock."""
+    query = Campaign.filter(id__in=sorted(set(ids))).order_by("id")
+    if is_postgres():
+        query = query.select_for_update()
+    return {c.id: c for c in await query}
+
+
+async def _settle_system_sends(changed: list[SendRow], old_status: dict, tz: ZoneInfo, old_states: dict) -> None:
     """A message the sender queued leaves PENDING: release its budget reservation
     (its real cost now counts as spend), and refund its credits if it failed
     before the provider accepted it."""
@@ -343,18 +446,14 @@ async def _settle_system_sends(changed: list[Send], old_status: dict, tz: ZoneIn
 SAVED_FIELDS = (*STATE_FIELDS, "day", "reserved_micros")
 
 
-async def _save_sends(changed: list[Send]) -> None:
-    """Write replayed sends. On PostgreSQL one pipelined UPDATE per row (asyncpg executemany)
-    is many times faster than Tortoise's bulk_update, which repeats the id list per field."""
-    if not is_postgres():
-        await Send.bulk_update(changed, fields=list(SAVED_FIELDS), batch_size=500)
+async def _save_sends(changed: list[SendRow]) -> None:
+    """Write replayed existing sends: one `UPDATE … FROM unnest(…)` on PostgreSQL."""
+    if not changed:
         return
-    from app.db import conn
-
-    sets = ", ".join(f"{f} = ${i}" for i, f in enumerate(SAVED_FIELDS, start=1))
-    query = f"UPDATE send SET {sets}, updated_at = now() WHERE id = ${len(SAVED_FIELDS) + 1}"
-    rows = [[_db_value(getattr(s, f)) for f in SAVED_FIELDS] + [s.id] for s in changed]
-    await conn().execute_many(query, rows)
+    now = datetime.now(timezone.utc)
+    types = {**{f: _SEND_INSERT_COLUMNS[f] for f in SAVED_FIELDS}, "updated_at": "timestamptz"}
+    await update_rows("send", ("id", "int8"), types, [
+        (s.id, *(_db_value(getattr(s, f)) for f in SAVED_FIELDS), now) for s in changed])
 
 
 def _db_value(value):
@@ -378,7 +477,7 @@ async def add_unsubscribes(lead_id: int, channels: list[str]) -> None:
             "WHERE id = ?", [orjson.dumps(channels).decode(), lead_id])
 
 
-def _state_of(send: Send) -> dict:
+def _state_of(send: SendRow) -> dict:
     state = {f: getattr(send, f) for f in STATE_FIELDS}
     state.update(organization_id=send.organization_id, campaign_id=send.campaign_id, channel=send.channel,
                  center_key=send.center_key, day=send.day)
@@ -386,8 +485,10 @@ def _state_of(send: Send) -> dict:
 
 
 async def _drop_seen(org_id: int, items: list[_Valid], out: IngestResult) -> list[_Valid]:
-    seen = dict(await SendEvent.filter(organization_id=org_id, idempotency_key__in=[v.data.idempotency_key for v in items])
-                .values_list("idempotency_key", "payload_hash"))
+    key_in, key_params = in_list("idempotency_key", [v.data.idempotency_key for v in items])
+    seen = {r["idempotency_key"]: r["payload_hash"] for r in await fetch(
+        f"SELECT idempotency_key, payload_hash FROM send_event WHERE organization_id = ? AND {key_in}",
+        [org_id, *key_params])}
     fresh: list[_Valid] = []
     for v in items:
         h = seen.get(v.data.idempotency_key)
@@ -428,42 +529,56 @@ async def _check_existing(principal: Principal, sends: dict, groups: dict, out: 
     return hidden
 
 
-async def _load_sends(org_id: int, keys: list[tuple[Channel, str]]) -> dict[tuple[Channel, str], Send]:
+async def _load_sends(org_id: int, keys: list[tuple[Channel, str]], lock: bool = False) -> dict[tuple[Channel, str], SendRow]:
+    """The sends with these (channel, externalId) keys; `lock`: row-locked in id order (PostgreSQL)."""
     if not keys:
         return {}
     wanted = set(keys)
     # channel too, so the unique (organization, channel, external_id) index serves the lookup
-    rows = await Send.filter(organization_id=org_id, channel__in=list({k[0] for k in keys}),
-                             external_id__in=list({k[1] for k in keys}))
+    channel_in, channel_params = in_list("channel", sorted({k[0].value for k in keys}))
+    ext_in, ext_params = in_list("external_id", sorted({k[1] for k in keys}))
+    query = f"SELECT {_SEND_COLUMNS} FROM send WHERE organization_id = ? AND {channel_in} AND {ext_in}"
+    if lock and is_postgres():
+        query += " ORDER BY id FOR UPDATE"
+    rows = [_send_from_db(r) for r in await fetch(query, [org_id, *channel_params, *ext_params])]
     return {(s.channel, s.external_id): s for s in rows if (s.channel, s.external_id) in wanted}
 
 
-async def _unit_prices(campaign_ids: list[int]) -> dict[tuple[int, Channel], tuple[int, int]]:
-    rows = await CampaignChannel.filter(campaign_id__in=list(set(campaign_ids))).values(
-        "campaign_id", "channel", "unit_cost_micros", "credits_per_message")
+async def _unit_prices(campaign_ids) -> dict[tuple[int, Channel], tuple[int, int]]:
+    """Unit cost and credits per message of each (campaign, channel) configured on these campaigns."""
+    if not campaign_ids:
+        return {}
+    campaign_in, params = in_list("campaign_id", sorted(campaign_ids))
+    rows = await fetch(f"SELECT campaign_id, channel, unit_cost_micros, credits_per_message FROM campaign_channel "
+                       f"WHERE {campaign_in}", params)
     return {(r["campaign_id"], Channel(r["channel"])): (r["unit_cost_micros"], r["credits_per_message"]) for r in rows}
 
 
-async def _create_sends(principal: Principal, tz: ZoneInfo, missing, groups, out: IngestResult) -> None:
+async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, units, out: IngestResult) -> dict:
+    """Check that the events of unknown sends may create them; returns the sends to create (not
+    yet written, still in their initial state) by key, and rejects the events of the others."""
     org_id = principal.org_id
     campaign_ids = {v.data.campaign_id for k in missing for v in groups[k] if v.data.campaign_id}
     lead_ids = {v.data.lead_id for k in missing for v in groups[k] if v.data.lead_id}
     lead_exts = {v.data.lead_external_id for k in missing for v in groups[k] if v.data.lead_external_id}
     from app.services.campaigns import campaigns_query
 
-    campaigns = {c.id: c for c in await campaigns_query(principal).filter(id__in=list(campaign_ids))}
-    channels = {(c.campaign_id, c.channel) for c in await CampaignChannel.filter(campaign_id__in=list(campaigns))}
+    campaigns = {c.id: c for c in await campaigns_query(principal).filter(id__in=list(campaign_ids))} \
+        if campaign_ids else {}
     visible_leads = leads_query(principal)
-    leads = {lead.id: lead for lead in await visible_leads.filter(id__in=list(lead_ids))}
-    leads_by_ext = {lead.external_id: lead for lead in await visible_leads.filter(external_id__in=list(lead_exts))}
-    from models.campaigns import Recipient
-    from models.enums import RecipientGroup
-
-    control = set(await Recipient.filter(
-        campaign_id__in=list(campaigns), group=RecipientGroup.CONTROL,
-        lead_id__in=list({lead.id for lead in leads.values()} | {lead.id for lead in leads_by_ext.values()}),
-    ).values_list("campaign_id", "lead_id")) if campaigns else set()
-    to_create: list[Send] = []
+    leads = {i: (i, center) for i, center in await visible_leads.filter(id__in=list(lead_ids))
+             .values_list("id", "center_id")} if lead_ids else {}
+    leads_by_ext = {ext: (i, center) for i, center, ext in await visible_leads.filter(external_id__in=list(lead_exts))
+                    .values_list("id", "center_id", "external_id")} if lead_exts else {}
+    control: set = set()
+    candidates = {lead[0] for lead in leads.values()} | {lead[0] for lead in leads_by_ext.values()}
+    if campaigns and candidates:
+        campaign_in, campaign_params = in_list("campaign_id", sorted(campaigns))
+        lead_in, lead_params = in_list("lead_id", sorted(candidates))
+        control = {(r["campaign_id"], r["lead_id"]) for r in await fetch(
+            f'SELECT campaign_id, lead_id FROM recipient WHERE {campaign_in} AND "group" = ? AND {lead_in}',
+            [*campaign_params, RecipientGroup.CONTROL.value, *lead_params])}
+    planned: dict[tuple[Channel, str], SendRow] = {}
     for key in missing:
         evs = groups[key]
         named = next((v for v in sorted(evs, key=lambda v: v.index)
@@ -492,30 +607,18 @@ async def _create_sends(principal: Principal, tz: ZoneInfo, missing, groups, out
         if campaign.status == CampaignStatus.DRAFT:
             reject(ErrorCode.CAMPAIGN_NOT_LAUNCHED, "the campaign is a draft; launch it first")
             continue
-        if (campaign.id, key[0]) not in channels:
+        if (campaign.id, key[0]) not in units:
             reject(ErrorCode.CHANNEL_NOT_ON_CAMPAIGN, f"channel {key[0].value} is not configured on the campaign")
             continue
-        if (campaign.id, lead.id) in control:
+        lead_id, center_id = lead
+        if (campaign.id, lead_id) in control:
             reject(ErrorCode.CONTROL_RECIPIENT, "the lead is in the campaign's control group: it is never messaged")
             continue
         queued_at = min(v.data.occurred_at for v in evs)
-        to_create.append(Send(
-            organization_id=org_id, campaign_id=campaign.id, lead_id=lead.id, channel=key[0],
-            center_key=lead.center_id or 0, day=queued_at.astimezone(tz).date(), external_id=key[1],
-            queued_at=queued_at,
-        ))
-    if to_create:
-        # One insertion order for every transaction: concurrent batches creating the same
-        # sends wait on each other instead of deadlocking.
-        to_create.sort(key=lambda s: (s.channel.value, s.external_id))
-        await Send.bulk_create(to_create, batch_size=1000)
-        # A brand-new send counts as generated+pending before its events replay.
-        delta = CounterDelta()
-        created = await _load_sends(org_id, [(s.channel, s.external_id) for s in to_create])
-        for send in created.values():
-            delta.add(_key(send), {"generated": 1, "pending": 1})
-        await delta.apply()
-
-
-def _key(send: Send):
-    return (send.organization_id, send.campaign_id, send.channel.value, send.center_key, send.day)
+        # The state a send is created in before its events replay (a Send model's defaults).
+        planned[key] = SendRow(
+            organization_id=org_id, campaign_id=campaign.id, lead_id=lead_id, channel=key[0],
+            center_key=center_id or 0, day=queued_at.astimezone(tz).date(), external_id=key[1],
+            status=SendStatus.PENDING, was_sent=False, cost_micros=0, credits=0, queued_at=queued_at,
+            system=False, reserved_micros=0)
+    return planned
