@@ -354,7 +354,9 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
                 out.alerts.extend(await budget_service.raise_alerts_at(campaign_org, cid, spent, budget))
         for lead_id in sorted(unsubscribes):
             await add_unsubscribes(lead_id, sorted(unsubscribes[lead_id]))
-        out.campaign_ids = {s.campaign_id for s in changed}
+        # Every campaign whose figures moved: also a brand-new send that stays PENDING (its
+        # generated/pending counters moved, and live KPI subscribers must see it).
+        out.campaign_ids = {s.campaign_id for s in changed} | {s.campaign_id for s, _ in created}
     return out
 
 

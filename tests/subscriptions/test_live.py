@@ -69,6 +69,19 @@ async def test_updates_are_coalesced_but_the_last_value_is_the_final_state(tenan
         await ws.close()
 
 
+async def test_a_send_that_stays_pending_still_reaches_kpi_subscribers(tenant, live_server):
+    campaign, leads = await launched_campaign(tenant.gql, 2)
+    ws = await connect(live_server, tenant.gql.token)
+    try:
+        await ws.subscribe("k", KPIS, {"id": campaign["id"]})
+        assert (await ws.next("k"))["campaignKpis"]["totals"]["generated"] == 0
+        await ingest(tenant.gql, [sent_event("pq1", "pq1", campaign, leads[0], type_="QUEUED")])
+        data = await ws.until("k", lambda d: d["campaignKpis"]["totals"]["generated"] == 1, timeout=5)
+        assert data["campaignKpis"]["totals"]["sent"] == 0
+    finally:
+        await ws.close()
+
+
 async def test_dashboard_kpis_live_and_scoped(tenant, tenant_factory, live_server):
     other = await tenant_factory()
     ws = await connect(live_server, tenant.gql.token)
