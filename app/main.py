@@ -47,9 +47,14 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        # Not a coroutine itself: a websocket runs for hours, and every wrapping frame it keeps
+        # alive is memory per connection.
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -88,19 +93,9 @@ class PulseGraphQL(GraphQL):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        # Open websockets and the token each authenticated with (for revocation).
+        # Open websockets and the token each authenticated with (for revocation); kept by
+        # PulseTransportWSHandler.
         self.sockets: dict[Any, int | None] = {}
-
-    async def run(self, request, context=None, root_value=None):
-        if request.scope["type"] != "websocket":
-            return await super().run(request)
-        metrics.WS_CONNECTIONS.inc()
-        self.sockets[request] = None
-        try:
-            return await super().run(request)
-        finally:
-            self.sockets.pop(request, None)
-            metrics.WS_CONNECTIONS.dec()
 
     async def on_ws_connect(self, context: Context):
         """Authenticate `connection_init` {"authorization": "Bearer <token>"}; refuse with 4403."""
@@ -175,15 +170,19 @@ class HttpAuth:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app, self.settings = app, settings
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), None)
-            if header:
-                try:
-                    principal = await authenticate(header, touch_resolution_s=self.settings.token_last_used_resolution_s)
-                except Unauthenticated as exc:
-                    return await _json_error(401, str(exc), "UNAUTHENTICATED")(scope, receive, send)
-                scope.setdefault("state", {})["principal"] = principal
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        if scope["type"] != "http":
+            return self.app(scope, receive, send)  # no frame kept per websocket (see BodyLimit)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), None)
+        if header:
+            try:
+                principal = await authenticate(header, touch_resolution_s=self.settings.token_last_used_resolution_s)
+            except Unauthenticated as exc:
+                return await _json_error(401, str(exc), "UNAUTHENTICATED")(scope, receive, send)
+            scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
 

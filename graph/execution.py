@@ -137,11 +137,32 @@ async def _await_shared(future: asyncio.Future):
 
 
 class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
-    """Strawberry's graphql-transport-ws handler; each operation's task knows its operation."""
+    """Strawberry's graphql-transport-ws handler: each operation's task knows its operation; the
+    view's open sockets (for token revocation) and the connection gauge are kept here, without
+    wrapping a frame around the connection's life (memory per idle connection)."""
+
+    def on_request_accepted(self) -> None:
+        super().on_request_accepted()
+        self.view.sockets[self.context.request] = None
+        metrics.WS_CONNECTIONS.inc()
+
+    async def shutdown(self) -> None:
+        try:
+            await super().shutdown()
+        finally:
+            self.view.sockets.pop(self.context.request, None)  # may be gone already (revoked)
+            metrics.WS_CONNECTIONS.dec()
+
+    async def handle_connection_init(self, message) -> None:
+        await super().handle_connection_init(message)
+        task = self.connection_init_timeout_task
+        if task is not None and (task.done() or task.cancelling()):
+            self.connection_init_timeout_task = None  # cancelled: nothing to keep for the connection's life
 
     async def run_operation(self, operation) -> None:
         _operation.set(operation)
         await super().run_operation(operation)
+
 
 
 class DirectDelivery:

@@ -235,6 +235,32 @@ async def _currency(org_id: int) -> str:
     return (await Organization.get(id=org_id)).currency
 
 
+async def _dashboard_hub(info: Info, key: tuple, unit: Unit, org_id: int) -> SnapshotHub:
+    currency = await _currency(org_id)
+    zone_id = unit.id if unit.kind.value == "ZONE" else unit.zone_id
+    center_id = unit.id if unit.kind.value == "CENTER" else None
+    scope_obj = await org_unit(info, unit.kind, org_id, zone_id, center_id)
+
+    async def compute():
+        return Dashboard(d=await kpis.dashboard(unit), currency=currency, scope=scope_obj)
+
+    def allowed(principal: Principal, _snapshot) -> bool:
+        return principal.scope.contains(unit)
+
+    return SnapshotHub(get_registry(), key, org_id, compute, allowed, lambda message: True,
+                       fingerprint=lambda snapshot: snapshot.d)
+
+
+async def _campaign_hub(cid: int, org_id: int) -> SnapshotHub:
+    async def compute():
+        snapshot = await kpis.campaign_snapshot(cid)
+        return CampaignKpis(snapshot=snapshot) if snapshot is not None else None
+
+    return SnapshotHub(get_registry(), ("campaign", cid), org_id, compute, _campaign_allowed,
+                       lambda message: message.get("campaignId") == cid,
+                       fingerprint=lambda payload: payload.snapshot.fingerprint())
+
+
 @strawberry.type(description="Live updates over a websocket (graphql-transport-ws).")
 class Subscription:
     @strawberry.subscription(description="Dashboard KPIs of your scope (or a narrower unit): the current value, "
@@ -242,23 +268,11 @@ class Subscription:
     async def dashboard_kpis(self, info: Info, scope: ScopeArg = None) -> AsyncGenerator[Dashboard, None]:
         p = ctx(info).principal
         unit = await _unit(p, scope)
-        currency = await _currency(p.org_id)
-        zone_id = unit.id if unit.kind.value == "ZONE" else unit.zone_id
-        center_id = unit.id if unit.kind.value == "CENTER" else None
-        scope_obj = await org_unit(info, unit.kind, p.org_id, zone_id, center_id)
-
-        async def compute():
-            return Dashboard(d=await kpis.dashboard(unit), currency=currency, scope=scope_obj)
-
-        def allowed(principal: Principal, _snapshot) -> bool:
-            return principal.scope.contains(unit)
-
-        async def make():
-            return SnapshotHub(get_registry(), ("dashboard", unit.kind.value, unit.id), p.org_id, compute, allowed,
-                               lambda message: True, fingerprint=lambda snapshot: snapshot.d)
-
+        key = ("dashboard", unit.kind.value, unit.id)
+        # The hub's factory is a temporary: a subscription's frame keeps only what it needs
+        # (memory per idle connection).
         sub = Sub(p, latest_only=True)
-        hub = await get_registry().join(("dashboard", unit.kind.value, unit.id), p.org_id, make, sub)
+        hub = await get_registry().join(key, p.org_id, lambda: _dashboard_hub(info, key, unit, p.org_id), sub)
         try:
             async for item in _relay(info, sub, "dashboardKpis", first=await hub.current(sub)):
                 yield item
@@ -270,18 +284,8 @@ class Subscription:
             description="The campaign.")]) -> AsyncGenerator[CampaignKpis, None]:
         p = ctx(info).principal
         cid = (await _visible_campaign(p, campaign_id)).id  # only the id is kept for the subscription's life
-
-        async def compute():
-            snapshot = await kpis.campaign_snapshot(cid)
-            return CampaignKpis(snapshot=snapshot) if snapshot is not None else None
-
-        async def make():
-            return SnapshotHub(get_registry(), ("campaign", cid), p.org_id, compute,
-                               _campaign_allowed, lambda message: message.get("campaignId") == cid,
-                               fingerprint=lambda payload: payload.snapshot.fingerprint())
-
         sub = Sub(p, latest_only=True)
-        hub = await get_registry().join(("campaign", cid), p.org_id, make, sub)
+        hub = await get_registry().join(("campaign", cid), p.org_id, lambda: _campaign_hub(cid, p.org_id), sub)
         try:
             async for item in _relay(info, sub, "campaignKpis", first=await hub.current(sub)):
                 yield item
