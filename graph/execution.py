@@ -100,10 +100,13 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         _executor.set(self)
 
-    def shared_entry(self, payload: SharedPayload) -> _Entry:
+    def group(self) -> tuple:
+        """What a subscriber's group is made of besides the operation: (variables, access)."""
+        return getattr(self.variable_values, "coerced", self.variable_values), access_key(self.context_value)
+
+    def shared_entry(self, payload: SharedPayload, group: tuple | None = None) -> _Entry:
         """This subscriber's group result for `payload`, executing it if the group has none yet."""
-        access = access_key(self.context_value)
-        variables = getattr(self.variable_values, "coerced", self.variable_values)
+        variables, access = group or self.group()
         entries = payload.shared_entries()
         for entry in entries:
             if entry.matches(self.operation, variables, access):
@@ -171,6 +174,7 @@ class DirectDelivery:
     def __init__(self, executor: PulseExecutionContext, operation: Any, websocket: Any) -> None:
         self.executor, self.operation, self.websocket = executor, operation, websocket
         self.prefix = '{"id":' + orjson.dumps(operation.id).decode() + ',"type":"next","payload":'
+        self.group = executor.group()  # fixed for the subscription's life
         self.closed = False
 
     @classmethod
@@ -187,7 +191,7 @@ class DirectDelivery:
         """Deliver `payload`; False when it must take Strawberry's path instead."""
         if not isinstance(payload, SharedPayload) or self.operation.completed:
             return False
-        entry = self.executor.shared_entry(payload)
+        entry = self.executor.shared_entry(payload, self.group)
         result = entry.result
         if isinstance(result, asyncio.Future):
             result = await asyncio.shield(result)
