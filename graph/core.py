@@ -196,6 +196,7 @@ class Context:
     response: Any = None
     settings: Any = None
     connection_params: dict | None = None
+    ws_handler: Any = None  # the graphql-transport-ws handler of a websocket (graph/execution.py)
 
     @property
     def principal(self) -> Principal:

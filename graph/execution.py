@@ -55,8 +55,6 @@ _DIRECT = metrics.DIRECT_FRAMES
 # task per operation), the subscription's own executor when its resolver starts.
 _executor: contextvars.ContextVar["PulseExecutionContext | None"] = contextvars.ContextVar(
     "pulse_executor", default=None)
-# The graphql-transport-ws operation this task runs.
-_operation: contextvars.ContextVar[Any] = contextvars.ContextVar("pulse_ws_operation", default=None)
 
 
 class SharedPayload:
@@ -146,6 +144,7 @@ class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
 
     def on_request_accepted(self) -> None:
         super().on_request_accepted()
+        self.context.ws_handler = self
         self.view.sockets[self.context.request] = None
         metrics.WS_CONNECTIONS.inc()
 
@@ -162,14 +161,12 @@ class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
         if task is not None and (task.done() or task.cancelling()):
             self.connection_init_timeout_task = None  # cancelled: nothing to keep for the connection's life
 
-    async def run_operation(self, operation) -> None:
-        _operation.set(operation)
-        await super().run_operation(operation)
-
 
 
 class DirectDelivery:
     """Writes a subscription's events to its websocket as ready frames (see the module docstring)."""
+
+    __slots__ = ("executor", "operation", "websocket", "prefix", "group", "closed")
 
     def __init__(self, executor: PulseExecutionContext, operation: Any, websocket: Any) -> None:
         self.executor, self.operation, self.websocket = executor, operation, websocket
@@ -180,12 +177,14 @@ class DirectDelivery:
     @classmethod
     def for_current(cls, info: Any) -> "DirectDelivery | None":
         """The direct path of the running subscription, or None (then yield as usual)."""
-        executor, operation = _executor.get(), _operation.get()
-        websocket = getattr(info.context, "request", None)
-        if executor is None or operation is None or executor.operation is not info.operation \
-                or not hasattr(websocket, "send_text"):
+        executor, handler = _executor.get(), getattr(info.context, "ws_handler", None)
+        if executor is None or handler is None or executor.operation is not info.operation:
             return None
-        return cls(executor, operation, websocket)
+        task = asyncio.current_task()  # an operation's task runs its resolver
+        operation = next((op for op in handler.operations.values() if op.task is task), None)
+        if operation is None:
+            return None
+        return cls(executor, operation, info.context.request)
 
     async def send(self, payload: Any) -> bool:
         """Deliver `payload`; False when it must take Strawberry's path instead."""

@@ -1,8 +1,9 @@
 """The schema: merges every domain's queries and mutations."""
 
 import strawberry
-from strawberry.extensions import (AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
-                                   QueryDepthLimiter, ValidationCache)
+from graphql import specified_rules
+from strawberry.extensions import (MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
+                                   QueryDepthLimiter, SchemaExtension, ValidationCache)
 
 from graph.analytics import GoalMutation
 from graph.credits import CreditMutation, CreditQuery
@@ -23,6 +24,23 @@ class Mutation(CoreMutation, CreditMutation, GoalMutation):
     pass
 
 
+_SPECIFIED = tuple(specified_rules)
+
+
+class _LimitRules(SchemaExtension):
+    """The depth and alias limits, with one tuple of rules shared by every operation (a subscription
+    keeps its execution context for its whole life: a tuple each is memory per connection)."""
+
+    def __init__(self, all_rules: tuple, extra: tuple) -> None:
+        self.all_rules, self.extra = all_rules, extra
+
+    def on_operation(self):
+        ctx = self.execution_context
+        ctx.validation_rules = self.all_rules if ctx.validation_rules == _SPECIFIED \
+            else (*ctx.validation_rules, *self.extra)
+        yield
+
+
 def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False):
     from strawberry.extensions import MaskErrors
 
@@ -32,10 +50,11 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
     # concurrent requests and its `execution_context` is overwritten by each one: MaskErrors could
     # then mask another request's result). The limit rules are built once: QueryDepthLimiter and
     # MaxAliasesLimiter make a new rule class per instance, which would defeat ValidationCache.
-    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
-             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    rules = (*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules)
+    all_rules = (*_SPECIFIED, *rules)
     extensions = [
-        lambda: AddValidationRules(rules),
+        lambda: _LimitRules(all_rules, rules),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         # Clients (dashboards, thousands of mobile subscribers) send the same few documents; both
         # caches live at module level (keyed by maxsize): shared by every request.
