@@ -2,8 +2,7 @@
 
 import strawberry
 from graphql import specified_rules
-from strawberry.extensions import (MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
-                                   QueryDepthLimiter, SchemaExtension, ValidationCache)
+from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 
 from graph.analytics import GoalMutation
 from graph.credits import CreditMutation, CreditQuery
@@ -24,21 +23,22 @@ class Mutation(CoreMutation, CreditMutation, GoalMutation):
     pass
 
 
-_SPECIFIED = tuple(specified_rules)
+class PulseSchema(strawberry.Schema):
+    """The limits (depth, aliases, tokens) set on each operation's execution context directly.
 
+    As extensions they cost, per operation, hook context managers and a new tuple of ~30 rules;
+    a subscription keeps its execution context for its whole life, so that was memory per
+    connection. Every operation gets the same tuple of rules (ValidationCache keys on it)."""
 
-class _LimitRules(SchemaExtension):
-    """The depth and alias limits, with one tuple of rules shared by every operation (a subscription
-    keeps its execution context for its whole life: a tuple each is memory per connection)."""
+    def __init__(self, *args, limits: tuple[tuple, int], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.limit_rules, self.max_tokens = limits
 
-    def __init__(self, all_rules: tuple, extra: tuple) -> None:
-        self.all_rules, self.extra = all_rules, extra
-
-    def on_operation(self):
-        ctx = self.execution_context
-        ctx.validation_rules = self.all_rules if ctx.validation_rules == _SPECIFIED \
-            else (*ctx.validation_rules, *self.extra)
-        yield
+    def _create_execution_context(self, *args, **kwargs):
+        context = super()._create_execution_context(*args, **kwargs)
+        context.validation_rules = self.limit_rules
+        context.parse_options["max_tokens"] = self.max_tokens
+        return context
 
 
 def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False):
@@ -50,12 +50,9 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
     # concurrent requests and its `execution_context` is overwritten by each one: MaskErrors could
     # then mask another request's result). The limit rules are built once: QueryDepthLimiter and
     # MaxAliasesLimiter make a new rule class per instance, which would defeat ValidationCache.
-    rules = (*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+    rules = (*specified_rules, *QueryDepthLimiter(max_depth=max_depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules)
-    all_rules = (*_SPECIFIED, *rules)
     extensions = [
-        lambda: _LimitRules(all_rules, rules),
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
         # Clients (dashboards, thousands of mobile subscribers) send the same few documents; both
         # caches live at module level (keyed by maxsize): shared by every request.
         lambda: ParserCache(maxsize=512),
@@ -63,7 +60,8 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
     ]
     if mask_errors:
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
-    return strawberry.Schema(
+    return PulseSchema(
+        limits=(rules, max_tokens),
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -88,7 +88,7 @@ async def test_health_and_readiness(http):
 
 def test_schema_extensions_are_built_per_request():
     """Extension instances would be shared by concurrent requests (Strawberry deprecates them):
-    the schema passes factories, and the limit rules keep one class (ValidationCache hits)."""
+    the schema passes factories; every operation gets the one tuple of limit rules."""
     import warnings
 
     from graph.schema import build_schema
@@ -98,4 +98,6 @@ def test_schema_extensions_are_built_per_request():
         schema = build_schema(mask_errors=True)
     first, second = [[e() for e in schema.extensions] for _ in range(2)]
     assert all(a is not b for a, b in zip(first, second))
-    assert first[0].all_rules is second[0].all_rules
+    contexts = [schema._create_execution_context("{ __typename }", []) for _ in range(2)]
+    assert contexts[0].validation_rules is contexts[1].validation_rules
+    assert contexts[0].parse_options["max_tokens"] == 5000
