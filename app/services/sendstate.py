@@ -9,8 +9,8 @@ whatever the arrival order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from models.enums import BounceType, SendEventType as E, SendStatus as St
 
@@ -22,8 +22,9 @@ STATE_FIELDS = ("status", "was_sent", "cost_micros", "credits", "queued_at", "se
                 "failure_reason", "bounced_at", "bounce_type", "read_at", "clicked_at", "replied_at", "unsubscribed_at")
 
 
-@dataclass(frozen=True)
-class Ev:
+class Ev(NamedTuple):
+    """One event of a send's history (a NamedTuple: thousands are built per batch)."""
+
     type: E
     occurred_at: datetime
     key: str
