@@ -138,9 +138,9 @@ async def _await_shared(future: asyncio.Future):
 
 
 class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
-    """Strawberry's graphql-transport-ws handler: each operation's task knows its operation; the
-    view's open sockets (for token revocation) and the connection gauge are kept here, without
-    wrapping a frame around the connection's life (memory per idle connection)."""
+    """Strawberry's graphql-transport-ws handler, reachable from the context (`ws_handler`, for
+    DirectDelivery); the view's open sockets (for token revocation) and the connection gauge are
+    kept here, without wrapping a frame around the connection's life (memory per idle connection)."""
 
     def on_request_accepted(self) -> None:
         super().on_request_accepted()
@@ -160,7 +160,6 @@ class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
         task = self.connection_init_timeout_task
         if task is not None and (task.done() or task.cancelling()):
             self.connection_init_timeout_task = None  # cancelled: nothing to keep for the connection's life
-
 
 
 class DirectDelivery:
