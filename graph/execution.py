@@ -165,16 +165,16 @@ class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
 class DirectDelivery:
     """Writes a subscription's events to its websocket as ready frames (see the module docstring)."""
 
-    __slots__ = ("executor", "operation", "websocket", "prefix", "group", "closed")
+    __slots__ = ("executor", "operation", "websocket", "prefix", "group", "closed", "sent")
 
-    def __init__(self, executor: PulseExecutionContext, operation: Any, websocket: Any) -> None:
-        self.executor, self.operation, self.websocket = executor, operation, websocket
+    def __init__(self, executor: PulseExecutionContext, operation: Any, websocket: Any, sent: Any = None) -> None:
+        self.executor, self.operation, self.websocket, self.sent = executor, operation, websocket, sent
         self.prefix = '{"id":' + orjson.dumps(operation.id).decode() + ',"type":"next","payload":'
         self.group = executor.group()  # fixed for the subscription's life
         self.closed = False
 
     @classmethod
-    def for_current(cls, info: Any) -> "DirectDelivery | None":
+    def for_current(cls, info: Any, sent: Any = None) -> "DirectDelivery | None":
         """The direct path of the running subscription, or None (then yield as usual)."""
         executor, handler = _executor.get(), getattr(info.context, "ws_handler", None)
         if executor is None or handler is None or executor.operation is not info.operation:
@@ -183,7 +183,34 @@ class DirectDelivery:
         operation = next((op for op in handler.operations.values() if op.task is task), None)
         if operation is None:
             return None
-        return cls(executor, operation, info.context.request)
+        return cls(executor, operation, info.context.request, sent)
+
+    def send_now(self, payload: Any) -> bool:
+        """Write `payload` now if that needs no waiting: a shared result already computed without
+        errors, and a socket that takes the frame at once (its ASGI send completes in one step;
+        when it would wait for a congested socket, nothing was written yet and it is abandoned).
+        False: the subscription's own task must deliver it."""
+        if self.closed or self.operation.completed or not isinstance(payload, SharedPayload):
+            return False
+        entry = self.executor.shared_entry(payload, self.group)
+        result = entry.result
+        if isinstance(result, asyncio.Future) or result.errors:
+            return False
+        if entry.encoded is None:
+            entry.encoded = orjson.dumps({"data": result.data}).decode()
+        step = self.websocket.send_text(self.prefix + entry.encoded + "}")
+        try:
+            step.send(None)
+        except StopIteration:
+            _DIRECT.inc()
+            if self.sent is not None:
+                self.sent.inc()
+            return True
+        except Exception:  # noqa: BLE001 - the socket is gone: the handler ends the operation
+            self.closed = True
+            return True
+        step.close()  # it waits for the socket to drain before writing anything: not now
+        return False
 
     async def send(self, payload: Any) -> bool:
         """Deliver `payload`; False when it must take Strawberry's path instead."""

@@ -189,7 +189,7 @@ async def _relay(info: Info, sub: Sub, name: str, payload=lambda item: item, fir
     the client leaves or access ends; what can go straight to the socket as a ready frame does
     (graph/execution.py)."""
     sent = metrics.MESSAGES.labels(name)
-    direct = DirectDelivery.for_current(info)
+    direct = DirectDelivery.for_current(info, sent)
     if first is not None:
         sent.inc()
         if direct is None or not await direct.send(first):
@@ -197,7 +197,12 @@ async def _relay(info: Info, sub: Sub, name: str, payload=lambda item: item, fir
         del first
     while True:
         try:
-            item = await sub.next()
+            # While this task waits, a KPI hub may write values to the socket itself (Sub.deliver).
+            sub.deliver = direct.send_now if direct is not None and sub.latest_only else None
+            try:
+                item = await sub.next()
+            finally:
+                sub.deliver = None
         except SubscriptionClosed as exc:
             raise GraphQLError(str(exc), extensions={"code": "NOT_FOUND" if str(exc) == "not found" else "FORBIDDEN"})
         except SlowConsumer:

@@ -39,7 +39,7 @@ class Sub:
     """One local subscriber: a bounded mailbox (KPI topics: the latest value only)."""
 
     __slots__ = ("principal", "latest_only", "limit", "accept", "items", "waiter", "error", "overflow", "last",
-                 "on_overflow")
+                 "on_overflow", "deliver")
 
     def __init__(self, principal: Principal, *, latest_only: bool, limit: int = 1000, accept=None) -> None:
         self.principal = principal
@@ -56,11 +56,17 @@ class Sub:
         # Called once when the mailbox overflows: the consumer may be blocked on
         # a stalled socket and never come back to read the flag.
         self.on_overflow: Callable[[], Any] | None = None
+        # KPI topics: writes a value to the socket at once if it can without waiting (True),
+        # set by the consumer while it waits. Saves waking the consumer's task for each value.
+        self.deliver: Callable[[Any], bool] | None = None
 
     def offer(self, item: Any) -> None:
         if self.overflow:
             return
         if self.latest_only:
+            if self.deliver is not None and self.items is None and self.waiter is not None \
+                    and not self.waiter.done() and self.deliver(item):
+                return  # the consumer was idle and the value is on its socket already
             self.items = item  # type: ignore[assignment]  (the held value replaces the previous one)
         elif len(self.items) >= self.limit:
             self.overflow = True
