@@ -17,7 +17,8 @@ import hashlib
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from enum import Enum
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -459,7 +460,11 @@ async def _save_sends(changed: list[SendRow]) -> None:
 
 
 def _db_value(value):
-    return value.value if hasattr(value, "value") and not isinstance(value, (int, str)) else value
+    """A value as a driver parameter: a non-str enum as its value (no hasattr: on a datetime it
+    raises and catches an AttributeError, and this runs for every column of every send)."""
+    if value is None or isinstance(value, (int, str, datetime, date)):
+        return value
+    return value.value if isinstance(value, Enum) else value
 
 
 async def add_unsubscribes(lead_id: int, channels: list[str]) -> None:
