@@ -133,3 +133,17 @@ async def test_sends_created_in_one_batch_equal_sends_built_event_by_event(tenan
     await counters.rebuild([cid_one, cid_many])
     assert (await _state(cid_one, centers_one)) == state_one
     assert (await _state(cid_many, centers_many)) == state_many
+
+
+def test_payload_hash_is_stable():
+    """Stored payload hashes decide duplicate vs conflict: the hash of an event must never change
+    between versions (this value was computed by the first implementation)."""
+    from datetime import datetime, timezone
+
+    from app.services.ingest import SendEventData, _payload_hash
+    from models.enums import BounceType, Channel, SendEventType
+
+    d = SendEventData(idempotency_key="k", external_id="m-1", channel=Channel.EMAIL, type=SendEventType.BOUNCED,
+                      occurred_at=datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc), campaign_id=7,
+                      lead_id=9, reason="mailbox full", bounce_type=BounceType.SOFT)
+    assert _payload_hash(d, 12_500) == "a208af4ce78cd5a85fe29695920b1c68aae3ed604fd8d5f09b5b7852d0dbc84d"
