@@ -65,7 +65,7 @@ class Sub:
             return
         if self.latest_only:
             if self.deliver is not None and self.items is None and self.waiter is not None \
-                    and not self.waiter.done() and self.deliver(item):
+                    and not self.waiter.done() and self._deliver_now(item):
                 return  # the consumer was idle and the value is on its socket already
             self.items = item  # type: ignore[assignment]  (the held value replaces the previous one)
         elif len(self.items) >= self.limit:
@@ -78,6 +78,13 @@ class Sub:
         else:
             self.items.append(item)
         self._wake()
+
+    def _deliver_now(self, item: Any) -> bool:
+        try:
+            return self.deliver(item)
+        except Exception:  # noqa: BLE001 - never let one subscriber break a hub's round
+            log.exception("direct delivery failed; the subscriber's task takes the value")
+            return False
 
     def _wake(self) -> None:
         waiter = self.waiter
