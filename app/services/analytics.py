@@ -266,6 +266,7 @@ async def _reattribute(pairs: set[tuple[int, int]], campaigns: dict[int, Campaig
             existing[(a.campaign_id, a.lead_id)][a.goal_event_id] = a
     to_create: list[Attribution] = []
     to_delete: list[int] = []
+    converted_rows: list[tuple] = []
     for key in sorted(pairs):
         cid, lead_id = key
         campaign, recipient = campaigns[cid], recips.get(key)
@@ -293,7 +294,9 @@ async def _reattribute(pairs: set[tuple[int, int]], campaigns: dict[int, Campaig
         if recipient is not None and converted != recipient.converted_at:
             rollups.outcome(org_id, cid, recipient.group,
                             converters=int(converted is not None) - int(recipient.converted_at is not None))
-            await Recipient.filter(id=recipient.id).update(converted_at=converted)
+            converted_rows.append((recipient.id, converted))
+    # One statement for every recipient whose conversion moved (it was one per recipient).
+    await update_rows("recipient", ("id", "int8"), {"converted_at": "timestamptz"}, converted_rows)
     if to_delete:
         await Attribution.filter(id__in=to_delete).delete()
     if to_create:
