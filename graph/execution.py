@@ -18,14 +18,14 @@ message dict, JSON) before the websocket write.
    is exactly what each subscriber's own execution would have produced. Results (and their
    JSON) live on the event object and go away with it.
 
-2. Direct delivery (`DirectDelivery`). After the first message of a subscription (sent
-   through Strawberry as usual), an event whose shared result has no errors is written to
-   the subscriber's websocket as a ready `next` frame, from the subscription's own task:
-   the JSON of the payload is encoded once per group and only the operation id differs.
-   Results with errors, and anything outside a graphql-transport-ws operation, take
-   Strawberry's path (error formatting, masking, logging). Per-subscriber ordering and
-   back-pressure are unchanged: the subscription's task writes its own frames in order and
-   a stalled socket only blocks its own task.
+2. Direct delivery (`DirectDelivery`). An event whose shared result has no errors (the first
+   value included) is written to the subscriber's websocket as a ready `next` frame, from the
+   subscription's own task: the JSON of the payload is encoded once per group and only the
+   operation id differs. Results with errors, and anything outside a graphql-transport-ws
+   operation, take Strawberry's path (error formatting, masking, logging). Per-subscriber
+   ordering and back-pressure are unchanged: the subscription's task writes its own frames in
+   order and a stalled socket only blocks its own task. A KPI hub may write a value itself
+   while the subscriber's task is idle, when the socket takes it at once (`send_now`).
 
 Also a work-around for graphql-core 3.3.2: `Executor.build_per_event_executor` makes a
 shallow copy of the subscription's executor, so every event shares the memo
@@ -37,7 +37,7 @@ subscription. Each per-event executor gets its own memo.
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import weakref
 from typing import Any
 
 import orjson
@@ -51,10 +51,11 @@ _EXECUTED = metrics.SHARED_EXECUTIONS.labels("executed")
 _REUSED = metrics.SHARED_EXECUTIONS.labels("reused")
 _DIRECT = metrics.DIRECT_FRAMES
 
-# The executor most recently built in this task: for a graphql-transport-ws operation (one
-# task per operation), the subscription's own executor when its resolver starts.
-_executor: contextvars.ContextVar["PulseExecutionContext | None"] = contextvars.ContextVar(
-    "pulse_executor", default=None)
+# The executor most recently built by each task: for a graphql-transport-ws operation (one task
+# per operation), the subscription's own executor when its resolver starts. Weakly keyed by the
+# task, not a contextvar: tasks started from the resolver (a hub's, a feed's) copy the context
+# and would keep the first subscriber's executor, context and socket alive after it left.
+_executors: "weakref.WeakKeyDictionary[asyncio.Task, PulseExecutionContext]" = weakref.WeakKeyDictionary()
 
 
 class SharedPayload:
@@ -96,7 +97,9 @@ class _Entry:
 class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _executor.set(self)
+        task = asyncio.current_task() if _loop_running() else None
+        if task is not None:
+            _executors[task] = self
 
     def group(self) -> tuple:
         """What a subscriber's group is made of besides the operation: (variables, access)."""
@@ -117,6 +120,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
             # One execution for the group, awaited by every member: a subscriber that leaves
             # (its task cancelled) must not cancel it for the others.
             result = asyncio.ensure_future(result)
+            result.add_done_callback(_retrieve)  # no "never retrieved" warning if every member left
         entry = _Entry(self.operation, variables, access, result)
         entries.append(entry)
         return entry
@@ -137,6 +141,19 @@ async def _await_shared(future: asyncio.Future):
     return await asyncio.shield(future)
 
 
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
     """Strawberry's graphql-transport-ws handler, reachable from the context (`ws_handler`, for
     DirectDelivery); the view's open sockets (for token revocation) and the connection gauge are
@@ -154,6 +171,7 @@ class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
         finally:
             self.view.sockets.pop(self.context.request, None)  # may be gone already (revoked)
             metrics.WS_CONNECTIONS.dec()
+            self.context.ws_handler = None  # no cycle: the connection is freed at once
 
     async def handle_connection_init(self, message) -> None:
         await super().handle_connection_init(message)
@@ -176,10 +194,10 @@ class DirectDelivery:
     @classmethod
     def for_current(cls, info: Any, sent: Any = None) -> "DirectDelivery | None":
         """The direct path of the running subscription, or None (then yield as usual)."""
-        executor, handler = _executor.get(), getattr(info.context, "ws_handler", None)
+        task = asyncio.current_task()  # an operation's task runs its resolver
+        executor, handler = _executors.get(task), getattr(info.context, "ws_handler", None)
         if executor is None or handler is None or executor.operation is not info.operation:
             return None
-        task = asyncio.current_task()  # an operation's task runs its resolver
         operation = next((op for op in handler.operations.values() if op.task is task), None)
         if operation is None:
             return None
@@ -189,7 +207,12 @@ class DirectDelivery:
         """Write `payload` now if that needs no waiting: a shared result already computed without
         errors, and a socket that takes the frame at once (its ASGI send completes in one step;
         when it would wait for a congested socket, nothing was written yet and it is abandoned).
-        False: the subscription's own task must deliver it."""
+        False: the subscription's own task must deliver it.
+
+        "Nothing written before the first suspension" holds for uvicorn's websockets-sansio and
+        wsproto protocols (they wait for the transport to drain, then write), which `pulse serve`
+        uses; uvicorn's legacy `websockets` protocol writes first and then drains, and would send
+        such a frame twice. Serve with `ws="websockets-sansio"` (app/cli.py)."""
         if self.closed or self.operation.completed or not isinstance(payload, SharedPayload):
             return False
         entry = self.executor.shared_entry(payload, self.group)

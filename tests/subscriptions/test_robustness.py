@@ -171,11 +171,43 @@ async def test_alike_subscribers_share_one_execution_per_change(tenant, live_ser
         # owners' KPIS, the manager's KPIS, the owner's narrow document: three executions; 29 reused
         assert metrics.SHARED_EXECUTIONS.labels("executed")._value.get() - executed == 3
         assert metrics.SHARED_EXECUTIONS.labels("reused")._value.get() - reused == 29
-        # and every update went out as a ready frame (the first messages went through Strawberry)
+        # and every update went out as a ready frame
         assert metrics.DIRECT_FRAMES._value.get() - direct == 32
     finally:
         for c in [*owners, other]:
             await c.close()
+
+
+async def test_a_subscriber_that_left_is_freed_while_others_keep_the_hub(tenant, live_server):
+    """Nothing the first subscriber's task started (the organization's feed, the topic's hub)
+    keeps its connection alive after it left (a contextvar once did)."""
+    import gc
+    import weakref
+
+    from graph.core import Context
+
+    campaign, _ = await launched_campaign(tenant.gql, 1)
+    manager = await tenant.member("MANAGER")
+    first = await connect(live_server, manager.token)  # creates the feed and the hub
+    await first.subscribe("k", KPIS, {"id": campaign["id"]})
+    await first.next("k")
+    other = await connect(live_server, tenant.gql.token)  # keeps them running
+    await other.subscribe("k", KPIS, {"id": campaign["id"]})
+    await other.next("k")
+    try:
+        [context] = [o for o in gc.get_objects() if type(o) is Context and o.ws_handler is not None
+                     and o.principal_ is not None and o.principal_.role.value == "MANAGER"]
+        gone = weakref.ref(context)
+        del context
+        await first.close()
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            gc.collect()
+            if gone() is None:
+                break
+        assert gone() is None, "the first subscriber's connection is still referenced"
+    finally:
+        await other.close()
 
 
 async def test_many_subscribers_of_one_send_stream_get_every_change(tenant, live_server):
