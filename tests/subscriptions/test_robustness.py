@@ -8,7 +8,7 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from subscriptions.hubs import get_registry
-from tests.helpers import at, ingest, launched_campaign
+from tests.helpers import ingest, launched_campaign
 from tests.subscriptions.test_live import DASH, KPIS, STREAM, sent_event
 from tests.wsclient import WsClient, connect
 
