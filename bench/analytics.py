@@ -520,33 +520,6 @@ async def measure(c: h.Client, entries: dict, requests: int, budget: float, rng:
 
 
 
-async def explain(env: h.Env, stmt: h.Stmt) -> list[str]:
-    if stmt.method == "execute_many" or not stmt.sql.lstrip().upper().startswith("SELECT"):
-        return ["(not explained)"]
-    values = list(stmt.values or [])
-    out: list[str] = []
-    pg = await env.pg()
-    try:
-        tr = pg.transaction()
-        await tr.start()
-        try:
-            await pg.execute("SET LOCAL statement_timeout = '60s'")
-            out.append("-- custom plan (parameters known to the planner):")
-            out += [r[0] for r in await pg.fetch("EXPLAIN (ANALYZE, BUFFERS) " + stmt.sql, *values)]
-            await pg.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            ps = await pg.prepare(stmt.sql)
-            out.append("-- generic plan (what asyncpg's cached prepared statement may switch to after 5 runs):")
-            args = ", ".join(h.sql_literal(v) for v in values)
-            out += [r[0] for r in await pg.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE {ps.get_name()}({args})")]
-        finally:
-            await tr.rollback()
-    except Exception as exc:  # noqa: BLE001 - evidence only
-        out.append(f"(EXPLAIN failed: {type(exc).__name__}: {exc})")
-    finally:
-        await pg.close()
-    return [line if len(line) <= 200 else line[:197] + "…" for line in out]
-
-
 async def explain_grown(env: h.Env, phases: dict, p: str) -> list[str]:
     """Statements of M's and R's queries whose mean time per request grew >= 3x and by >= 0.5 ms
     since phase 0 — EXPLAIN ANALYZEd right away, while the data is in this phase's shape."""
@@ -571,7 +544,7 @@ async def explain_grown(env: h.Env, phases: dict, p: str) -> list[str]:
             seen.add(k)
             out.append(f"    SQL: {stmt.sql}")
             out.append(f"    values: {str(stmt.values)[:300]}")
-            out += [f"      {line}" for line in await explain(env, stmt)]
+            out += [f"      {line}" for line in await h.explain(env, stmt)]
     return out
 
 
@@ -773,7 +746,7 @@ async def try_fix(env: h.Env, c: h.Client, phases: dict, entries: dict, args, rn
             if any(x in stmt.sql for x in tables):
                 log(f"  {label}: {before.get(k, (0.0,))[0] * 1000:.2f} ms per request at (b) -> {t * 1000:.2f} ms "
                     f"with the indexes: {k}")
-                for line in await explain(env, stmt):
+                for line in await h.explain(env, stmt):
                     log(f"      {line}")
 
 

@@ -201,45 +201,13 @@ async def _probe_ingest(c: h.Client, stream: EventStream, batches: int, budget_s
 
 
 
-async def _explain(env: h.Env, stmt: h.Stmt) -> list[str]:
-    """EXPLAIN ANALYZE the statement twice: with a custom plan (parameters known to
-    the planner) and with the generic plan of a prepared statement — the plan
-    asyncpg's cached prepared statements get after five executions when
-    plan_cache_mode=auto finds it cheaper."""
-    if stmt.method == "execute_many" or not stmt.sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT")):
-        return ["(not explained)"]
-    values = list(stmt.values or [])
-    out: list[str] = []
-    pg = await env.pg()
-    try:
-        tr = pg.transaction()  # rolled back: EXPLAIN ANALYZE of an UPDATE changes nothing
-        await tr.start()
-        try:
-            await pg.execute("SET LOCAL statement_timeout = '60s'")
-            out.append("-- custom plan (EXPLAIN ANALYZE with the parameters bound):")
-            out += [r[0] for r in await pg.fetch("EXPLAIN (ANALYZE, BUFFERS) " + stmt.sql, *values)]
-            await pg.execute("SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL statement_timeout = '10s'")
-            ps = await pg.prepare(stmt.sql)
-            args = ", ".join(h.sql_literal(v) for v in values)
-            out.append("-- generic plan (what a cached prepared statement switches to when plan_cache_mode=auto "
-                       "finds it cheaper; 10 s timeout):")
-            out += [r[0] for r in await pg.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE {ps.get_name()}({args})")]
-        finally:
-            await tr.rollback()
-    except Exception as exc:  # noqa: BLE001 - evidence only
-        out.append(f"(EXPLAIN failed: {type(exc).__name__}: {exc})")
-    finally:
-        await pg.close()
-    return [line if len(line) <= 220 else line[:217] + "…" for line in out]
-
-
 async def _grown(env: h.Env, small: dict, big: dict, label: str, explain: bool, min_growth: float) -> list[dict]:
     """Statement shapes whose mean time per request grew >= 3x and by >= min_growth seconds."""
     out = []
     for key, (t_big, stmt) in sorted(big.items(), key=lambda kv: -kv[1][0]):
         t_small = small.get(key, (0.0, None))[0]
         if t_big - t_small >= min_growth and t_big >= 3 * max(t_small, 1e-6):
-            plan = await _explain(env, stmt) if explain else []
+            plan = await h.explain(env, stmt) if explain else []
             out.append({"query": label, "statement": h.label(key), "small_ms": t_small * 1000, "big_ms": t_big * 1000,
                         "sql": stmt.sql, "plan": plan})
     return out

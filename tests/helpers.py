@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 from datetime import datetime, timedelta, timezone
 
 from tests.conftest import GQL
@@ -18,6 +19,13 @@ CAMPAIGN_FIELDS = """
 
 METRIC_FIELDS = """generated pending sent delivered failed bounced read clicked replied unsubscribed
   cost { amount } credits bounceRate failureRate deliveryRate readRate clickRate"""
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for servers a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 

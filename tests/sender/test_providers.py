@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -24,7 +23,7 @@ from app.services.providers import SmtpProvider, WebhookProvider
 from app.services.sender import complete_finished
 from app.settings import Settings
 from tests.conftest import unique
-from tests.helpers import ingest, make_leads
+from tests.helpers import free_port, ingest, make_leads
 from tests.sender.conftest import drain, perfect_provider
 from tests.sender.test_sender import launch
 
@@ -33,14 +32,6 @@ SENDS = """query($id:ID!){ campaign(id:$id){ status name
   budget{ spent{ amount } reserved{ amount } }
   sends(first: 100){ totalCount edges{ node{ externalId channel status failureReason cost{ amount } credits
     sentAt deliveredAt recipient{ id name email } } } } } }"""
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 async def campaign_sends(gql, cid: str) -> tuple[dict, list[dict]]:

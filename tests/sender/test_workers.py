@@ -27,7 +27,7 @@ import pytest
 
 from app.db import fetch
 from tests.conftest import PG_URL, unique
-from tests.helpers import METRIC_FIELDS, create_campaign, mutate, upsert_leads
+from tests.helpers import METRIC_FIELDS, create_campaign, free_port, mutate, upsert_leads
 from tests.sender.test_sender import pk
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="worker processes need PostgreSQL (PULSE_TEST_DATABASE_URL)")
@@ -225,16 +225,6 @@ async def _completed(cid: int) -> bool:
 
 
 # --------------------------------------------------------------------------- b
-
-
-def free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class HoldingSmtpHandler:

@@ -18,20 +18,12 @@ import pytest
 
 from subscriptions.backends import ResilientRedisBackend
 from tests.conftest import PG_URL, REDIS_URL
-from tests.helpers import at, launched_campaign
+from tests.helpers import at, free_port, launched_campaign
 from tests.wsclient import connect
 
 pytestmark = pytest.mark.skipif(not (REDIS_URL and PG_URL and shutil.which("redis-server")),
                                 reason="needs PostgreSQL, Redis and redis-server (the production-stack pass)")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class RedisServer:
