@@ -468,35 +468,48 @@ async def _accounted_batch(org: Org, cid: int, leads: list[int], prefix: str, fi
         raise RuntimeError(f"ingest batch {prefix}: accepted {r.accepted}/{len(events)}, rejected {r.rejected[:3]}")
 
 
+def _final_sends(leads: list[int], prefix: str, first: int, n_sends: int, t0: datetime) -> list[dict]:
+    """The sends of a raw side in their final state (what the accounted side's events lead to)."""
+    from models.enums import Channel, SendStatus
+
+    out = []
+    for i in range(n_sends):
+        lead, channel = _pair(leads, first + i)
+        at = t0 + timedelta(milliseconds=i)
+        out.append(dict(lead_id=lead, channel=channel, day=at.date(), external_id=f"{prefix}-{i}",
+                        status=SendStatus.DELIVERED, was_sent=True,
+                        cost_micros=10_000 if channel == Channel.EMAIL else 50_000, credits=1,
+                        queued_at=at + timedelta(seconds=1), sent_at=at + timedelta(seconds=1),
+                        delivered_at=at + timedelta(seconds=3)))
+    return out
+
+
+def _final_events(send: dict):
+    """(idempotency key, payload hash, type, occurred at) of a raw side's send's two events."""
+    from models.enums import SendEventType
+
+    for kind, at in ((SendEventType.SENT, send["sent_at"]), (SendEventType.DELIVERED, send["delivered_at"])):
+        key = f"{send['external_id']}:{kind.value.lower()}"
+        yield key, hashlib.sha256(key.encode()).hexdigest(), kind, at
+
+
 async def _raw_batch(org: Org, cid: int, leads: list[int], prefix: str, first: int, n_sends: int, t0: datetime) -> None:
     """The same sends (final state) and events, inserted plainly: no validation, no idempotency check,
     no replay, no counters, no spend, no change log."""
     from tortoise.transactions import in_transaction
 
-    from models.enums import Channel, SendEventType, SendStatus
     from models.sends import Send, SendEvent
 
-    sends = []
-    for i in range(n_sends):
-        lead, channel = _pair(leads, first + i)
-        at = t0 + timedelta(milliseconds=i)
-        sends.append(Send(
-            organization_id=org.id, campaign_id=cid, lead_id=lead, channel=channel, center_key=0,
-            day=at.date(), external_id=f"{prefix}-{i}", status=SendStatus.DELIVERED, was_sent=True,
-            cost_micros=10_000 if channel == Channel.EMAIL else 50_000, credits=1, queued_at=at + timedelta(seconds=1),
-            sent_at=at + timedelta(seconds=1), delivered_at=at + timedelta(seconds=3)))
+    final = _final_sends(leads, prefix, first, n_sends, t0)
+    sends = [Send(organization_id=org.id, campaign_id=cid, center_key=0, **f) for f in final]
     async with in_transaction():
         await Send.bulk_create(sends, batch_size=1000)
         ids = dict(await Send.filter(organization_id=org.id, external_id__in=[s.external_id for s in sends])
                    .values_list("external_id", "id"))
-        events = []
-        for s in sends:
-            for kind, at in ((SendEventType.SENT, s.sent_at), (SendEventType.DELIVERED, s.delivered_at)):
-                key = f"{s.external_id}:{kind.value.lower()}"
-                events.append(SendEvent(organization_id=org.id, send_id=ids[s.external_id], idempotency_key=key,
-                                        payload_hash=hashlib.sha256(key.encode()).hexdigest(), type=kind,
-                                        occurred_at=at))
-        await SendEvent.bulk_create(events, batch_size=1000)
+        await SendEvent.bulk_create([
+            SendEvent(organization_id=org.id, send_id=ids[f["external_id"]], idempotency_key=key, payload_hash=digest,
+                      type=kind, occurred_at=at)
+            for f in final for key, digest, kind, at in _final_events(f)], batch_size=1000)
 
 
 async def _raw_bulk_batch(org: Org, cid: int, leads: list[int], prefix: str, first: int, n_sends: int,
@@ -507,34 +520,19 @@ async def _raw_bulk_batch(org: Org, cid: int, leads: list[int], prefix: str, fir
     from tortoise.transactions import in_transaction
 
     from app.db import insert_rows
-    from app.services.ingest import _EVENT_INSERT_COLUMNS, _SEND_INSERT_COLUMNS
-    from models.enums import Channel, SendEventType, SendStatus
+    from app.services.ingest import _EVENT_INSERT_COLUMNS, _SEND_INSERT_COLUMNS, _db_value
     from app.services.sendstate import STATE_FIELDS
 
     now_ = datetime.now(timezone.utc)
-    rows, times = [], {}
-    for i in range(n_sends):
-        lead, channel = _pair(leads, first + i)
-        at = t0 + timedelta(milliseconds=i)
-        ext = f"{prefix}-{i}"
-        state = {f: None for f in STATE_FIELDS}
-        state.update(status=SendStatus.DELIVERED.value, was_sent=True,
-                     cost_micros=10_000 if channel == Channel.EMAIL else 50_000, credits=1,
-                     queued_at=at + timedelta(seconds=1), sent_at=at + timedelta(seconds=1),
-                     delivered_at=at + timedelta(seconds=3))
-        times[ext] = (state["sent_at"], state["delivered_at"])
-        rows.append((org.id, cid, lead, channel.value, 0, at.date(), ext, *(state[f] for f in STATE_FIELDS),
-                     False, 0, 0, now_))
+    final = _final_sends(leads, prefix, first, n_sends, t0)
+    rows = [(org.id, cid, f["lead_id"], f["channel"].value, 0, f["day"], f["external_id"],
+             *(_db_value(f.get(field)) for field in STATE_FIELDS), False, 0, 0, now_) for f in final]
     async with in_transaction():
         ids = {r["external_id"]: r["id"] for r in await insert_rows("send", _SEND_INSERT_COLUMNS, rows,
                                                                     returning="id, external_id")}
-        events = []
-        for ext, (sent_at, delivered_at) in times.items():
-            for kind, at in ((SendEventType.SENT, sent_at), (SendEventType.DELIVERED, delivered_at)):
-                key = f"{ext}:{kind.value.lower()}"
-                events.append((org.id, ids[ext], key, hashlib.sha256(key.encode()).hexdigest(), kind.value, at, now_,
-                               None, None, None, None, False, None))
-        await insert_rows("send_event", _EVENT_INSERT_COLUMNS, events)
+        await insert_rows("send_event", _EVENT_INSERT_COLUMNS, [
+            (org.id, ids[f["external_id"]], key, digest, kind.value, at, now_, None, None, None, None, False, None)
+            for f in final for key, digest, kind, at in _final_events(f)])
 
 
 async def _check_ingest(cid: int, n_sends: int, n_events: int) -> list[str]:

@@ -97,7 +97,10 @@ class _Entry:
 class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        task = asyncio.current_task() if _loop_running() else None
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # built outside an event loop (tests, tooling)
+            task = None
         if task is not None:
             _executors[task] = self
 
@@ -145,13 +148,6 @@ def _retrieve(future: asyncio.Future) -> None:
     if not future.cancelled():
         future.exception()
 
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
@@ -216,12 +212,12 @@ class DirectDelivery:
         if self.closed or self.operation.completed or not isinstance(payload, SharedPayload):
             return False
         entry = self.executor.shared_entry(payload, self.group)
-        result = entry.result
-        if isinstance(result, asyncio.Future) or result.errors:
+        if isinstance(entry.result, asyncio.Future):
             return False
-        if entry.encoded is None:
-            entry.encoded = orjson.dumps({"data": result.data}).decode()
-        step = self.websocket.send_text(self.prefix + entry.encoded + "}")
+        frame = self._frame(entry, entry.result)
+        if frame is None:
+            return False
+        step = self.websocket.send_text(frame)
         try:
             step.send(None)
         except StopIteration:
@@ -243,16 +239,23 @@ class DirectDelivery:
         result = entry.result
         if isinstance(result, asyncio.Future):
             result = await asyncio.shield(result)
-        if result.errors:
-            return False  # error formatting, masking and logging stay Strawberry's
-        if entry.encoded is None:
-            entry.encoded = orjson.dumps({"data": result.data}).decode()
+        frame = self._frame(entry, result)
+        if frame is None:
+            return False
         if self.closed:
             return True
         try:
-            await self.websocket.send_text(self.prefix + entry.encoded + "}")
+            await self.websocket.send_text(frame)
             _DIRECT.inc()
         except Exception:  # noqa: BLE001 - the socket is gone: the handler ends the operation
             self.closed = True
         return True
 
+    def _frame(self, entry: _Entry, result) -> str | None:
+        """The `next` frame of this subscription for a group's result (its JSON encoded once per
+        group); None for a result with errors (formatting, masking and logging stay Strawberry's)."""
+        if result.errors:
+            return None
+        if entry.encoded is None:
+            entry.encoded = orjson.dumps({"data": result.data}).decode()
+        return self.prefix + entry.encoded + "}"

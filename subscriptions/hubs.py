@@ -232,11 +232,14 @@ class SnapshotHub(Hub):
         message has not arrived yet), and recorded as what `sub` has."""
         snapshot = await self.compute_fn()
         if sub is not None and snapshot is not None:
-            fingerprint = self.fingerprint(snapshot)
-            # the hub's own copy when equal: thousands of subscribers hold one fingerprint, not one each
-            sub.last = self.last_fingerprint if fingerprint == self.last_fingerprint else fingerprint
-            self.last_fingerprint = sub.last
+            sub.last = self._shared_fingerprint(self.fingerprint(snapshot))
         return snapshot
+
+    def _shared_fingerprint(self, fingerprint: Any) -> Any:
+        """The hub's own copy when equal: thousands of subscribers hold one fingerprint, not one each."""
+        if fingerprint != self.last_fingerprint:
+            self.last_fingerprint = fingerprint
+        return self.last_fingerprint
 
     async def round(self) -> None:
         if not self.subs:
@@ -244,10 +247,7 @@ class SnapshotHub(Hub):
         snapshot = await self.compute()
         # Another scope's change can wake this hub: a subscriber is not sent a value it
         # already has (each subscriber remembers the last one it was given).
-        fingerprint = self.fingerprint(snapshot) if snapshot is not None else None
-        if fingerprint is not None and fingerprint == self.last_fingerprint:
-            fingerprint = self.last_fingerprint
-        self.last_fingerprint = fingerprint
+        fingerprint = self._shared_fingerprint(self.fingerprint(snapshot)) if snapshot is not None else None
         force, self.force = self.force, False
         for s in await self.live_subs():
             if snapshot is None or not self.allowed(s.principal, snapshot):
