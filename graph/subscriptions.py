@@ -195,10 +195,11 @@ async def _relay(info: Info, sub: Sub, name: str, payload=lambda item: item, fir
         if direct is None or not await direct.send(first):
             yield first
         del first
+    # While this task waits, a KPI hub may write values to the socket itself (Sub.deliver).
+    deliver = direct.send_now if direct is not None and sub.latest_only else None
     while True:
         try:
-            # While this task waits, a KPI hub may write values to the socket itself (Sub.deliver).
-            sub.deliver = direct.send_now if direct is not None and sub.latest_only else None
+            sub.deliver = deliver
             try:
                 item = await sub.next()
             finally:
