@@ -37,6 +37,9 @@ def _fail(message: str) -> None:
 @click.group()
 def main() -> None:
     """Campaign Pulse: live marketing campaign tracking over GraphQL."""
+    from app.wiring import wire
+
+    wire()
 
 
 @main.command()
@@ -107,8 +110,8 @@ def org() -> None:
 @run_async
 async def org_create(name: str, owner_email: str, currency: str, tz: str) -> None:
     """Create an organization with its first owner; prints the owner's token last."""
-    from app.services.errors import DomainError
-    from app.services.tenancy import create_organization
+    from app.core.errors import DomainError
+    from app.tenancy.service import create_organization
 
     async def go():
         try:
@@ -127,7 +130,7 @@ def token() -> None:
 
 
 async def _org_or_fail(ref: str):
-    from app.services.tenancy import find_organization
+    from app.tenancy.service import find_organization
 
     found = await find_organization(ref)
     if found is None:
@@ -145,9 +148,9 @@ async def _org_or_fail(ref: str):
 @run_async
 async def token_create(org_ref: str, email: str, role: str, scope: str | None, name: str, can_export) -> None:
     """Create (or update) a member and print a new token for it, alone on the last line."""
-    from app.services.access import Unit
-    from app.services.errors import DomainError
-    from app.services.tenancy import create_token
+    from app.tenancy.access import Unit
+    from app.core.errors import DomainError
+    from app.tenancy.service import create_token
     from models.tenancy import Center, Zone
 
     async def go():
@@ -245,7 +248,7 @@ def export_schema(output: str) -> None:
 @run_async
 async def rebuild_analytics() -> None:
     """Recompute attribution, daily analytics and outcomes of every campaign from sends and goal events."""
-    from app.services.analytics import rebuild
+    from app.analytics.service import rebuild
 
     async def go():
         n = await rebuild()
@@ -258,7 +261,7 @@ async def rebuild_analytics() -> None:
 @run_async
 async def rebuild_counters() -> None:
     """Recompute send counters and campaign spend from the sends and spend entries."""
-    from app.services.counters import rebuild
+    from app.delivery.counters import rebuild
 
     async def go():
         n = await rebuild()

@@ -28,17 +28,18 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Callable
 
-from app.services import budget as budget_service
-from app.services import campaigns as campaign_service
-from app.services import ingest as ingest_service
-from app.services import leads as lead_service
-from app.services import tenancy
-from app.services.access import Principal, Unit, principal_for_user
-from app.services.budget import SpendData
-from app.services.campaigns import CampaignData, ChannelData
-from app.services.ingest import SendEventData
-from app.services.leads import LeadData, LeadFilterData
-from app.services.sendstate import Ev, replay
+from app.billing import budget as budget_service
+from app.campaigns import service as campaign_service
+from app.delivery import ingest as ingest_service
+from app.audience import leads as lead_service
+from app.tenancy import service as tenancy
+from app.tenancy.access import Principal, Unit, principal_for_user
+from app.billing.credits import top_up
+from app.billing.budget import SpendData
+from app.campaigns.service import CampaignData, ChannelData
+from app.delivery.ingest import SendEventData
+from app.audience.leads import LeadData, LeadFilterData
+from app.delivery.sendstate import Ev, replay
 from models.campaigns import Campaign, Recipient
 from models.credits import SendJob
 from models.enums import (BounceType, CampaignStatus, CampaignType, Channel, GoalType, RecipientGroup, Role,
@@ -402,7 +403,6 @@ async def build_demo(name: str, n_leads: int, seed: int, echo) -> str:
     manager = await principal_for_user(manager_token.user, manager_token.record.id)
     gateway = await principal_for_user(esp_token.user, esp_token.record.id)
     # Credits for the live sender: generous wallets, except a small WhatsApp one.
-    from app.services.credits import top_up
     from models.enums import CreditSource
 
     for source, amount in ((CreditSource.EMAIL, 50_000), (CreditSource.SMS, 30_000), (CreditSource.PUSH, 10_000),

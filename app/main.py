@@ -21,10 +21,11 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app import db, metrics
-from app.services.access import authenticate
-from app.services.campaigns import promote_due
-from app.services.errors import Unauthenticated
+from app.tenancy.access import access_still_granted, authenticate
+from app.campaigns.service import promote_due
+from app.core.errors import Unauthenticated
 from app.settings import Settings, get_settings
+from app.wiring import wire
 from graph.core import Context
 from graph.execution import PulseTransportWSHandler
 from graph.schema import build_schema
@@ -242,6 +243,7 @@ async def _scheduler(interval: float) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    wire()
     schema = build_schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.mask_errors)
     graphql = PulseGraphQL(
         settings,
@@ -260,7 +262,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bus = Bus(settings.broadcast_url)
         await bus.connect()
         set_bus(bus)
-        registry = Registry(bus, min_interval=settings.subscription_min_interval_s,
+        registry = Registry(bus, access_still_granted, min_interval=settings.subscription_min_interval_s,
                             stream_limit=settings.stream_buffer_limit)
         set_registry(registry)
         tasks = [asyncio.create_task(_every(settings.token_watchdog_interval_s, graphql.close_revoked, "token watchdog"))]

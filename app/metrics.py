@@ -2,10 +2,10 @@
 
 from prometheus_client import Counter, Gauge
 
+from subscriptions.metrics import SNAPSHOTS, SUBSCRIPTIONS  # noqa: F401 - the realtime layer's, served here too
+
 WS_CONNECTIONS = Gauge("pulse_ws_connections", "Open websocket connections")
-SUBSCRIPTIONS = Gauge("pulse_subscriptions_active", "Active GraphQL subscriptions")
 MESSAGES = Counter("pulse_subscription_messages_total", "Subscription messages sent", ["subscription"])
-SNAPSHOTS = Counter("pulse_snapshot_computations_total", "Hub snapshot/stream rounds computed", ["topic"])
 DIRECT_FRAMES = Counter("pulse_subscription_direct_frames_total",
                         "Subscription messages written as ready frames (shared result, no errors)")
 SHARED_EXECUTIONS = Counter("pulse_subscription_executions_total",

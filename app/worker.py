@@ -9,10 +9,11 @@ import logging
 import time
 
 from app.db import is_retryable
-from app.services.campaigns import promote_due
-from app.services.providers import build_providers
-from app.services.sender import complete_finished, dispatch_batch, expire_receipts, queue_batch
+from app.campaigns.service import promote_due
+from app.sender.providers import build_providers
+from app.sender.service import complete_finished, dispatch_batch, expire_receipts, queue_batch
 from app.settings import Settings
+from app.wiring import wire
 
 log = logging.getLogger("pulse.worker")
 
@@ -27,6 +28,7 @@ def _report(what: str, exc: BaseException) -> None:
 
 class Worker:
     def __init__(self, settings: Settings) -> None:
+        wire()
         self.settings = settings
         self.providers = build_providers(settings)
         self.queued = 0

@@ -36,7 +36,7 @@ goals, so its rollups are the source's: campaign_day_stat / campaign_outcome row
 are copied for new campaigns and multiplied by the number of copies for M, and so
 are campaign.audience_size / reach / control_size (checked: M's answers at (b) ==
 phase-0 answers x 100, except the confidence interval, which narrows). send_counter
-(not read here) is rebuilt with `app.services.counters.rebuild`. Not copied (not
+(not read here) is rebuilt with `app.delivery.counters.rebuild`. Not copied (not
 read by these queries nor by analytics.rebuild): send_event, send_change, send_job,
 audience_member. `analytics.rebuild` is not used for the bulk rows: ~10 s per 10k
 campaign here (timed on R), i.e. ~15+ min for (a), and on a big campaign it fails
@@ -154,7 +154,7 @@ async def running_app():
 
 
 async def seed(env: h.Env, rng: random.Random) -> dict:
-    from app.services.tenancy import create_organization
+    from app.tenancy.service import create_organization
 
     issued = await create_organization(f"bench-analytics-{os.getpid()}", f"owner@analytics-{os.getpid()}.test",
                                        "EUR", "Europe/Paris")
@@ -316,7 +316,7 @@ async def new_campaigns(pg, unit: dict, names: list[str]) -> list[int]:
 
 async def copy_unit(pg, unit: dict, targets: list[int], tag: str) -> dict:
     """Copy the unit's rows len(targets) times; copy j goes to campaign targets[j-1] (may repeat)."""
-    from app.services import counters
+    from app.delivery import counters
 
     t0 = time.perf_counter()
     src = unit["src"]
@@ -600,7 +600,7 @@ async def run(args) -> int:
             log(f"  check: R (SQL copy) answers == M's: {'yes' if not d else 'NO ' + str(d[:5])}")
             if d:
                 problems.append(f"copy R differs from M: {d[:5]}")
-            from app.services import analytics
+            from app.analytics import service as analytics
 
             t0 = time.perf_counter()
             await analytics.rebuild([r_pk])

@@ -234,7 +234,7 @@ class Env:
         return await asyncpg.connect(_asyncpg(self.database_url))
 
     async def organization(self, label: str) -> Client:
-        from app.services.tenancy import create_organization
+        from app.tenancy.service import create_organization
 
         name = f"bench-{label}-{uuid.uuid4().hex[:6]}"
         issued = await create_organization(name, f"owner@{name}.test", "EUR", "UTC")

@@ -9,7 +9,7 @@ are multiplied to 1,000,000 with `INSERT … SELECT generate_series` (each new
 send, and its event history, is a copy of one of the ingested sends under a
 new externalId — so campaigns, channels, centers and days, i.e. the counter
 rows, keep exactly the same shape), counters are rebuilt with
-`app.services.counters.rebuild`, tables are VACUUM ANALYZEd as autovacuum
+`app.delivery.counters.rebuild`, tables are VACUUM ANALYZEd as autovacuum
 would, and the same queries are timed again for both (phase 2). The target
 is a 1M/10k ratio under 1.5 for p50 and p95 (KPIs come from counters, never
 from scans), judged on B at 1M / A at 10k timed interleaved in phase 2 (same
@@ -95,7 +95,7 @@ async def _vacuum(env: h.Env) -> None:
 
 async def _bulk_load(env: h.Env, org_id: int, campaign_ids: list[int], target: int) -> dict:
     """Multiply the organization's sends (and their events) up to `target` with generate_series."""
-    from app.services import counters
+    from app.delivery import counters
 
     pg = await env.pg()
     t0 = time.perf_counter()

@@ -133,9 +133,9 @@ class Org:
 
 
 async def make_org(name: str) -> Org:
-    from app.services.access import principal_for_user
-    from app.services.sender import system_principal
-    from app.services.tenancy import create_organization
+    from app.tenancy.access import principal_for_user
+    from app.sender.service import system_principal
+    from app.tenancy.service import create_organization
 
     issued = await create_organization(name, f"owner@{name}.bench", "EUR", "UTC")
     owner = await principal_for_user(issued.user)
@@ -143,7 +143,7 @@ async def make_org(name: str) -> Org:
 
 
 async def make_leads(org: Org, prefix: str, n: int) -> list[int]:
-    from app.services.leads import LeadData, upsert_leads
+    from app.audience.leads import LeadData, upsert_leads
 
     ids: list[int] = []
     for start in range(0, n, 5000):
@@ -155,7 +155,7 @@ async def make_leads(org: Org, prefix: str, n: int) -> list[int]:
 
 
 async def make_campaign(org: Org, name: str, lead_ids: list[int], *, launch: bool = True) -> int:
-    from app.services.campaigns import CampaignData, ChannelData, create_campaign, set_audience, transition
+    from app.campaigns.service import CampaignData, ChannelData, create_campaign, set_audience, transition
     from models.enums import CampaignType, Channel
 
     campaign = await create_campaign(org.owner, CampaignData(
@@ -169,7 +169,7 @@ async def make_campaign(org: Org, name: str, lead_ids: list[int], *, launch: boo
 
 
 async def top_up(org: Org, amount: int) -> None:
-    from app.services import credits
+    from app.billing import credits
     from models.enums import CreditSource
 
     for source in (CreditSource.EMAIL, CreditSource.SMS):
@@ -324,7 +324,7 @@ async def _dispatch_round(url: str, org: Org, tag: str, n_workers: int, recipien
     from collections import Counter
 
     from app.db import fetch
-    from app.services.campaigns import transition
+    from app.campaigns.service import transition
 
     lead_ids = await make_leads(org, tag, recipients)
     cid = await make_campaign(org, f"Dispatch {tag}", lead_ids, launch=False)
@@ -441,7 +441,7 @@ def _pair(leads: list[int], k: int):
 
 
 def _events_for(cid: int, leads: list[int], prefix: str, first: int, n_sends: int, t0: datetime):
-    from app.services.ingest import SendEventData
+    from app.delivery.ingest import SendEventData
     from models.enums import SendEventType
 
     out = []
@@ -460,7 +460,7 @@ def _events_for(cid: int, leads: list[int], prefix: str, first: int, n_sends: in
 
 async def _accounted_batch(org: Org, cid: int, leads: list[int], prefix: str, first: int, n_sends: int,
                            t0: datetime) -> None:
-    from app.services.ingest import ingest_send_events
+    from app.delivery.ingest import ingest_send_events
 
     events = _events_for(cid, leads, prefix, first, n_sends, t0)
     r = await ingest_send_events(org.integration, events)
@@ -520,8 +520,8 @@ async def _raw_bulk_batch(org: Org, cid: int, leads: list[int], prefix: str, fir
     from tortoise.transactions import in_transaction
 
     from app.db import insert_rows
-    from app.services.ingest import _EVENT_INSERT_COLUMNS, _SEND_INSERT_COLUMNS, _db_value
-    from app.services.sendstate import STATE_FIELDS
+    from app.delivery.ingest import _EVENT_INSERT_COLUMNS, _SEND_INSERT_COLUMNS, _db_value
+    from app.delivery.sendstate import STATE_FIELDS
 
     now_ = datetime.now(timezone.utc)
     final = _final_sends(leads, prefix, first, n_sends, t0)
@@ -537,7 +537,7 @@ async def _raw_bulk_batch(org: Org, cid: int, leads: list[int], prefix: str, fir
 
 async def _check_ingest(cid: int, n_sends: int, n_events: int) -> list[str]:
     from app.db import fetch
-    from app.services import counters
+    from app.delivery import counters
 
     problems = []
     s = (await fetch("SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE status = 'DELIVERED') AS delivered, "

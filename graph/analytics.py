@@ -11,8 +11,8 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.services import analytics as svc
-from app.services.money import from_micros
+from app.analytics import service as svc
+from app.core.money import from_micros
 from graph.core import After, Connection, First, Money, UserError, ctx, decode_id, describe_enum, paginate
 from graph.enums import GoalType, RecipientGroup
 from graph.mutations import RejectedEvent, attempt
@@ -274,7 +274,7 @@ class CampaignAnalytics:
 async def campaign_stats(campaign: CampaignModel, period, date_from, date_to) -> CampaignStats:
     from graphql import GraphQLError
 
-    from app.services.errors import DomainError
+    from app.core.errors import DomainError
 
     try:
         start, end, _tz = await svc.period_range(campaign, period.value if period else None, date_from, date_to)

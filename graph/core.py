@@ -13,9 +13,9 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from app.services.access import Principal
-from app.services.errors import DomainError, ErrorCode as DomainErrorCode
-from app.services.money import from_micros
+from app.tenancy.access import Principal
+from app.core.errors import DomainError, ErrorCode as DomainErrorCode
+from app.core.money import from_micros
 
 T = TypeVar("T")
 

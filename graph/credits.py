@@ -8,12 +8,12 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.services import credits as credit_service
+from app.billing import credits as credit_service
 from tortoise.expressions import Q, Subquery
 
-from app.services.access import resolve_unit
-from app.services.campaigns import campaigns_query
-from app.services.errors import DomainError
+from app.tenancy.access import resolve_unit
+from app.campaigns.service import campaigns_query
+from app.core.errors import DomainError
 from graph.core import After, Connection, First, UserError, ctx, describe_enum, paginate, require_id, to_global_id
 from graph.enums import CampaignType, Channel
 from graph.inputs import unit_ref

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import strawberry
 
-from app.services.campaigns import CampaignData, CampaignFilterData, ChannelData
-from app.services.errors import DomainError, ErrorCode
-from app.services.leads import LeadData, LeadFilterData
+from app.campaigns.service import CampaignData, CampaignFilterData, ChannelData
+from app.core.errors import DomainError, ErrorCode
+from app.audience.leads import LeadData, LeadFilterData
 from graph.core import from_global_id, require_id
 from graph.enums import BounceType, CampaignStatus, CampaignType, Channel, GoalType, Role, SendEventType
 from models.enums import UnitKind

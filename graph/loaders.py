@@ -6,8 +6,8 @@ from collections import defaultdict
 
 from strawberry.dataloader import DataLoader
 
-from app.services import budget as budget_service
-from app.services import kpis
+from app.billing import budget as budget_service
+from app.reporting import kpis
 from models.budgets import BudgetAlert
 from models.campaigns import Campaign, CampaignChannel
 from models.enums import Channel

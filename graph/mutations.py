@@ -9,13 +9,13 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.services import budget as budget_service
-from app.services import campaigns as campaign_service
-from app.services import ingest as ingest_service
-from app.services import leads as lead_service
-from app.services import tenancy as tenancy_service
-from app.services.errors import DomainError
-from app.services.ingest import SendEventData
+from app.billing import budget as budget_service
+from app.campaigns import service as campaign_service
+from app.delivery import ingest as ingest_service
+from app.audience import leads as lead_service
+from app.tenancy import service as tenancy_service
+from app.core.errors import DomainError
+from app.delivery.ingest import SendEventData
 from graph.core import ErrorCode, ObjectId, UserError, ctx, decode_id, require_id
 from graph.inputs import (AudienceInput, CampaignCreateInput, CampaignUpdateInput, LeadInput,
                           OrganizationCreateInput, SendEventInput, SpendLogInput, TokenCreateInput, unit_ref)

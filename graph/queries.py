@@ -7,12 +7,12 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.services import kpis
-from app.services.access import Principal, Unit, resolve_unit
-from app.services.campaigns import campaigns_filtered, campaigns_query, in_visible_campaigns
-from app.services.errors import DomainError
-from app.services.leads import leads_query
-from app.services.tenancy import tokens_query
+from app.reporting import kpis
+from app.tenancy.access import Principal, Unit, resolve_unit
+from app.campaigns.service import campaigns_filtered, campaigns_query, in_visible_campaigns
+from app.core.errors import DomainError
+from app.audience.leads import leads_query
+from app.tenancy.service import tokens_query
 from graph.core import After, Connection, First, Node, ObjectId, ScopeArg, ctx, decode_id, from_global_id, paginate
 from graph.inputs import CampaignFilter, LeadFilter, unit_ref
 from graph.types import (ApiToken, BudgetAlert, Campaign, Center, Dashboard, Lead, Organization, OrgUnit, Send,

@@ -18,10 +18,10 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app import metrics
-from app.services import kpis
-from app.services.access import Principal, Unit, resolve_unit
-from app.services.campaigns import campaign_unit, campaigns_query
-from app.services.errors import DomainError
+from app.reporting import kpis
+from app.tenancy.access import Principal, Unit, resolve_unit
+from app.campaigns.service import campaign_unit, campaigns_query
+from app.core.errors import DomainError
 from graph.core import Money, ScopeArg, ctx, decode_id, from_global_id, to_global_id
 from graph.execution import DirectDelivery, SharedPayload
 from graph.enums import CampaignStatus, Channel, SendStatus, StatusReason

@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.services import kpis
+from app.reporting import kpis
 from graph.core import After, Connection, First, Money, Node, ctx, paginate, to_global_id
 from graph.execution import SharedPayload
 from graph.enums import (BounceType, CampaignStatus, CampaignType, Channel, GoalType, Role, SendEventType,
@@ -761,7 +761,7 @@ class Campaign(Node):
     @strawberry.field(description="The send log, newest first.")
     async def sends(self, info: Info, filter: Annotated[SendFilter | None, strawberry.argument(description="Narrow the log.")] = None, first: First = 50,
                     after: After = None) -> Connection[Send]:
-        from app.services.sends import sends_query
+        from app.delivery.sends import sends_query
 
         qs = sends_query(self.m.id, filter.channel if filter else None, filter.status if filter else None,
                          filter.recipient if filter else None)

@@ -20,8 +20,7 @@ from typing import Any, Awaitable, Callable, Hashable
 
 import orjson
 
-from app import metrics
-from app.services.access import Principal
+from subscriptions import metrics
 from subscriptions import topics
 
 log = logging.getLogger("pulse.hubs")
@@ -41,7 +40,7 @@ class Sub:
     __slots__ = ("principal", "latest_only", "limit", "accept", "items", "waiter", "error", "overflow", "last",
                  "on_overflow", "deliver")
 
-    def __init__(self, principal: Principal, *, latest_only: bool, limit: int = 1000, accept=None) -> None:
+    def __init__(self, principal: Any, *, latest_only: bool, limit: int = 1000, accept=None) -> None:
         self.principal = principal
         self.latest_only = latest_only
         self.limit = limit
@@ -179,22 +178,16 @@ class Hub:
         raise NotImplementedError
 
     async def live_subs(self) -> list[Sub]:
-        """Subscribers whose token is still active and whose member still has the role and scope
-        it subscribed with (one query per round); the others are closed."""
+        """Subscribers whose access still holds (the registry's `check_access`: token active, member
+        still with the role and scope it subscribed with; one query per round); the others are closed."""
         subs = list(self.subs)
-        token_ids = {s.principal.token_id for s in subs if s.principal.token_id}
-        grants = await self.registry.active_tokens(token_ids)
+        reasons = await self.registry.check_access([s.principal for s in subs])
         live = []
-        for s in subs:
-            p = s.principal
-            if not p.token_id:
+        for s, reason in zip(subs, reasons):
+            if reason is None:
                 live.append(s)
-            elif p.token_id not in grants:
-                s.fail("token revoked")
-            elif grants[p.token_id] != (p.role.value, p.scope.kind.value, p.scope.id):
-                s.fail("permissions changed: reconnect to subscribe with the new ones")
             else:
-                live.append(s)
+                s.fail(reason)
         return live
 
 
@@ -204,7 +197,7 @@ class SnapshotHub(Hub):
     kind = "snapshot"
 
     def __init__(self, registry, key, org_id, compute: Callable[[], Awaitable[Any]],
-                 allowed: Callable[[Principal, Any], bool], relevant: Callable[[dict], bool],
+                 allowed: Callable[[Any, Any], bool], relevant: Callable[[dict], bool],
                  fingerprint: Callable[[Any], Any] = lambda snapshot: snapshot) -> None:
         super().__init__(registry, key, org_id)
         self.compute_fn = compute
@@ -263,7 +256,7 @@ class StreamHub(Hub):
     kind = "stream"
 
     def __init__(self, registry, key, org_id, fetch: Callable[[int], Awaitable[list]], head: int,
-                 allowed: Callable[[Principal, Any], bool], relevant: Callable[[dict], bool]) -> None:
+                 allowed: Callable[[Any, Any], bool], relevant: Callable[[dict], bool]) -> None:
         super().__init__(registry, key, org_id)
         self.fetch = fetch
         self.head = head
@@ -320,6 +313,9 @@ class Registry:
     """All hubs and feeds of this process (safe to lose: rebuilt by subscribers)."""
 
     bus: Any
+    #: (principals of live subscribers) -> for each, None while it may still receive messages, else
+    #: the reason it may not. The bus knows no domain: the application passes tenancy's check.
+    check_access: Callable[[list[Any]], Awaitable[list[str | None]]]
     min_interval: float = 0.25
     stream_limit: int = 5000  # queued stream items per subscriber before it is closed as too slow
 
@@ -333,20 +329,6 @@ class Registry:
         for hub in list(self.hubs.values()):
             hub.resync()
 
-    async def active_tokens(self, token_ids: set[int]) -> dict[int, tuple]:
-        """Active tokens → (role, scope kind, scope unit id) of their member, in one query."""
-        if not token_ids:
-            return {}
-        from models.tenancy import ApiToken
-
-        rows = await ApiToken.filter(id__in=list(token_ids), revoked_at=None).values(
-            "id", "user__role", "user__scope_kind", "user__scope_zone_id", "user__scope_center_id", "user__organization_id")
-        out = {}
-        for r in rows:
-            kind = str(getattr(r["user__scope_kind"], "value", r["user__scope_kind"]))
-            unit = {"ZONE": r["user__scope_zone_id"], "CENTER": r["user__scope_center_id"]}.get(kind, r["user__organization_id"])
-            out[r["id"]] = (str(getattr(r["user__role"], "value", r["user__role"])), kind, unit)
-        return out
 
     async def join(self, key: Hashable, org_id: int, make: Callable[[], Awaitable[Hub]], sub: Sub) -> Hub:
         async with self._lock:

@@ -155,7 +155,7 @@ class Tenant:
 @pytest.fixture
 async def tenant_factory(http):
     """Create organizations through the same service the CLI uses."""
-    from app.services.tenancy import create_organization
+    from app.tenancy.service import create_organization
 
     async def make(currency: str = "EUR", timezone: str = "UTC") -> Tenant:
         name = unique()

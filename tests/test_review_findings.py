@@ -125,8 +125,8 @@ def _pk(gid: str) -> int:
 async def test_system_send_keeps_its_queue_time_and_day(tenant):
     from datetime import datetime, timezone
 
-    from app.services.providers import SimulatedProvider
-    from app.services.sender import dispatch_batch, queue_batch
+    from app.sender.providers import SimulatedProvider
+    from app.sender.service import dispatch_batch, queue_batch
 
     gql = tenant.gql
     top = 'mutation{ creditsTopUp(source: EMAIL, amount: 10, reason:"t"){ userErrors{ code } } }'
@@ -158,7 +158,7 @@ async def test_system_send_keeps_its_queue_time_and_day(tenant):
 async def test_send_events_are_accepted_on_a_leap_day(tenant, monkeypatch):
     from datetime import datetime, timezone
 
-    import app.services.ingest as ingest_module
+    import app.delivery.ingest as ingest_module
 
     class LeapDay(datetime):
         @classmethod
@@ -182,7 +182,7 @@ async def test_send_events_are_accepted_on_a_leap_day(tenant, monkeypatch):
 async def test_goal_ingested_before_launch_counts_the_same_live_and_rebuilt(tenant):
     from datetime import datetime, timedelta, timezone
 
-    from app.services.analytics import rebuild
+    from app.analytics.service import rebuild
 
     gql = tenant.gql
     leads = await make_leads(gql, 10)

@@ -178,7 +178,7 @@ async def test_goal_events_need_a_visible_lead(tenant, tenant_factory):
 
 @pytest.mark.parametrize("rebuild", [True])
 async def test_rebuilt_analytics_equal_live(tenant, rebuild):
-    from app.services.analytics import rebuild as rebuild_all
+    from app.analytics.service import rebuild as rebuild_all
     from graph.core import from_global_id
 
     gql = tenant.gql

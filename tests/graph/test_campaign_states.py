@@ -58,7 +58,7 @@ async def body(gql: GQL, doc: str, variables: dict | None = None) -> dict:
 @pytest.fixture(scope="module")
 async def org(http) -> GQL:
     """One organization for the module (same as the conftest tenant_factory, module-scoped)."""
-    from app.services.tenancy import create_organization
+    from app.tenancy.service import create_organization
 
     name = unique()
     issued = await create_organization(name, f"owner@{name}.test", "EUR", "UTC")

@@ -378,7 +378,7 @@ async def test_batch_of_1000_events_in_one_request(tenant):
 
 
 CONCURRENCY_BUG = (
-    "BUG (PostgreSQL): app/services/ingest.py _apply locks sends with select_for_update().values_list(), but tortoise "
+    "BUG (PostgreSQL): app/delivery/ingest.py _apply locks sends with select_for_update().values_list(), but tortoise "
     "drops FOR UPDATE on values_list, so concurrent batches replay from the same old state and double-count counters; "
     "deadlocks (asyncpg DeadlockDetectedError) are not retried and unique violations can exhaust RETRIES: top-level errors")
 

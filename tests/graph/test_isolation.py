@@ -115,7 +115,7 @@ UNIT_KEYS = {"org_A", "zone_Z1", "zone_Z2", "center_C1", "center_C2", "org_B", "
 
 async def _organization(http) -> Tenant:
     """Same as the conftest `tenant_factory`, but usable from a module-scoped fixture."""
-    from app.services.tenancy import create_organization
+    from app.tenancy.service import create_organization
 
     name = unique()
     issued = await create_organization(name, f"owner@{name}.test", "EUR", "UTC")

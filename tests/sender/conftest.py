@@ -2,8 +2,8 @@
 
 import pytest
 
-from app.services.providers import SimulatedProvider
-from app.services.sender import complete_finished, dispatch_batch, queue_batch
+from app.sender.providers import SimulatedProvider
+from app.sender.service import complete_finished, dispatch_batch, queue_batch
 
 
 def perfect_provider() -> dict:

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 
-from app.services.providers import Outcome, SimulatedProvider
-from app.services.sender import complete_finished, dispatch_batch, queue_batch
+from app.sender.providers import Outcome, SimulatedProvider
+from app.sender.service import complete_finished, dispatch_batch, queue_batch
 from tests.conftest import unique
 from tests.helpers import create_campaign, mutate, upsert_leads
 from tests.sender.test_sender import pk

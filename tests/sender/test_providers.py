@@ -19,8 +19,8 @@ from email.policy import default as default_policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from app.services.providers import SmtpProvider, WebhookProvider
-from app.services.sender import complete_finished
+from app.sender.providers import SmtpProvider, WebhookProvider
+from app.sender.service import complete_finished
 from app.settings import Settings
 from tests.conftest import unique
 from tests.helpers import free_port, ingest, make_leads

@@ -4,8 +4,8 @@ enforcement, retries, completion (SPEC §2, §6, §8)."""
 import asyncio
 import base64
 
-from app.services.providers import SimulatedProvider
-from app.services.sender import dispatch_batch, queue_batch
+from app.sender.providers import SimulatedProvider
+from app.sender.service import dispatch_batch, queue_batch
 from tests.helpers import create_campaign, make_leads, mutate
 from tests.sender.conftest import drain, perfect_provider
 
@@ -210,8 +210,8 @@ async def test_external_provider_channels_are_left_to_the_integrator(tenant):
 async def test_messages_without_receipt_end_failed(tenant):
     from datetime import datetime, timedelta, timezone
 
-    from app.services.providers import Outcome, Provider
-    from app.services.sender import expire_receipts
+    from app.sender.providers import Outcome, Provider
+    from app.sender.service import expire_receipts
 
     class Silent(Provider):  # accepts, never reports (like a webhook receiver that loses receipts)
         async def send(self, messages):
@@ -232,8 +232,8 @@ async def test_messages_without_receipt_end_failed(tenant):
 async def test_a_late_receipt_after_the_timeout_charges_the_credits_again(tenant):
     from datetime import datetime, timedelta, timezone
 
-    from app.services.providers import Outcome, Provider
-    from app.services.sender import expire_receipts
+    from app.sender.providers import Outcome, Provider
+    from app.sender.service import expire_receipts
     from tests.helpers import ingest
 
     class Silent(Provider):

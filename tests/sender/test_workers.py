@@ -259,7 +259,7 @@ async def wallets_by_source(gql) -> dict[str, dict]:
 async def test_worker_killed_mid_batch_is_replaced_without_losing_or_repeating_a_message(tenant, workers):
     from aiosmtpd.controller import Controller
 
-    from app.services.counters import rebuild
+    from app.delivery.counters import rebuild
 
     gql = tenant.gql
     n, tag = 300, unique("kill")

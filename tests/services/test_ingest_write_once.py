@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 
 from app.db import fetch
-from app.services import counters
+from app.delivery import counters
 from graph.core import from_global_id
 from models.stats import COUNTER_FIELDS
 from tests.helpers import at, create_campaign, ingest, mutate, upsert_leads
@@ -140,7 +140,7 @@ def test_payload_hash_is_stable():
     between versions (this value was computed by the first implementation)."""
     from datetime import datetime, timezone
 
-    from app.services.ingest import SendEventData, _payload_hash
+    from app.delivery.ingest import SendEventData, _payload_hash
     from models.enums import BounceType, Channel, SendEventType
 
     d = SendEventData(idempotency_key="k", external_id="m-1", channel=Channel.EMAIL, type=SendEventType.BOUNCED,

@@ -3,7 +3,7 @@
 A seeded random workload (several campaigns, channels and centers; a few
 hundred send events, duplicated, shuffled and cut into batches; logged spend
 with a reversal) is pushed through the public API. What the API shows is read,
-`app.services.counters.rebuild()` is called directly, and the API must show
+`app.delivery.counters.rebuild()` is called directly, and the API must show
 exactly the same. The second variant first wipes the counters (and the
 campaigns' spend rollup) to prove that rebuild really recomputes them.
 """
@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 from app.db import execute, fetch
-from app.services import counters
+from app.delivery import counters
 from graph.core import from_global_id
 from models.stats import COUNTER_FIELDS
 from tests.helpers import METRIC_FIELDS, at, create_campaign, ingest, mutate, upsert_leads

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.services.access import Principal, Unit, hash_token, new_token, resolve_unit
-from app.services.errors import DomainError, ErrorCode, NotFound
+from app.tenancy.access import Principal, Unit, hash_token, new_token, resolve_unit
+from app.core.errors import DomainError, ErrorCode, NotFound
 from models.enums import Role, UnitKind
 from models.tenancy import ApiToken, Center, Organization, User, Zone
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from tortoise.expressions import Q
 
-from app.services.errors import Forbidden, NotFound, Unauthenticated
+from app.core.errors import Forbidden, NotFound, Unauthenticated
 from models.enums import Role, UnitKind
 from models.tenancy import ApiToken, Center, Organization, User, Zone
 
@@ -163,3 +163,32 @@ async def authenticate(raw: str | None, *, touch_resolution_s: int = 60) -> Prin
     if record.last_used_at is None or now - record.last_used_at > timedelta(seconds=touch_resolution_s):
         await ApiToken.filter(id=record.id).update(last_used_at=now)
     return await principal_for_user(record.user, record.id)
+
+
+async def access_still_granted(principals: list[Principal]) -> list[str | None]:
+    """For each principal of a live subscription: None while its token is active and its member
+    still has the role and scope it subscribed with, else the reason it may receive no more.
+
+    One query for all of them (the hubs call it every round)."""
+    token_ids = {p.token_id for p in principals if p.token_id}
+    grants: dict[int, tuple] = {}
+    if token_ids:
+        rows = await ApiToken.filter(id__in=list(token_ids), revoked_at=None).values(
+            "id", "user__role", "user__scope_kind", "user__scope_zone_id", "user__scope_center_id",
+            "user__organization_id")
+        for r in rows:
+            kind = str(getattr(r["user__scope_kind"], "value", r["user__scope_kind"]))
+            unit = {"ZONE": r["user__scope_zone_id"], "CENTER": r["user__scope_center_id"]}.get(
+                kind, r["user__organization_id"])
+            grants[r["id"]] = (str(getattr(r["user__role"], "value", r["user__role"])), kind, unit)
+    out: list[str | None] = []
+    for p in principals:
+        if not p.token_id:
+            out.append(None)
+        elif p.token_id not in grants:
+            out.append("token revoked")
+        elif grants[p.token_id] != (p.role.value, p.scope.kind.value, p.scope.id):
+            out.append("permissions changed: reconnect to subscribe with the new ones")
+        else:
+            out.append(None)
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from app.services.errors import DomainError, ErrorCode
+from app.core.errors import DomainError, ErrorCode
 
 MICROS = 1_000_000
 MAX_MICROS = 10**17  # 100 billion currency units

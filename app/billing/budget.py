@@ -8,9 +8,11 @@ from datetime import date, datetime, timezone
 from tortoise.transactions import in_transaction
 
 from app.db import fetch, is_postgres
-from app.services.access import Principal
-from app.services.errors import DomainError, ErrorCode, NotFound
-from app.services.money import to_micros
+from app.campaigns.service import get_campaign
+from app.tenancy.access import Principal
+from app.tenancy.service import check_name
+from app.core.errors import DomainError, ErrorCode, NotFound
+from app.core.money import to_micros
 from models.budgets import BudgetAlert, SpendEntry
 from models.campaigns import Campaign
 from models.enums import Channel
@@ -83,10 +85,16 @@ async def add_spend(campaign_ids_deltas: dict[int, int]) -> dict[int, tuple[int,
     return out
 
 
-async def log_spend(principal: Principal, data: SpendData) -> tuple[SpendEntry, list[BudgetAlert]]:
-    from app.services.campaigns import get_campaign
-    from app.services.tenancy import check_name
+async def on_sends_changed(batch) -> None:
+    """`delivery.sends_changed` handler: message costs move the spend rollup; crossing a threshold
+    raises its alert (campaigns are locked by the ingestion, in id order)."""
+    moved = await add_spend(batch.spend)
+    for cid in sorted(c for c, d in batch.spend.items() if d > 0 and c in moved):
+        campaign_org, spent, budget = moved[cid]
+        batch.alerts.extend(await raise_alerts_at(campaign_org, cid, spent, budget))
 
+
+async def log_spend(principal: Principal, data: SpendData) -> tuple[SpendEntry, list[BudgetAlert]]:
     principal.require_write()
     category = check_name(data.category, "category", 100)
     note = (data.note or "").strip()

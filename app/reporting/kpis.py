@@ -10,9 +10,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from app.billing.budget import logged_spend_by_campaign
 from app.db import fetch
-from app.services.access import Unit
-from app.services.money import ratio
+from app.tenancy.access import Unit
+from app.core.money import ratio
 from models.campaigns import Campaign
 from models.enums import CampaignStatus, Channel, UnitKind
 from models.stats import COUNTER_FIELDS
@@ -196,7 +197,6 @@ class CampaignSnapshot:
 
 async def campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
     """Everything `campaignKpis` shows, read from rollups (a handful of queries)."""
-    from app.services.budget import logged_spend_by_campaign
     from models.campaigns import CampaignChannel
     from models.tenancy import Organization
 

@@ -38,12 +38,12 @@ from zoneinfo import ZoneInfo
 from tortoise.transactions import in_transaction
 
 from app.db import execute, fetch, is_postgres
-from app.services import credits as credit_service
-from app.services.access import Principal, Unit
-from app.services.counters import CounterDelta
-from app.services.ingest import SYSTEM_EXTERNAL_PREFIX, SendEventData, ingest_send_events
-from app.services.leads import CHANNEL_ADDRESS
-from app.services.providers import Message, Outcome, Provider
+from app.billing import credits as credit_service
+from app.tenancy.access import Principal, Unit
+from app.delivery.counters import CounterDelta
+from app.delivery.ingest import SYSTEM_EXTERNAL_PREFIX, SendEventData, ingest_send_events
+from app.audience.leads import CHANNEL_ADDRESS
+from app.sender.providers import Message, Outcome, Provider
 from models.campaigns import Campaign, CampaignChannel, Recipient
 from models.credits import CreditEntry, CreditWallet, SendJob
 from models.enums import (CampaignStatus, CampaignType, Channel, CreditEntryKind, RecipientGroup, Role,
@@ -83,6 +83,11 @@ async def create_jobs(campaign_id: int, lead_ids: list[int] | None = None) -> in
             for lead_id in recipients for ch in channels]
     await SendJob.bulk_create(jobs, batch_size=1000, ignore_conflicts=True)
     return len(jobs)
+
+
+async def on_recipients_added(campaign: Campaign, lead_ids: list[int] | None) -> None:
+    """`campaigns.recipients_added` handler: jobs for the new treatment recipients."""
+    await create_jobs(campaign.id, lead_ids)
 
 
 @dataclass

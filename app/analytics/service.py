@@ -29,10 +29,12 @@ import orjson
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
-from app.db import conn, db_datetime, execute, fetch, in_list, is_postgres, is_retryable, sql, update_rows
-from app.services.access import Principal
-from app.services.errors import DomainError, ErrorCode
-from app.services.money import to_micros
+from app.db import conn, db_datetime, execute, fetch, in_list, is_postgres, is_retryable, lock_rows, sql, update_rows
+from app.audience.leads import leads_query
+from app.delivery.ingest import Rejection
+from app.tenancy.access import Principal
+from app.core.errors import DomainError, ErrorCode
+from app.core.money import to_micros
 from models.campaigns import Campaign, Recipient
 from models.enums import CampaignStatus, GoalType, RecipientGroup
 from models.goals import Attribution, CampaignDayStat, CampaignOutcome, GoalEvent
@@ -353,8 +355,6 @@ class GoalIngestResult:
 
 
 async def ingest_goal_events(principal: Principal, events: list[GoalEventData], max_batch: int = 5000) -> GoalIngestResult:
-    from app.services.ingest import Rejection
-    from app.services.leads import leads_query
 
     principal.require_ingest()
     if len(events) > max_batch:
@@ -416,7 +416,6 @@ async def ingest_goal_events(principal: Principal, events: list[GoalEventData], 
 
 def _repeated(index: int, key: str, digest: str, known: dict[str, str], out: GoalIngestResult) -> bool:
     """A key seen before: a duplicate (same payload) or a conflict (different payload)."""
-    from app.services.ingest import Rejection
 
     if key not in known:
         return False
@@ -428,8 +427,6 @@ def _repeated(index: int, key: str, digest: str, known: dict[str, str], out: Goa
 
 
 async def _store_goals(org_id: int, valid: list) -> GoalIngestResult:
-    from app.db import lock_rows
-
     out = GoalIngestResult()
     tz = ZoneInfo((await Organization.get(id=org_id)).timezone)
     async with in_transaction():
@@ -461,6 +458,25 @@ async def _store_goals(org_id: int, valid: list) -> GoalIngestResult:
 # ---------------------------------------------------------------- recompute
 
 
+RECOMPUTE_ON = {"view_window_hours", "goal_window_hours", "goal_after_view_window_hours", "goal_type", "goal_key"}
+
+
+async def on_sends_changed_hook(batch) -> None:
+    """`delivery.sends_changed` handler."""
+    await on_sends_changed(batch.changed, batch.old_states, batch.tz, batch.campaigns)
+
+
+async def on_recipients_added(campaign: Campaign, lead_ids: list[int] | None) -> None:
+    """`campaigns.recipients_added` handler: goals the new recipients already reached count."""
+    await attribute_new_recipients(campaign, lead_ids)
+
+
+async def on_settings_changed(campaign: Campaign, keys: set[str]) -> None:
+    """`campaigns.settings_changed` handler: the numbers follow new windows or a new goal."""
+    if campaign.status != CampaignStatus.DRAFT and keys & RECOMPUTE_ON:
+        await recompute_campaign(campaign.id)
+
+
 async def recompute_campaign(campaign_id: int) -> None:
     """Rebuild one campaign's analytics from its sends and the goal events (windows or goal changed)."""
     campaign = await Campaign.get(id=campaign_id)
@@ -468,8 +484,6 @@ async def recompute_campaign(campaign_id: int) -> None:
     async with in_transaction():
         # Ingestion takes the campaign row lock before it touches these rollups: no delta
         # can land between the deletes below and the recomputed rows.
-        from app.db import lock_rows
-
         await lock_rows("campaign", [campaign_id])
         campaign = await Campaign.get(id=campaign_id)
         await execute("DELETE FROM campaign_day_stat WHERE campaign_id = ?", [campaign_id])

@@ -29,7 +29,7 @@ from email.message import EmailMessage
 import httpx
 import orjson
 
-from app.services.ingest import SendEventData
+from app.delivery.ingest import SendEventData
 from app.settings import Settings
 from models.enums import BounceType, Channel, SendEventType as E
 

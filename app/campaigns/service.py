@@ -9,12 +9,12 @@ from datetime import datetime, timezone
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
-from app.services import budget as budget_service
-from app.services.access import Principal, Unit, resolve_unit
-from app.services.errors import DomainError, ErrorCode, NotFound
-from app.services.leads import LeadFilterData, filter_q
-from app.services.money import to_micros
-from app.services.tenancy import check_name
+from app.tenancy.access import Principal, Unit, resolve_unit
+from app.core.errors import DomainError, ErrorCode, NotFound
+from app.core.hooks import Hook
+from app.audience.leads import LeadFilterData, filter_q
+from app.core.money import to_micros
+from app.tenancy.service import check_name
 from models.campaigns import AudienceMember, Campaign, CampaignChannel, Recipient
 from models.enums import CampaignStatus, CampaignType, Channel, GoalType, RecipientGroup, StatusReason, UnitKind
 from models.leads import Lead
@@ -32,6 +32,17 @@ TRANSITIONS: dict[str, tuple[set[CampaignStatus], CampaignStatus | None]] = {
     "complete": ({S.LIVE, S.PAUSED}, S.COMPLETED),
     "cancel": ({S.DRAFT, S.SCHEDULED, S.LIVE, S.PAUSED}, S.CANCELLED),
 }
+
+# Hooks: higher domains register their in-transaction work here at start-up (app.wiring).
+#: (campaign, lead_ids | None) — recipients joined the campaign (None: all of them, at launch);
+#: runs after the campaign row holds its new status and sizes. The sender creates jobs, analytics
+#: attributes the goal events these recipients already have.
+recipients_added = Hook("campaigns.recipients_added")
+#: (campaign) -> list of alerts raised — the allocated budget changed (billing raises alerts).
+budget_changed = Hook("campaigns.budget_changed")
+#: (campaign, changed setting names) — after the update's transaction (analytics recomputes the
+#: campaign's figures when its goal or attribution windows changed).
+settings_changed = Hook("campaigns.settings_changed")
 
 # Settings that may change once a campaign has been launched.
 EDITABLE_AFTER_LAUNCH = {"name", "description", "budget", "end_at", "attribution", "goal"}
@@ -208,12 +219,9 @@ async def update_campaign(principal: Principal, campaign_id: int, data: Campaign
             rows = _channel_rows(data.channels)
             await CampaignChannel.filter(campaign_id=campaign.id).delete()
             await CampaignChannel.bulk_create([CampaignChannel(campaign=campaign, **row) for row in rows])
-        alerts = await budget_service.raise_alerts(campaign) if "budget_micros" in values else []
-    if campaign.status != S.DRAFT and values.keys() & {"view_window_hours", "goal_window_hours",
-                                                        "goal_after_view_window_hours", "goal_type", "goal_key"}:
-        from app.services.analytics import recompute_campaign
-
-        await recompute_campaign(campaign.id)  # the numbers follow the new windows or goal
+        alerts = [a for found in await budget_changed.run(campaign) for a in found] \
+            if "budget_micros" in values else []
+    await settings_changed.run(campaign, set(values))
     await bus.campaign_changed(campaign.organization_id, campaign.id, "settings")
     await bus.budget_alerts_raised(alerts)
     return campaign, alerts
@@ -351,13 +359,8 @@ async def add_matching_recipients(org_id: int, lead_ids: list[int]) -> list[int]
             rows.append(Recipient(campaign_id=campaign.id, lead_id=lead_id, group=group))
         await Recipient.bulk_create(rows, batch_size=1000)
         await Campaign.filter(id=campaign.id).update(audience_size=size, control_size=control, reach=size - control)
-        from app.services.sender import create_jobs
-
-        await create_jobs(campaign.id, [r.lead_id for r in rows if r.group == RecipientGroup.TREATMENT])
-        from app.services.analytics import attribute_new_recipients
-
         campaign.audience_size, campaign.control_size, campaign.reach = size, control, size - control
-        await attribute_new_recipients(campaign, [r.lead_id for r in rows])
+        await recipients_added.run(campaign, [r.lead_id for r in rows])
         changed.append(campaign.id)
     return changed
 
@@ -387,9 +390,6 @@ async def transition(principal: Principal, campaign_id: int, action: str) -> Cam
             if campaign.type == CampaignType.SCHEDULED and campaign.audience_size == 0:
                 raise DomainError(ErrorCode.EMPTY_AUDIENCE, "the audience is empty; set one with audienceSet", "id")
             target = S.SCHEDULED if campaign.start_at and campaign.start_at > now else S.LIVE
-            from app.services.sender import create_jobs
-
-            await create_jobs(campaign.id)
             update.update(launched_at=now, audience_size=campaign.audience_size,
                           reach=campaign.reach, control_size=campaign.control_size)
         update["status"] = target
@@ -405,9 +405,7 @@ async def transition(principal: Principal, campaign_id: int, action: str) -> Cam
         for k, v in update.items():
             setattr(campaign, k, v)
         if action == "launch":
-            from app.services.analytics import attribute_new_recipients
-
-            await attribute_new_recipients(campaign)
+            await recipients_added.run(campaign, None)
     await bus.campaign_changed(campaign.organization_id, campaign.id, "status")
     return campaign
 

@@ -24,16 +24,15 @@ from zoneinfo import ZoneInfo
 import orjson
 from tortoise.transactions import in_transaction
 
-from app.db import db_date, db_datetime, fetch, in_list, insert_rows, is_postgres, is_retryable, update_rows
-from app.services import analytics
-from app.services import budget as budget_service
-from app.services.access import Principal
-from app.services.counters import CounterDelta
-from app.services.errors import DomainError, ErrorCode
-from app.services.leads import leads_query
-from app.services.money import to_micros
-from app.services.sendstate import STATE_FIELDS, Ev, replay
-from models.budgets import BudgetAlert
+from app.campaigns.service import campaigns_query
+from app.db import db_date, execute, db_datetime, fetch, in_list, insert_rows, is_postgres, is_retryable, update_rows
+from app.tenancy.access import Principal
+from app.delivery.counters import CounterDelta
+from app.core.errors import DomainError, ErrorCode
+from app.core.hooks import Hook
+from app.audience.leads import leads_query
+from app.core.money import to_micros
+from app.delivery.sendstate import STATE_FIELDS, Ev, replay
 from models.campaigns import Campaign
 from models.enums import (BounceType, CampaignStatus, Channel, CreditEntryKind, RecipientGroup, SendEventType,
                           SendStatus)
@@ -88,8 +87,25 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     changes: list[ChangedSend] = field(default_factory=list)
-    alerts: list[BudgetAlert] = field(default_factory=list)
+    alerts: list = field(default_factory=list)  # budget alerts raised (billing's rows), published after commit
     campaign_ids: set[int] = field(default_factory=set)
+
+
+@dataclass
+class SendsChanged:
+    """What `sends_changed` handlers receive, inside the ingestion transaction, campaigns locked."""
+
+    changed: list  # SendRow, in id order, already in their new state
+    old_states: dict[int, dict]  # send id -> state before this batch (existing sends only)
+    tz: ZoneInfo  # the organization's time zone
+    campaigns: dict[int, Campaign]  # the changed sends' campaigns, read under their row lock
+    spend: dict[int, int]  # campaign id -> spend delta in micros (cost of sends that moved)
+    alerts: list  # handlers append the budget alerts they raise (published after commit)
+
+
+#: (SendsChanged) — sends changed state in an ingestion batch. Billing moves spend and raises
+#: budget alerts; analytics moves its rollups. Registered at start-up (app.wiring).
+sends_changed = Hook("delivery.sends_changed")
 
 
 @dataclass
@@ -345,16 +361,12 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             campaigns = await _lock_campaigns({s.campaign_id for s in changed})
             await _settle_system_sends(updated, old_status, tz, old_states)
             await _save_sends(updated)
-            await analytics.on_sends_changed(changed, old_states, tz, campaigns)
+            await sends_changed.run(SendsChanged(changed, old_states, tz, campaigns, delta.spend_by_campaign(),
+                                                 out.alerts))
         await delta.apply()
         if changed:
-            spend = delta.spend_by_campaign()
-            moved_spend = await budget_service.add_spend(spend)
             await insert_rows("send_change", _CHANGE_INSERT_COLUMNS, [
                 (org_id, s.campaign_id, s.id, s.channel.value, s.status.value, received) for s in changed])
-            for cid in sorted(c for c, d in spend.items() if d > 0 and c in moved_spend):
-                campaign_org, spent, budget = moved_spend[cid]
-                out.alerts.extend(await budget_service.raise_alerts_at(campaign_org, cid, spent, budget))
         for lead_id in sorted(unsubscribes):
             await add_unsubscribes(lead_id, sorted(unsubscribes[lead_id]))
         # Every campaign whose figures moved: also a brand-new send that stays PENDING (its
@@ -393,7 +405,6 @@ async def _settle_system_sends(changed: list[SendRow], old_status: dict, tz: Zon
     """A message the sender queued leaves PENDING: release its budget reservation
     (its real cost now counts as spend), and refund its credits if it failed
     before the provider accepted it."""
-    from app.db import execute
     from models.credits import CreditEntry
 
     released: dict[int, int] = defaultdict(int)
@@ -472,8 +483,6 @@ def _db_value(value):
 async def add_unsubscribes(lead_id: int, channels: list[str]) -> None:
     """Merge channels into a lead's unsubscribe list in one statement (no lost update between
     concurrent batches of different campaigns, which share no lock)."""
-    from app.db import execute
-
     if is_postgres():
         await execute(
             "UPDATE lead SET unsubscribed = (SELECT COALESCE(jsonb_agg(DISTINCT c ORDER BY c), '[]'::jsonb) "
@@ -514,8 +523,6 @@ async def _drop_seen(org_id: int, items: list[_Valid], out: IngestResult) -> lis
 async def _check_existing(principal: Principal, sends: dict, groups: dict, out: IngestResult) -> set:
     """Existing sends must belong to a campaign the caller sees, and events must not contradict them.
     Returns the keys of sends outside the caller's scope (their events were rejected as NOT_FOUND)."""
-    from app.services.campaigns import campaigns_query
-
     campaign_ids = list({s.campaign_id for s in sends.values()})
     visible = set(await campaigns_query(principal).filter(id__in=campaign_ids).values_list("id", flat=True)) \
         if campaign_ids else set()
@@ -570,8 +577,6 @@ async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, units
     campaign_ids = {v.data.campaign_id for k in missing for v in groups[k] if v.data.campaign_id}
     lead_ids = {v.data.lead_id for k in missing for v in groups[k] if v.data.lead_id}
     lead_exts = {v.data.lead_external_id for k in missing for v in groups[k] if v.data.lead_external_id}
-    from app.services.campaigns import campaigns_query
-
     campaigns = {c.id: c for c in await campaigns_query(principal).filter(id__in=list(campaign_ids))} \
         if campaign_ids else {}
     visible_leads = leads_query(principal)

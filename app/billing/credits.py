@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from app.db import fetch, lock_rows
-from app.services.access import Principal, Unit
-from app.services.errors import DomainError, ErrorCode
+from app.campaigns.service import campaigns_query
+from app.db import execute, fetch, is_postgres, lock_rows
+from app.tenancy.access import Principal, Unit
+from app.core.errors import DomainError, ErrorCode
 from models.campaigns import Campaign
 from models.credits import CreditEntry, CreditWallet
 from models.enums import CampaignStatus, CampaignType, Channel, CreditEntryKind, CreditSource, Role
@@ -72,8 +73,6 @@ async def top_up(principal: Principal, source: CreditSource, amount: int, reason
 
 
 async def _move(wallet_id: int, amount: int) -> None:
-    from app.db import execute
-
     await execute("UPDATE credit_wallet SET balance = balance + ? WHERE id = ?", [amount, wallet_id])
 
 
@@ -114,8 +113,6 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
     """Credits consumed (consumption − refunds) per campaign and channel over a day range,
     with per-center and per-day drilldowns. Read from the ledger; targeted and processed
     from the send jobs and the send counters of the same days."""
-    from app.services.campaigns import campaigns_query
-
     unit = flt.unit or principal.scope
     campaigns = campaigns_query(principal, unit)
     if flt.campaign_ids is not None:
@@ -180,8 +177,6 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
 
 
 def _date_param(value):
-    from app.db import is_postgres
-
     if is_postgres() and isinstance(value, str) and len(value) == 10 and value[4] == "-":
         return date.fromisoformat(value)
     return value

@@ -7,15 +7,20 @@ from dataclasses import dataclass, field
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from app.services.access import Principal, Unit
-from app.services.errors import DomainError, ErrorCode, NotFound
-from app.services.tenancy import EMAIL_RE
+from app.tenancy.access import Principal, Unit
+from app.core.errors import DomainError, ErrorCode, NotFound
+from app.core.hooks import Hook
+from app.tenancy.service import EMAIL_RE
 from models.enums import Channel, Role, UnitKind
 from models.leads import Lead
 from models.tenancy import Center
 from subscriptions import bus
 
 MAX_LEADS_PER_BATCH = 5000
+
+#: (organization id, lead ids) -> campaign ids that grew — leads were created or changed, in the
+#: upsert's transaction (ALWAYS_ON campaigns add the ones that now match; registered by app.wiring).
+leads_upserted = Hook("audience.leads_upserted")
 
 CHANNEL_ADDRESS = {
     Channel.EMAIL: "email",
@@ -184,9 +189,8 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
                 )
             }
             out = [created.get(lead.external_id, lead) for lead in out]
-        from app.services.campaigns import add_matching_recipients
-
-        grown = await add_matching_recipients(principal.org_id, [lead.id for lead in out])
+        grown = sorted({cid for found in await leads_upserted.run(principal.org_id, [lead.id for lead in out])
+                        for cid in found})
     for campaign_id in grown:
         await bus.campaign_changed(principal.org_id, campaign_id, "recipients")
     return out

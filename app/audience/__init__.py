@@ -1,0 +1,3 @@
+"""Audience: leads (recipients), their upsert and filters (`leads`). Declares the
+`leads_upserted` hook that campaigns fill (ALWAYS_ON growth).
+"""

@@ -1,0 +1,3 @@
+"""Billing: budgets, logged spend, budget alerts (`budget`); credit wallets, their ledger and the
+credit consumption report (`credits`).
+"""
