@@ -27,7 +27,7 @@ from app.core.errors import Unauthenticated
 from app.settings import Settings, get_settings
 from app.wiring import wire
 from graph.core import Context
-from graph.execution import PulseTransportWSHandler
+from graph.core.execution import PulseTransportWSHandler
 from graph.schema import build_schema
 from subscriptions.bus import Bus, get_bus, set_bus
 from subscriptions.hubs import Registry, set_registry

@@ -1,26 +1,75 @@
-"""The schema: merges every domain's queries and mutations."""
+"""The schema: the root types, listing every domain's fields, and the limits every operation runs under."""
 
 import strawberry
 from graphql import specified_rules
 from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 
-from graph.analytics import GoalMutation
-from graph.credits import CreditMutation, CreditQuery
-from graph.execution import PulseExecutionContext
-from graph.mutations import Mutation as CoreMutation
-from graph.queries import Query as CoreQuery
-from graph.subscriptions import Subscription
-from graph.types import ApiToken, BudgetAlert, Campaign, Center, Lead, Organization, Send, SpendEntry, User, Zone
+from graph.core.execution import PulseExecutionContext
+from graph.analytics import mutations as analytics_mutations
+from graph.audience import mutations as audience_mutations
+from graph.audience import queries as audience_queries
+from graph.billing import mutations as billing_mutations
+from graph.billing import queries as billing_queries
+from graph.billing import subscriptions as billing_subscriptions
+from graph.campaigns import mutations as campaigns_mutations
+from graph.campaigns import queries as campaigns_queries
+from graph.delivery import mutations as delivery_mutations
+from graph.delivery import subscriptions as delivery_subscriptions
+from graph import node as node
+from graph.reporting import queries as reporting_queries
+from graph.reporting import subscriptions as reporting_subscriptions
+from graph.tenancy import mutations as tenancy_mutations
+from graph.tenancy import queries as tenancy_queries
+from graph.node import NODE_TYPES
+
+# The root types list every field explicitly, domain by domain: the schema's shape is read here,
+# each field's resolver lives with its domain (graph/<domain>/{queries,mutations,subscriptions}.py).
 
 
 @strawberry.type(description="Reads. Every read is scoped to the caller.")
-class Query(CoreQuery, CreditQuery):
-    pass
+class Query:
+    node = node.node
+    viewer = tenancy_queries.viewer
+    dashboard = reporting_queries.dashboard
+    campaigns = campaigns_queries.campaigns
+    campaign = campaigns_queries.campaign
+    leads = audience_queries.leads
+    budget_alerts = billing_queries.budget_alerts
+    tokens = tenancy_queries.tokens
+    users = tenancy_queries.users
+    credit_wallets = billing_queries.credit_wallets
+    credit_consumption = billing_queries.credit_consumption
 
 
 @strawberry.type(description="Writes. Expected failures come back as `userErrors` with a code.")
-class Mutation(CoreMutation, CreditMutation, GoalMutation):
-    pass
+class Mutation:
+    campaign_create = campaigns_mutations.campaign_create
+    campaign_update = campaigns_mutations.campaign_update
+    campaign_launch = campaigns_mutations.campaign_launch
+    campaign_pause = campaigns_mutations.campaign_pause
+    campaign_resume = campaigns_mutations.campaign_resume
+    campaign_complete = campaigns_mutations.campaign_complete
+    campaign_cancel = campaigns_mutations.campaign_cancel
+    campaign_clone = campaigns_mutations.campaign_clone
+    audience_set = campaigns_mutations.audience_set
+    leads_upsert = audience_mutations.leads_upsert
+    spend_log = billing_mutations.spend_log
+    send_events_ingest = delivery_mutations.send_events_ingest
+    token_create = tenancy_mutations.token_create
+    token_revoke = tenancy_mutations.token_revoke
+    organization_create = tenancy_mutations.organization_create
+    zone_create = tenancy_mutations.zone_create
+    center_create = tenancy_mutations.center_create
+    credits_top_up = billing_mutations.credits_top_up
+    goal_events_ingest = analytics_mutations.goal_events_ingest
+
+
+@strawberry.type(description="Live updates over a websocket (graphql-transport-ws).")
+class Subscription:
+    dashboard_kpis = reporting_subscriptions.dashboard_kpis
+    campaign_kpis = reporting_subscriptions.campaign_kpis
+    budget_alerts = billing_subscriptions.budget_alerts
+    send_status_changed = delivery_subscriptions.send_status_changed
 
 
 class PulseSchema(strawberry.Schema):
@@ -42,9 +91,8 @@ class PulseSchema(strawberry.Schema):
 
 
 def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False):
+    from graph.core.errors import should_mask
     from strawberry.extensions import MaskErrors
-
-    from app.errors import should_mask
 
     # Factories, not instances: Strawberry builds them per request (an instance is shared by
     # concurrent requests and its `execution_context` is overwritten by each one: MaskErrors could
@@ -65,7 +113,7 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Campaign, Lead, Send, SpendEntry, BudgetAlert, Organization, Zone, Center, User, ApiToken],
+        types=NODE_TYPES,
         extensions=extensions,
         execution_context_class=PulseExecutionContext,
     )

@@ -1,8 +1,8 @@
-"""The graphql-core per-event memo leak stays fixed (see graph/execution.py)."""
+"""The graphql-core per-event memo leak stays fixed (see graph/core/execution.py)."""
 
 from graphql import build_schema, parse
 
-from graph.execution import PulseExecutionContext
+from graph.core.execution import PulseExecutionContext
 
 
 def test_per_event_executors_do_not_grow_the_subscription_memo():
@@ -26,7 +26,7 @@ async def test_send_now_writes_at_once_or_leaves_the_value_to_the_subscriber_tas
 
     import strawberry
 
-    from graph.execution import DirectDelivery, PulseExecutionContext, SharedPayload
+    from graph.core.execution import DirectDelivery, PulseExecutionContext, SharedPayload
 
     @strawberry.type
     class Item(SharedPayload):

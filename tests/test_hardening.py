@@ -5,7 +5,7 @@ import pytest
 from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
-from app.errors import should_mask
+from graph.core.errors import should_mask
 from app.main import create_app
 from app.settings import Settings
 

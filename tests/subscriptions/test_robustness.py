@@ -136,7 +136,7 @@ async def test_one_snapshot_per_change_whatever_the_number_of_subscribers(tenant
 
 
 async def test_alike_subscribers_share_one_execution_per_change(tenant, live_server):
-    """graph/execution.py: one execution per event for subscribers with the same document, variables
+    """graph/core/execution.py: one execution per event for subscribers with the same document, variables
     and access; another role or another document is executed on its own, with the same figures."""
     from app import metrics
 

@@ -1,4 +1,4 @@
-"""Engagement analytics, goals, attribution and lift (SPEC §9)."""
+"""GraphQL analytics: object types."""
 
 from __future__ import annotations
 
@@ -6,25 +6,21 @@ import datetime as dt
 import enum
 from collections import defaultdict
 from decimal import Decimal
-from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
 
 from app.analytics import service as svc
 from app.core.money import from_micros
-from graph.core import After, Connection, First, Money, UserError, ctx, decode_id, describe_enum, paginate
-from graph.enums import GoalType, RecipientGroup
-from graph.mutations import RejectedEvent, attempt
-from graph.types import Lead
+from graph.audience.types import Lead
+from graph.core import After, Connection, First, Money, UserError, describe_enum, paginate
+from graph.core.enums import GoalType, RecipientGroup
+from graph.delivery.mutations import RejectedEvent
 from models.campaigns import Campaign as CampaignModel
 from models.campaigns import Recipient
 from models.goals import Attribution
 from models.leads import Lead as LeadModel
 from models.sends import Send
 from models.tenancy import Organization
-
-
 
 
 class _StatsPeriod(enum.Enum):
@@ -325,30 +321,3 @@ class GoalEventsIngestPayload:
     duplicates: int = strawberry.field(description="Repeats of stored events: no effect.")
     rejected: list[RejectedEvent] = strawberry.field(description="Events refused, with the reason.")
     user_errors: list[UserError] = strawberry.field(description="Expected failures; empty on success.")
-
-
-@strawberry.type(description="Goal writes.")
-class GoalMutation:
-    @strawberry.mutation(description="Ingest goal events (at least once, any order); attributed to campaigns by their windows.")
-    async def goal_events_ingest(
-        self, info: Info,
-        events: Annotated[list[GoalEventInput], strawberry.argument(description="The events (up to 5000 per call).")],
-    ) -> GoalEventsIngestPayload:
-        p = ctx(info).principal
-        data = []
-        for e in events:
-            lead_id = decode_id(e.lead_id, "Lead") if e.lead_id is not None else None
-            data.append(svc.GoalEventData(
-                idempotency_key=e.idempotency_key, goal_type=e.goal_type, occurred_at=e.occurred_at, lead_id=lead_id,
-                lead_external_id=e.lead_external_id, key=e.key, value=e.value,
-                invalid="lead not found" if e.lead_id is not None and lead_id is None else None))
-        settings = ctx(info).settings
-        max_batch = settings.max_batch_size if settings else 5000
-        result, errors = await attempt(lambda: svc.ingest_goal_events(p, data, max_batch))
-        if result is None:
-            return GoalEventsIngestPayload(accepted=0, duplicates=0, rejected=[], user_errors=errors)
-        return GoalEventsIngestPayload(
-            accepted=result.accepted, duplicates=result.duplicates,
-            rejected=[RejectedEvent(index=r.index, code=r.code, message=r.message) for r in result.rejected],
-            user_errors=[])
-

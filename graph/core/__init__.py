@@ -196,7 +196,7 @@ class Context:
     response: Any = None
     settings: Any = None
     connection_params: dict | None = None
-    ws_handler: Any = None  # the graphql-transport-ws handler of a websocket (graph/execution.py)
+    ws_handler: Any = None  # the graphql-transport-ws handler of a websocket (graph/core/execution.py)
 
     @property
     def principal(self) -> Principal:
@@ -223,3 +223,27 @@ After = Annotated[str | None, strawberry.argument(description="Return the items 
 ObjectId = Annotated[strawberry.ID, strawberry.argument(description="Global id of the object.")]
 ScopeArg = Annotated[strawberry.ID | None, strawberry.argument(
     description="An organization, zone or center id inside your scope; default: your scope unit.")]
+
+
+# ---------------------------------------------------------------- upward references
+# The Campaign object is the API's aggregate: it sits above the domain packages that serve its
+# fields (graph.campaigns imports graph.billing, graph.analytics …). A lower package that returns a
+# Campaign (a budget alert's campaign, a spend payload) names the type lazily and builds it through
+# this registry, which the type fills when its module is imported (the schema imports them all).
+
+_NODE_BUILDERS: dict[str, Callable[[Any], Any]] = {}
+
+CampaignRef = Annotated["Campaign", strawberry.lazy("graph.campaigns.types")]
+
+
+def node_type(type_name: str):
+    """Class decorator: register `cls.of(model)` as the builder of `type_name`."""
+    def register(cls):
+        _NODE_BUILDERS[type_name] = cls.of
+        return cls
+    return register
+
+
+def node_of(type_name: str, model: Any) -> Any:
+    """The GraphQL object of `type_name` for a model (the type's own `of`)."""
+    return _NODE_BUILDERS[type_name](model)

@@ -1,25 +1,30 @@
-"""Credits: wallets, ledger, top-ups and the consumption report (SPEC §8)."""
+"""GraphQL billing: credit wallets, ledger entries and the consumption report types."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
-
-from app.billing import credits as credit_service
 from tortoise.expressions import Q, Subquery
 
-from app.tenancy.access import resolve_unit
+from app.billing import credits as credit_service
 from app.campaigns.service import campaigns_query
-from app.core.errors import DomainError
-from graph.core import After, Connection, First, UserError, ctx, describe_enum, paginate, require_id, to_global_id
-from graph.enums import CampaignType, Channel
-from graph.inputs import unit_ref
-from graph.loaders import loaders
-from graph.mutations import attempt
-from graph.types import Campaign, Center, OrgUnit, org_unit
+from graph.core import (
+    After,
+    CampaignRef,
+    Connection,
+    First,
+    UserError,
+    ctx,
+    describe_enum,
+    node_of,
+    paginate,
+    to_global_id,
+)
+from graph.core.enums import CampaignType, Channel
+from graph.core.loaders import loaders
+from graph.tenancy.types import Center, OrgUnit, org_unit
 from models import credits as mcr
 from models.enums import CreditEntryKind as _Kind
 from models.enums import CreditSource as _Source
@@ -120,8 +125,8 @@ class CreditConsumptionRow:
     r: strawberry.Private[credit_service.ConsumptionRow]
 
     @strawberry.field(description="The campaign.")
-    def campaign(self) -> Campaign:
-        return Campaign.of(self.r.campaign)
+    def campaign(self) -> CampaignRef:
+        return node_of("Campaign", self.r.campaign)
 
     @strawberry.field(description="Campaign name.")
     def campaign_name(self) -> str:
@@ -197,49 +202,3 @@ class CreditConsumptionReport:
 class CreditsTopUpPayload:
     wallet: CreditWallet | None = strawberry.field(description="The wallet with its new balance.")
     user_errors: list[UserError] = strawberry.field(description="Expected failures; empty on success.")
-
-
-@strawberry.type(description="Credit reads.")
-class CreditQuery:
-    @strawberry.field(description="The organization's credit wallets, one per source.")
-    async def credit_wallets(self, info: Info) -> list[CreditWallet]:
-        p = ctx(info).principal
-        wallets = await credit_service.ensure_wallets(p.org_id)
-        return [CreditWallet(m=wallets[s]) for s in _Source]
-
-    @strawberry.field(description="Credit consumption per campaign and channel, per center and per day.")
-    async def credit_consumption(
-        self, info: Info,
-        filter: Annotated[CreditConsumptionFilter | None, strawberry.argument(description="Range and scope.")] = None,
-    ) -> CreditConsumptionReport:
-        p = ctx(info).principal
-        f = filter or CreditConsumptionFilter()
-        try:
-            unit = await resolve_unit(p, *(unit_ref(f.scope, "scope") or (None, None)))
-            ids = None if f.campaign_ids is None else [require_id(i, "campaign", "campaignIds", "Campaign")
-                                                     for i in f.campaign_ids]
-        except DomainError:
-            unit, ids = None, []
-        report = await credit_service.consumption_report(p, credit_service.ConsumptionFilter(
-            date_from=f.date_from, date_to=f.date_to, campaign_ids=ids, channel=f.channel, unit=unit))
-        centers = {c.id: c for c in await CenterModel.filter(id__in=[k for k, _ in report.by_center if k])}
-        return CreditConsumptionReport(
-            rows=[CreditConsumptionRow(r=r) for r in report.rows],
-            by_center=[CreditsByCenter(center_key=k, center_obj=centers.get(k), credits=v) for k, v in report.by_center],
-            by_day=[CreditsByDay(day=d, credits=v) for d, v in report.by_day],
-            totals=CreditConsumptionTotals(targeted=report.total_targeted, processed=report.total_processed,
-                                           credits=report.total_credits))
-
-
-@strawberry.type(description="Credit writes.")
-class CreditMutation:
-    @strawberry.mutation(description="Add credits to a wallet. Owners only.")
-    async def credits_top_up(
-        self, info: Info,
-        source: Annotated[CreditSource, strawberry.argument(description="The wallet.")],
-        amount: Annotated[int, strawberry.argument(description="Credits to add (positive).")],
-        reason: Annotated[str | None, strawberry.argument(description="Why (kept in the ledger).")] = None,
-    ) -> CreditsTopUpPayload:
-        p = ctx(info).principal
-        wallet, errors = await attempt(lambda: credit_service.top_up(p, source, amount, reason))
-        return CreditsTopUpPayload(wallet=CreditWallet(m=wallet) if wallet else None, user_errors=errors)

@@ -1,0 +1,2 @@
+"""GraphQL of analytics: stats, funnel, lift, comparisons; `goalEventsIngest`.
+"""

@@ -1,0 +1,2 @@
+"""GraphQL of the audience: Lead, LeadInput, LeadFilter; `leads`, `leadsUpsert`.
+"""

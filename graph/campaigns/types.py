@@ -1,0 +1,212 @@
+"""GraphQL campaigns: object types."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from app.delivery.sends import sends_query
+from app.reporting import kpis
+from graph.analytics.types import (
+    CampaignAnalytics,
+    CampaignStats,
+    Funnel,
+    Lift,
+    StatsPeriod,
+    campaign_analytics,
+    campaign_funnel,
+    campaign_lift,
+    campaign_stats,
+)
+from graph.billing.types import Budget
+from graph.core import After, Connection, First, Money, Node, node_type, paginate, to_global_id
+from graph.core.enums import CampaignStatus, CampaignType, Channel, GoalType, StatusReason
+from graph.core.loaders import loaders
+from graph.delivery.types import CampaignMetrics, ChannelMetrics, Send, SendFilter
+from graph.reporting.types import Insight
+from graph.tenancy.types import OrgUnit, org_currency, org_unit
+from models import campaigns as mc
+from models.enums import UnitKind as UK
+
+# ---------------------------------------------------------------- campaigns
+
+
+@strawberry.type(description="A channel configured on a campaign.")
+class CampaignChannel:
+    m: strawberry.Private[mc.CampaignChannel]
+    currency: strawberry.Private[str]
+
+    @strawberry.field(description="The channel.")
+    def channel(self) -> Channel:
+        return self.m.channel
+
+    @strawberry.field(description="Whether messages go out on this channel.")
+    def enabled(self) -> bool:
+        return self.m.enabled
+
+    @strawberry.field(description="Default cost of one message.")
+    def unit_cost(self) -> Money:
+        return Money.of(self.m.unit_cost_micros, self.currency)
+
+    @strawberry.field(description="Credits one message consumes.")
+    def credits_per_message(self) -> int:
+        return self.m.credits_per_message
+
+    @strawberry.field(description="Name of the provider that sends the messages.")
+    def provider(self) -> str:
+        return self.m.provider
+
+
+@strawberry.type(description="Goal of a campaign.")
+class Goal:
+    type: GoalType = strawberry.field(description="Goal type.")
+    key: str | None = strawberry.field(description="Names the goal events that count (null: any of the type).")
+
+
+@strawberry.type(description="Attribution windows of a campaign, in hours.")
+class Attribution:
+    view_window_hours: int = strawberry.field(description="A read counts within this many hours of the send.")
+    goal_window_hours: int = strawberry.field(description="A goal counts within this many hours of the send.")
+    goal_after_view_window_hours: int = strawberry.field(
+        description="A goal counts within this many hours after a read.")
+
+
+# ---------------------------------------------------------------- campaign
+
+
+@node_type("Campaign")
+@strawberry.type(description="A marketing campaign.")
+class Campaign(Node):
+    m: strawberry.Private[mc.Campaign]
+
+    @strawberry.field(description="Name.")
+    def name(self) -> str:
+        return self.m.name
+
+    @strawberry.field(description="Description.")
+    def description(self) -> str:
+        return self.m.description
+
+    @strawberry.field(description="SCHEDULED or ALWAYS_ON.")
+    def type(self) -> CampaignType:
+        return self.m.type
+
+    @strawberry.field(description="Lifecycle status.")
+    def status(self) -> CampaignStatus:
+        return self.m.status
+
+    @strawberry.field(description="Why the campaign is paused (null unless PAUSED).")
+    def status_reason(self) -> StatusReason | None:
+        return self.m.status_reason
+
+    @strawberry.field(description="The owner unit: organization, zone or center.")
+    async def created_from(self, info: Info) -> OrgUnit:
+        return await org_unit(info, UK(self.m.owner_kind), self.m.organization_id, self.m.zone_id, self.m.center_id)
+
+    @strawberry.field(description="Channels configured on the campaign.")
+    async def channels(self, info: Info) -> list[CampaignChannel]:
+        currency = await org_currency(info, self.m.organization_id)
+        return [CampaignChannel(m=c, currency=currency) for c in await loaders(info).channels.load(self.m.id)]
+
+    @strawberry.field(description="Recipients (resolved at launch; before launch, the current audience's size).")
+    def audience_size(self) -> int:
+        return self.m.audience_size
+
+    @strawberry.field(description="Treatment recipients (the ones messaged).")
+    def reach(self) -> int:
+        return self.m.reach
+
+    @strawberry.field(description="Recipients held out as control group.")
+    def control_size(self) -> int:
+        return self.m.control_size
+
+    @strawberry.field(description="Share of recipients held out as control (0–50).")
+    def control_group_percent(self) -> int:
+        return self.m.control_group_percent
+
+    @strawberry.field(description="Goal of the campaign.")
+    def goal(self) -> Goal | None:
+        return Goal(type=self.m.goal_type, key=self.m.goal_key) if self.m.goal_type else None
+
+    @strawberry.field(description="Attribution windows.")
+    def attribution(self) -> Attribution:
+        return Attribution(view_window_hours=self.m.view_window_hours, goal_window_hours=self.m.goal_window_hours,
+                           goal_after_view_window_hours=self.m.goal_after_view_window_hours)
+
+    @strawberry.field(description="Scheduled start.")
+    def start_at(self) -> dt.datetime | None:
+        return self.m.start_at
+
+    @strawberry.field(description="Scheduled end.")
+    def end_at(self) -> dt.datetime | None:
+        return self.m.end_at
+
+    @strawberry.field(description="When the campaign was created.")
+    def created_at(self) -> dt.datetime:
+        return self.m.created_at
+
+    @strawberry.field(description="When the campaign was launched.")
+    def launched_at(self) -> dt.datetime | None:
+        return self.m.launched_at
+
+    @strawberry.field(description="The campaign this one was cloned from.")
+    def cloned_from_id(self) -> strawberry.ID | None:
+        return to_global_id("Campaign", self.m.cloned_from_id) if self.m.cloned_from_id else None
+
+    @strawberry.field(description="Send counters and rates, in total and per channel.")
+    async def metrics(self, info: Info) -> CampaignMetrics:
+        currency = await org_currency(info, self.m.organization_id)
+        data = await loaders(info).metrics.load(self.m.id)
+        return CampaignMetrics(totals=ChannelMetrics(m=data.totals, currency=currency),
+                               by_channel=[ChannelMetrics(m=x, currency=currency) for x in data.by_channel])
+
+    @strawberry.field(description="Budget tab: allocated, spent, remaining, utilization, costs, spend entries.")
+    async def budget(self, info: Info) -> Budget:
+        return Budget(campaign=self.m, currency=await org_currency(info, self.m.organization_id))
+
+    @strawberry.field(description="Computed hints (high failure rate, low reach, budget nearly spent, zero sends).")
+    async def insights(self, info: Info) -> list[Insight]:
+        ld = loaders(info)
+        metrics = await ld.metrics.load(self.m.id)
+        channels = await ld.channels.load(self.m.id)
+        totals = await ld.lead_totals.load(self.m.organization_id)
+        found = kpis.insights(self.m, metrics, [c.channel for c in channels if c.enabled],
+                              totals.get(kpis.unit_key(self.m), 0))
+        return [Insight(code=i.code, severity=i.severity, channel=i.channel, message=i.message) for i in found]
+
+    @strawberry.field(description="The send log, newest first.")
+    async def sends(self, info: Info, filter: Annotated[SendFilter | None, strawberry.argument(description="Narrow the log.")] = None, first: First = 50,
+                    after: After = None) -> Connection[Send]:
+        qs = sends_query(self.m.id, filter.channel if filter else None, filter.status if filter else None,
+                         filter.recipient if filter else None)
+        return await paginate(qs, first, after, Send.of)
+
+    @strawberry.field(description="Sent, viewed, clicked and goals: totals, per day and per recipient, for a preset "
+                                  "period or a custom range (organization time zone).")
+    async def stats(
+        self,
+        period: Annotated[StatsPeriod | None,
+                          strawberry.argument(description="Preset period (default LIFETIME).")] = None,
+        date_from: Annotated[dt.date | None, strawberry.argument(name="from", description="Custom range: first day.")] = None,
+        date_to: Annotated[dt.date | None, strawberry.argument(name="to", description="Custom range: last day.")] = None,
+    ) -> CampaignStats:
+        return await campaign_stats(self.m, period, date_from, date_to)
+
+    @strawberry.field(description="Prospects → exposures → engagements → conversions (or goals reached).")
+    async def funnel(self) -> Funnel:
+        return await campaign_funnel(self.m)
+
+    @strawberry.field(description="Control-group lift: conversion rates, AOV, baseline, incremental revenue and conversions.")
+    async def lift(self) -> Lift:
+        return await campaign_lift(self.m)
+
+    @strawberry.field(description="Comparisons over time: conversion rate vs peers, revenue, other goals reached.")
+    async def analytics(self) -> CampaignAnalytics:
+        return await campaign_analytics(self.m)
+
+    @staticmethod
+    def of(m: mc.Campaign) -> "Campaign":
+        return Campaign(id=to_global_id("Campaign", m.id), m=m)

@@ -1,0 +1,2 @@
+"""GraphQL of delivery: Send, SendEvent, ChannelMetrics; `sendEventsIngest`; the `sendStatusChanged` stream.
+"""

@@ -1,0 +1,237 @@
+"""GraphQL delivery: object types."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+from strawberry.types import Info
+
+from app.reporting import kpis
+from graph.audience.types import Lead
+from graph.core import Money, Node, to_global_id
+from graph.core.enums import BounceType, Channel, SendEventType, SendStatus
+from graph.core.loaders import loaders
+from graph.tenancy.types import org_currency
+from models import leads as ml
+from models import sends as ms
+
+
+@strawberry.type(description="Send counters and rates of a campaign, on one channel or in total.")
+class ChannelMetrics:
+    m: strawberry.Private[kpis.Metrics]
+    currency: strawberry.Private[str]
+
+    @strawberry.field(description="The channel; null on totals.")
+    def channel(self) -> Channel | None:
+        return self.m.channel
+
+    @strawberry.field(description="Sends created.")
+    def generated(self) -> int:
+        return self.m.generated
+
+    @strawberry.field(description="Sends queued and not yet accepted by the provider.")
+    def pending(self) -> int:
+        return self.m.pending
+
+    @strawberry.field(description="Sends with status SENT, DELIVERED or BOUNCED (for SOCIAL: posts published).")
+    def sent(self) -> int:
+        return self.m.sent
+
+    @strawberry.field(description="Sends with status DELIVERED.")
+    def delivered(self) -> int:
+        return self.m.delivered
+
+    @strawberry.field(description="Sends with status FAILED.")
+    def failed(self) -> int:
+        return self.m.failed
+
+    @strawberry.field(description="Sends with status BOUNCED.")
+    def bounced(self) -> int:
+        return self.m.bounced
+
+    @strawberry.field(description="Sends read (opened/viewed; machine opens excluded; a click counts as a read).")
+    def read(self) -> int:
+        return self.m.read
+
+    @strawberry.field(description="Sends clicked.")
+    def clicked(self) -> int:
+        return self.m.clicked
+
+    @strawberry.field(description="Sends replied to (for SOCIAL, part of engagement).")
+    def replied(self) -> int:
+        return self.m.replied
+
+    @strawberry.field(description="Sends whose recipient unsubscribed.")
+    def unsubscribed(self) -> int:
+        return self.m.unsubscribed
+
+    @strawberry.field(description="Cost of the sends accepted by providers.")
+    def cost(self) -> Money:
+        return Money.of(self.m.cost_micros, self.currency)
+
+    @strawberry.field(description="Credits of the sends accepted by providers.")
+    def credits(self) -> int:
+        return self.m.credits
+
+    @strawberry.field(description="bounced / sent (0 when nothing was sent).")
+    def bounce_rate(self) -> float:
+        return self.m.bounce_rate
+
+    @strawberry.field(description="failed / generated (0 when nothing was generated).")
+    def failure_rate(self) -> float:
+        return self.m.failure_rate
+
+    @strawberry.field(description="delivered / sent (0 when nothing was sent).")
+    def delivery_rate(self) -> float:
+        return self.m.delivery_rate
+
+    @strawberry.field(description="read / delivered (0 when nothing was delivered).")
+    def read_rate(self) -> float:
+        return self.m.read_rate
+
+    @strawberry.field(description="clicked / delivered (0 when nothing was delivered).")
+    def click_rate(self) -> float:
+        return self.m.click_rate
+
+
+@strawberry.type(description="Send metrics of a campaign.")
+class CampaignMetrics:
+    totals: ChannelMetrics = strawberry.field(description="All channels together (`channel` is null).")
+    by_channel: list[ChannelMetrics] = strawberry.field(description="One entry per configured channel.")
+
+
+# ---------------------------------------------------------------- sends
+
+
+@strawberry.type(description="One accepted event of a send (its history).")
+class SendEvent:
+    m: strawberry.Private[ms.SendEvent]
+    currency: strawberry.Private[str]
+
+    @strawberry.field(description="Event type.")
+    def type(self) -> SendEventType:
+        return self.m.type
+
+    @strawberry.field(description="When it happened (as reported).")
+    def occurred_at(self) -> dt.datetime:
+        return self.m.occurred_at
+
+    @strawberry.field(description="When Campaign Pulse received it.")
+    def received_at(self) -> dt.datetime:
+        return self.m.received_at
+
+    @strawberry.field(description="The idempotency key it came with.")
+    def idempotency_key(self) -> str:
+        return self.m.idempotency_key
+
+    @strawberry.field(description="Final cost reported with the event, if any.")
+    def cost(self) -> Money | None:
+        return Money.of(self.m.cost_micros, self.currency) if self.m.cost_micros is not None else None
+
+    @strawberry.field(description="Reason reported (failures, bounces).")
+    def reason(self) -> str | None:
+        return self.m.reason
+
+    @strawberry.field(description="A machine open/click (privacy proxy, scanner): stored, never counted.")
+    def machine(self) -> bool:
+        return self.m.machine
+
+
+@strawberry.type(description="One message to one recipient on one channel (for SOCIAL, one published post).")
+class Send(Node):
+    m: strawberry.Private[ms.Send]
+    # Prefetched by the send stream so that fan-out costs no queries.
+    lead_: strawberry.Private[ml.Lead | None] = None
+    currency_: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The recipient.")
+    async def recipient(self, info: Info) -> Lead:
+        if self.lead_ is not None:
+            return Lead.of(self.lead_)
+        return Lead.of(await loaders(info).lead.load(self.m.lead_id))
+
+    @strawberry.field(description="Channel.")
+    def channel(self) -> Channel:
+        return self.m.channel
+
+    @strawberry.field(description="Delivery status.")
+    def status(self) -> SendStatus:
+        return self.m.status
+
+    @strawberry.field(description="Cost, incurred once the provider accepted the message (else 0).")
+    async def cost(self, info: Info) -> Money:
+        return Money.of(self.m.cost_micros, self.currency_ or await org_currency(info, self.m.organization_id))
+
+    @strawberry.field(description="Credits, incurred once the provider accepted the message (else 0).")
+    def credits(self) -> int:
+        return self.m.credits
+
+    @strawberry.field(description="When the message was queued.")
+    def queued_at(self) -> dt.datetime:
+        return self.m.queued_at
+
+    @strawberry.field(description="When the provider accepted it (from the SENT event).")
+    def sent_at(self) -> dt.datetime | None:
+        return self.m.sent_at
+
+    @strawberry.field(description="When it was delivered.")
+    def delivered_at(self) -> dt.datetime | None:
+        return self.m.delivered_at
+
+    @strawberry.field(description="When it failed.")
+    def failed_at(self) -> dt.datetime | None:
+        return self.m.failed_at
+
+    @strawberry.field(description="Why it failed.")
+    def failure_reason(self) -> str | None:
+        return self.m.failure_reason
+
+    @strawberry.field(description="When it bounced.")
+    def bounced_at(self) -> dt.datetime | None:
+        return self.m.bounced_at
+
+    @strawberry.field(description="Hard or soft bounce.")
+    def bounce_type(self) -> BounceType | None:
+        return self.m.bounce_type
+
+    @strawberry.field(description="First read (machine opens excluded).")
+    def read_at(self) -> dt.datetime | None:
+        return self.m.read_at
+
+    @strawberry.field(description="First click.")
+    def clicked_at(self) -> dt.datetime | None:
+        return self.m.clicked_at
+
+    @strawberry.field(description="First reply.")
+    def replied_at(self) -> dt.datetime | None:
+        return self.m.replied_at
+
+    @strawberry.field(description="When the recipient unsubscribed.")
+    def unsubscribed_at(self) -> dt.datetime | None:
+        return self.m.unsubscribed_at
+
+    @strawberry.field(description="Provider message id (unique per organization and channel).")
+    def external_id(self) -> str:
+        return self.m.external_id
+
+    @strawberry.field(description="Every accepted event of this send, in the order they happened.")
+    async def events(self, info: Info) -> list[SendEvent]:
+        currency = await org_currency(info, self.m.organization_id)
+        return [SendEvent(m=e, currency=currency) for e in await loaders(info).send_events.load(self.m.id)]
+
+    @strawberry.field(description="The campaign.")
+    def campaign_id(self) -> strawberry.ID:
+        return to_global_id("Campaign", self.m.campaign_id)
+
+    @staticmethod
+    def of(m: ms.Send) -> "Send":
+        return Send(id=to_global_id("Send", m.id), m=m)
+
+
+@strawberry.input(description="Filter of a campaign's send log.")
+class SendFilter:
+    channel: Channel | None = strawberry.field(default=None, description="Only this channel.")
+    status: SendStatus | None = strawberry.field(default=None, description="Only this status.")
+    recipient: str | None = strawberry.field(
+        default=None, description="Text matched against the recipient's name, email and phone.")

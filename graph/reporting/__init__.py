@@ -1,0 +1,2 @@
+"""GraphQL of reporting: Dashboard, Insight, CampaignKpis; `dashboard`, `dashboardKpis`, `campaignKpis`.
+"""
