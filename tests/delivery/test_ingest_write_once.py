@@ -22,7 +22,7 @@ from app.delivery import counters
 from graph.core import from_global_id
 from models.stats import COUNTER_FIELDS
 from tests.helpers import at, create_campaign, ingest, mutate, upsert_leads
-from tests.services.test_rebuild import SCENARIOS
+from tests.delivery.test_rebuild_counters import SCENARIOS
 
 STATE = ("status", "was_sent", "cost_micros", "credits", "queued_at", "sent_at", "delivered_at", "failed_at",
          "failure_reason", "bounced_at", "bounce_type", "read_at", "clicked_at", "replied_at", "unsubscribed_at",
