@@ -1,4 +1,8 @@
-"""Database lifecycle: Tortoise config, init/close, migrations, raw SQL helper."""
+"""The database: Tortoise config, init/close, migrations, and the one module that knows the dialect.
+
+Domain code writes raw SQL with `?` placeholders and calls the helpers below (`sql`, `fetch`,
+`in_list`, `insert_rows`, `update_rows`, `for_update`, `lock_rows`, `merge_json_list`,
+`param_date`/`param_datetime`, `db_date`/`db_datetime`); it never branches on the backend itself."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import re
 from datetime import date, datetime, timezone
 from typing import Any
 
+import orjson
 from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate as migrate_api
 
@@ -70,6 +75,48 @@ def sql(query: str) -> str:
 
 async def fetch(query: str, params: list | tuple = ()) -> list[dict]:
     return await conn().execute_query_dict(sql(query), list(params))
+
+
+def for_update(*, skip_locked: bool = False) -> str:
+    """The row-locking clause to append to a raw `SELECT`: `FOR UPDATE [SKIP LOCKED]` on PostgreSQL,
+    nothing on SQLite (one writer at a time: the transaction already excludes the others)."""
+    if not is_postgres():
+        return ""
+    return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
+
+
+def takes_row_locks() -> bool:
+    """Whether `for_update` locks rows. Work that re-checks state once the locks are held (another
+    transaction may have changed it while this one waited) is needed only then."""
+    return is_postgres()
+
+
+def param_datetime(value: datetime) -> datetime | str:
+    """A timestamp as a raw-SQL parameter (SQLite stores Tortoise's ISO text)."""
+    return value if is_postgres() else value.isoformat(sep=" ")
+
+
+def param_date(value: date | str) -> date | str:
+    """A date as a raw-SQL parameter: a `date` on PostgreSQL, ISO text on SQLite."""
+    if is_postgres():
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    return value.isoformat() if isinstance(value, date) else value
+
+
+async def merge_json_list(table: str, column: str, row_id: int, values: list[str]) -> None:
+    """Set union of `values` into a JSON list column, in one statement: concurrent writers that
+    share no lock cannot lose each other's values."""
+    payload = orjson.dumps(values).decode()
+    if is_postgres():
+        await conn().execute_query(
+            f"UPDATE {table} SET {column} = (SELECT COALESCE(jsonb_agg(DISTINCT c ORDER BY c), '[]'::jsonb) "
+            f"FROM jsonb_array_elements_text(COALESCE({column}, '[]'::jsonb) || $1::jsonb) AS c) WHERE id = $2",
+            [payload, row_id])
+    else:
+        await conn().execute_query(
+            f"UPDATE {table} SET {column} = (SELECT json_group_array(value) FROM (SELECT value FROM "
+            f"json_each(COALESCE({table}.{column}, '[]')) UNION SELECT value FROM json_each(?) ORDER BY value)) "
+            f"WHERE id = ?", [payload, row_id])
 
 
 async def lock_rows(table: str, ids) -> None:
@@ -168,7 +215,11 @@ def db_date(value):
 def is_retryable(exc: BaseException) -> bool:
     """Deadlocks, serialization failures and unique races: retry the whole transaction."""
     import asyncpg
-    from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
+    from tortoise.exceptions import (
+        IntegrityError,
+        OperationalError,
+        TransactionManagementError,
+    )
 
     seen = set()
     while exc is not None and id(exc) not in seen:

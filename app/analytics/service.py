@@ -29,12 +29,23 @@ import orjson
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
-from app.db import conn, db_datetime, execute, fetch, in_list, is_postgres, is_retryable, lock_rows, sql, update_rows
 from app.audience.leads import leads_query
-from app.delivery.ingest import Rejection
-from app.tenancy.access import Principal
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import to_micros
+from app.db import (
+    conn,
+    db_datetime,
+    execute,
+    fetch,
+    in_list,
+    is_retryable,
+    lock_rows,
+    param_date,
+    sql,
+    update_rows,
+)
+from app.delivery.ingest import Rejection
+from app.tenancy.access import Principal
 from models.campaigns import Campaign, Recipient
 from models.enums import CampaignStatus, GoalType, RecipientGroup
 from models.goals import Attribution, CampaignDayStat, CampaignOutcome, GoalEvent
@@ -129,9 +140,8 @@ class Rollups:
             row[k] += v
 
     async def apply(self) -> None:
-        pg = is_postgres()
         await _upsert("campaign_day_stat", ("organization_id", "campaign_id", "day"), ("campaign_id", "day"),
-                      STAT_FIELDS, [(k[0], k[1], k[2] if pg else k[2].isoformat(), v) for k, v in sorted(self.days.items())])
+                      STAT_FIELDS, [(k[0], k[1], param_date(k[2]), v) for k, v in sorted(self.days.items())])
         await _upsert("campaign_outcome", ("organization_id", "campaign_id", '"group"'), ("campaign_id", '"group"'),
                       OUTCOME_FIELDS, [(k[0], k[1], k[2], v) for k, v in sorted(self.outcomes.items())])
 

@@ -7,12 +7,12 @@ from datetime import date, datetime, timezone
 
 from tortoise.transactions import in_transaction
 
-from app.db import fetch, is_postgres
 from app.campaigns.service import get_campaign
-from app.tenancy.access import Principal
-from app.tenancy.service import check_name
 from app.core.errors import DomainError, ErrorCode, NotFound
 from app.core.money import to_micros
+from app.db import fetch, param_datetime
+from app.tenancy.access import Principal
+from app.tenancy.service import check_name
 from models.budgets import BudgetAlert, SpendEntry
 from models.campaigns import Campaign
 from models.enums import Channel
@@ -66,7 +66,7 @@ async def raise_alerts_at(org_id: int, campaign_id: int, spent: int, budget: int
 
 def _now_param():
     now = datetime.now(timezone.utc)
-    return now if is_postgres() else now.isoformat(sep=" ")
+    return param_datetime(now)
 
 
 async def add_spend(campaign_ids_deltas: dict[int, int]) -> dict[int, tuple[int, int, int]]:

@@ -20,12 +20,19 @@ from zoneinfo import ZoneInfo
 from tortoise.transactions import in_transaction
 
 from app.campaigns.service import campaigns_query
-from app.db import execute, fetch, is_postgres, lock_rows
-from app.tenancy.access import Principal, Unit
 from app.core.errors import DomainError, ErrorCode
+from app.db import execute, fetch, lock_rows, param_date
+from app.tenancy.access import Principal, Unit
 from models.campaigns import Campaign
 from models.credits import CreditEntry, CreditWallet
-from models.enums import CampaignStatus, CampaignType, Channel, CreditEntryKind, CreditSource, Role
+from models.enums import (
+    CampaignStatus,
+    CampaignType,
+    Channel,
+    CreditEntryKind,
+    CreditSource,
+    Role,
+)
 from models.tenancy import Organization
 
 MAX_TOPUP = 10**12
@@ -177,8 +184,8 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
 
 
 def _date_param(value):
-    if is_postgres() and isinstance(value, str) and len(value) == 10 and value[4] == "-":
-        return date.fromisoformat(value)
+    if isinstance(value, (str, date)) and len(str(value)) == 10 and str(value)[4] == "-":
+        return param_date(value)
     return value
 
 

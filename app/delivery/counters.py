@@ -13,7 +13,7 @@ from typing import Iterable
 
 from tortoise.transactions import in_transaction
 
-from app.db import execute, fetch, is_postgres, conn, sql
+from app.db import conn, execute, fetch, param_date, sql
 from models.enums import SendStatus
 from models.stats import COUNTER_FIELDS
 
@@ -75,14 +75,13 @@ class CounterDelta:
             f"INSERT INTO send_counter (organization_id, campaign_id, channel, center_key, day, {cols}) "
             f"VALUES ({marks}) ON CONFLICT (campaign_id, channel, center_key, day) DO UPDATE SET {updates}"
         )
-        pg = is_postgres()
         params = []
         for key in sorted(self.rows):  # one lock order for every transaction
             row = self.rows[key]
             if not any(row.values()):
                 continue
             org, campaign, channel, center_key, day = key
-            params.append([org, campaign, channel, center_key, day if pg else day.isoformat(),
+            params.append([org, campaign, channel, center_key, param_date(day),
                            *(row[f] for f in COUNTER_FIELDS)])
         if params:
             await conn().execute_many(query, params)

@@ -12,8 +12,8 @@ concurrent batch rolls back and retries the batch.
 from __future__ import annotations
 
 import asyncio
-import logging
 import hashlib
+import logging
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,18 +24,37 @@ from zoneinfo import ZoneInfo
 import orjson
 from tortoise.transactions import in_transaction
 
+from app.audience.leads import leads_query
 from app.campaigns.service import campaigns_query
-from app.db import db_date, execute, db_datetime, fetch, in_list, insert_rows, is_postgres, is_retryable, update_rows
-from app.tenancy.access import Principal
-from app.delivery.counters import CounterDelta
 from app.core.errors import DomainError, ErrorCode
 from app.core.hooks import Hook
-from app.audience.leads import leads_query
 from app.core.money import to_micros
+from app.db import (
+    db_date,
+    db_datetime,
+    execute,
+    fetch,
+    for_update,
+    in_list,
+    insert_rows,
+    is_retryable,
+    merge_json_list,
+    takes_row_locks,
+    update_rows,
+)
+from app.delivery.counters import CounterDelta
 from app.delivery.sendstate import STATE_FIELDS, Ev, replay
+from app.tenancy.access import Principal
 from models.campaigns import Campaign
-from models.enums import (BounceType, CampaignStatus, Channel, CreditEntryKind, RecipientGroup, SendEventType,
-                          SendStatus)
+from models.enums import (
+    BounceType,
+    CampaignStatus,
+    Channel,
+    CreditEntryKind,
+    RecipientGroup,
+    SendEventType,
+    SendStatus,
+)
 from models.leads import Lead
 from subscriptions import bus
 
@@ -242,7 +261,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
         for v in fresh:
             groups[(v.data.channel, v.data.external_id)].append(v)
         sends = await _load_sends(org_id, list(groups), lock=True)
-        if sends and is_postgres():
+        if sends and takes_row_locks():
             fresh = await _drop_seen(org_id, fresh, out)
             if not fresh:
                 return out
@@ -395,10 +414,8 @@ _CHANGE_INSERT_COLUMNS = {
 
 async def _lock_campaigns(ids) -> dict[int, Campaign]:
     """Campaign rows locked in id order (PostgreSQL) and read under the lock."""
-    query = Campaign.filter(id__in=sorted(set(ids))).order_by("id")
-    if is_postgres():
-        query = query.select_for_update()
-    return {c.id: c for c in await query}
+    # select_for_update is a no-op on SQLite (one writer at a time).
+    return {c.id: c for c in await Campaign.filter(id__in=sorted(set(ids))).order_by("id").select_for_update()}
 
 
 async def _settle_system_sends(changed: list[SendRow], old_status: dict, tz: ZoneInfo, old_states: dict) -> None:
@@ -483,16 +500,7 @@ def _db_value(value):
 async def add_unsubscribes(lead_id: int, channels: list[str]) -> None:
     """Merge channels into a lead's unsubscribe list in one statement (no lost update between
     concurrent batches of different campaigns, which share no lock)."""
-    if is_postgres():
-        await execute(
-            "UPDATE lead SET unsubscribed = (SELECT COALESCE(jsonb_agg(DISTINCT c ORDER BY c), '[]'::jsonb) "
-            "FROM jsonb_array_elements_text(COALESCE(unsubscribed, '[]'::jsonb) || ?::jsonb) AS c) WHERE id = ?",
-            [orjson.dumps(channels).decode(), lead_id])
-    else:
-        await execute(
-            "UPDATE lead SET unsubscribed = (SELECT json_group_array(value) FROM (SELECT value FROM "
-            "json_each(COALESCE(lead.unsubscribed, '[]')) UNION SELECT value FROM json_each(?) ORDER BY value)) "
-            "WHERE id = ?", [orjson.dumps(channels).decode(), lead_id])
+    await merge_json_list("lead", "unsubscribed", lead_id, channels)
 
 
 def _state_of(send: SendRow) -> dict:
@@ -554,8 +562,8 @@ async def _load_sends(org_id: int, keys: list[tuple[Channel, str]], lock: bool =
     channel_in, channel_params = in_list("channel", sorted({k[0].value for k in keys}))
     ext_in, ext_params = in_list("external_id", sorted({k[1] for k in keys}))
     query = f"SELECT {_SEND_COLUMNS} FROM send WHERE organization_id = ? AND {channel_in} AND {ext_in}"
-    if lock and is_postgres():
-        query += " ORDER BY id FOR UPDATE"
+    if lock:
+        query += " ORDER BY id" + for_update()
     rows = [_send_from_db(r) for r in await fetch(query, [org_id, *channel_params, *ext_params])]
     return {(s.channel, s.external_id): s for s in rows if (s.channel, s.external_id) in wanted}
 

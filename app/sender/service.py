@@ -37,17 +37,31 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from app.db import execute, fetch, is_postgres
-from app.billing import credits as credit_service
-from app.tenancy.access import Principal, Unit
-from app.delivery.counters import CounterDelta
-from app.delivery.ingest import SYSTEM_EXTERNAL_PREFIX, SendEventData, ingest_send_events
 from app.audience.leads import CHANNEL_ADDRESS
+from app.billing import credits as credit_service
+from app.db import execute, fetch, for_update, param_datetime
+from app.delivery.counters import CounterDelta
+from app.delivery.ingest import (
+    SYSTEM_EXTERNAL_PREFIX,
+    SendEventData,
+    ingest_send_events,
+)
 from app.sender.providers import Message, Outcome, Provider
+from app.tenancy.access import Principal, Unit
 from models.campaigns import Campaign, CampaignChannel, Recipient
 from models.credits import CreditEntry, CreditWallet, SendJob
-from models.enums import (CampaignStatus, CampaignType, Channel, CreditEntryKind, RecipientGroup, Role,
-                          SendEventType, SendStatus, StatusReason, UnitKind)
+from models.enums import (
+    CampaignStatus,
+    CampaignType,
+    Channel,
+    CreditEntryKind,
+    RecipientGroup,
+    Role,
+    SendEventType,
+    SendStatus,
+    StatusReason,
+    UnitKind,
+)
 from models.leads import Lead
 from models.sends import Send, SendChange
 from models.tenancy import Organization
@@ -109,7 +123,6 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
     """Queue up to `limit` messages (optionally only for some campaigns: sharding, tests)."""
     now = now or datetime.now(timezone.utc)
     out = QueueResult()
-    pg = is_postgres()
     live = [r["id"] for r in await fetch("SELECT id FROM campaign WHERE status = 'LIVE' ORDER BY id")]
     if campaign_ids is not None:
         wanted = set(campaign_ids)
@@ -127,7 +140,7 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
             jobs += await fetch(
                 "SELECT id, organization_id, campaign_id, lead_id, channel FROM send_job "
                 "WHERE campaign_id = ? AND state = 'READY' ORDER BY id LIMIT ?"
-                + (" FOR UPDATE SKIP LOCKED" if pg else ""), [cid, min(share, limit - len(jobs))])
+                + for_update(skip_locked=True), [cid, min(share, limit - len(jobs))])
         if not jobs:
             return out
         by_campaign: dict[int, list[dict]] = defaultdict(list)
@@ -264,9 +277,8 @@ async def dispatch_batch(providers: dict[str, Provider], limit: int = 200, *, le
                          campaign_ids: list[int] | None = None) -> DispatchResult:
     now = now or datetime.now(timezone.utc)
     out = DispatchResult()
-    pg = is_postgres()
     only = ""
-    params: list = [True, now if pg else now.isoformat(sep=" ")]
+    params: list = [True, param_datetime(now)]
     if campaign_ids is not None:
         if not campaign_ids:
             return out
@@ -275,7 +287,7 @@ async def dispatch_batch(providers: dict[str, Provider], limit: int = 200, *, le
     async with in_transaction():
         rows = await fetch(
             "SELECT id FROM send WHERE system = ? AND status = 'PENDING' AND dispatch_after IS NOT NULL "
-            f"AND dispatch_after <= ?{only} ORDER BY dispatch_after, id LIMIT ?" + (" FOR UPDATE SKIP LOCKED" if pg else ""),
+            f"AND dispatch_after <= ?{only} ORDER BY dispatch_after, id LIMIT ?" + for_update(skip_locked=True),
             [*params, limit])
         ids = [r["id"] for r in rows]
         if not ids:

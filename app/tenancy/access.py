@@ -192,3 +192,34 @@ async def access_still_granted(principals: list[Principal]) -> list[str | None]:
         else:
             out.append(None)
     return out
+
+
+# ---------------------------------------------------------------- what a principal may see
+# The only place that turns a principal into the units and members it may see; resolvers call
+# these and never filter by scope themselves.
+
+
+def visible_zones(principal: Principal):
+    """Zones of the principal's organization inside its scope (all of them for an org-wide scope)."""
+    qs = Zone.filter(organization_id=principal.org_id)
+    if principal.scope.kind != UnitKind.ORGANIZATION:
+        qs = qs.filter(id=principal.scope.zone_id)
+    return qs
+
+
+def visible_centers(principal: Principal):
+    """Centers of the principal's organization inside its scope."""
+    qs = Center.filter(organization_id=principal.org_id)
+    if principal.scope.kind == UnitKind.ZONE:
+        qs = qs.filter(zone_id=principal.scope.id)
+    elif principal.scope.kind == UnitKind.CENTER:
+        qs = qs.filter(id=principal.scope.id)
+    return qs
+
+
+def visible_users(principal: Principal):
+    """Members an owner may list (the organization's), or only the caller itself."""
+    qs = User.filter(organization_id=principal.org_id)
+    if principal.role != Role.OWNER:
+        qs = qs.filter(id=principal.user_id)
+    return qs

@@ -7,7 +7,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.core.errors import DomainError
-from app.tenancy.access import Principal, Unit, resolve_unit
+from app.tenancy.access import Principal, Unit, resolve_unit, visible_users
 from app.tenancy.service import tokens_query
 from graph.core import (
     After,
@@ -19,7 +19,6 @@ from graph.core import (
 from graph.tenancy.inputs import unit_ref
 from graph.tenancy.types import ApiToken, User
 from models import tenancy as mt
-from models.enums import Role
 
 
 async def scope_or_none(info: Info, p: Principal, scope: strawberry.ID | None) -> Unit | None:
@@ -46,11 +45,7 @@ async def tokens(self, info: Info, first: First = 50, after: After = None) -> Co
 
 @strawberry.field(description="Members of the organization (owners), or yourself.")
 async def users(self, info: Info, first: First = 50, after: After = None) -> Connection[User]:
-    p = ctx(info).principal
-    qs = mt.User.filter(organization_id=p.org_id)
-    if p.role != Role.OWNER:
-        qs = qs.filter(id=p.user_id)
-    return await paginate(qs, first, after, User.of)
+    return await paginate(visible_users(ctx(info).principal), first, after, User.of)
 
 
 async def scope_unit(p: Principal, scope: str | None) -> Unit:

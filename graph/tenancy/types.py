@@ -7,6 +7,7 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
+from app.tenancy.access import visible_centers, visible_zones
 from graph.core import Node, ctx, to_global_id
 from graph.core.enums import Role, UnitKind
 from graph.core.loaders import loaders
@@ -40,21 +41,11 @@ class Organization(Node):
 
     @strawberry.field(description="Zones of the organization visible to you.")
     async def zones(self, info: Info) -> list[Zone]:
-        p = ctx(info).principal
-        qs = mt.Zone.filter(organization_id=self.m.id)
-        if p.scope.kind != UK.ORGANIZATION:
-            qs = qs.filter(id=p.scope.zone_id)
-        return [Zone.of(z) for z in await qs.order_by("name")]
+        return [Zone.of(z) for z in await visible_zones(ctx(info).principal).order_by("name")]
 
     @strawberry.field(description="Centers of the organization visible to you.")
     async def centers(self, info: Info) -> list[Center]:
-        p = ctx(info).principal
-        qs = mt.Center.filter(organization_id=self.m.id)
-        if p.scope.kind == UK.ZONE:
-            qs = qs.filter(zone_id=p.scope.id)
-        elif p.scope.kind == UK.CENTER:
-            qs = qs.filter(id=p.scope.id)
-        return [Center.of(c) for c in await qs.order_by("name")]
+        return [Center.of(c) for c in await visible_centers(ctx(info).principal).order_by("name")]
 
     @staticmethod
     def of(m: mt.Organization) -> "Organization":

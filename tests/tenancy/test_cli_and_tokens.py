@@ -9,7 +9,7 @@ import pytest
 
 from subscriptions.bus import Bus, get_bus, set_bus
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def pulse(*args: str, db: str) -> subprocess.CompletedProcess:

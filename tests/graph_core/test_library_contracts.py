@@ -1,0 +1,92 @@
+"""What graph/core/execution.py and graph/schema.py rely on inside their pinned libraries.
+
+Each test names the library behaviour a Pulse module depends on and fails with a message saying
+what to re-check when an upgrade changes it (docs/architecture.md, "Upgrading the libraries whose
+internals we use"). The behaviour itself (shared execution, direct frames, the memo work-around)
+is tested end to end in tests/subscriptions and tests/graph_core/test_execution_memo.py.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from graphql import build_schema, parse
+
+UPGRADE = "see docs/architecture.md, 'Upgrading the libraries whose internals we use'"
+
+
+def test_graphql_core_executor_still_builds_per_event_executors_by_shallow_copy():
+    """graph/core/execution.py (PulseExecutionContext.build_per_event_executor) gives each per-event
+    executor its own `_relevant_sub_fields` memo, because graphql-core 3.3's copy shares it."""
+    from graphql.execution.executor import Executor
+
+    assert hasattr(Executor, "build_per_event_executor"), (
+        f"graphql-core no longer has Executor.build_per_event_executor: the per-event memo work-around and the "
+        f"shared execution hook onto it; {UPGRADE}")
+    schema = build_schema("type Query { a: Int } type Subscription { s: Int }")
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    base = StrawberryGraphQLCoreExecutionContext.build(schema, parse("subscription { s }"))
+    assert hasattr(base, "_relevant_sub_fields"), (
+        f"graphql-core's executor has no `_relevant_sub_fields` memo any more: drop or adapt the memo work-around; {UPGRADE}")
+    event = Executor.build_per_event_executor(base, {"s": 1})
+    if event._relevant_sub_fields is not base._relevant_sub_fields:
+        pytest.fail(f"graphql-core's per-event executor no longer shares the subscription's memo: the leak is fixed "
+                    f"upstream; the work-around in PulseExecutionContext can go; {UPGRADE}")
+
+
+def test_strawberry_execution_context_and_schema_hooks_exist():
+    """graph/core/execution.py subclasses Strawberry's execution context (execute_operation(serially));
+    graph/schema.py overrides Schema._create_execution_context to set validation_rules and parse_options."""
+    import strawberry
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    params = list(inspect.signature(StrawberryGraphQLCoreExecutionContext.execute_operation).parameters)
+    assert params[:2] == ["self", "serially"], (
+        f"Strawberry's execution context changed execute_operation's signature ({params}): "
+        f"PulseExecutionContext.execute_operation must follow; {UPGRADE}")
+    assert hasattr(strawberry.Schema, "_create_execution_context"), (
+        f"strawberry.Schema._create_execution_context is gone: PulseSchema sets the limits there; {UPGRADE}")
+
+    @strawberry.type
+    class Query:
+        a: int = 1
+
+    from graph.schema import PulseSchema
+
+    schema = PulseSchema(query=Query, limits=((), 123))
+    context = schema._create_execution_context(query="{ a }", allowed_operation_types=None, operation_name=None)
+    assert hasattr(context, "validation_rules") and context.parse_options.get("max_tokens") == 123, (
+        f"Strawberry's execution context no longer carries validation_rules / parse_options: limits would not "
+        f"apply; {UPGRADE}")
+
+
+def test_strawberry_transport_ws_handler_hooks_exist():
+    """PulseTransportWSHandler overrides these methods, and DirectDelivery finds a subscription's
+    operation among `handler.operations` by its task, id and `completed` flag."""
+    from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
+
+    for name in ("on_request_accepted", "shutdown", "handle_connection_init"):
+        assert callable(getattr(BaseGraphQLTransportWSHandler, name, None)), (
+            f"Strawberry's graphql-transport-ws handler has no `{name}`: PulseTransportWSHandler relies on it; {UPGRADE}")
+    fields = set(inspect.signature(Operation.__init__).parameters) | set(getattr(Operation, "__slots__", ()))
+    source = inspect.getsource(Operation)
+    for attr in ("id", "task", "completed"):
+        assert attr in fields or f"self.{attr}" in source, (
+            f"Strawberry's transport-ws Operation has no `{attr}`: DirectDelivery.for_current / send use it; {UPGRADE}")
+
+
+def test_uvicorn_sansio_websocket_protocol_is_what_pulse_serve_uses():
+    """DirectDelivery.send_now assumes an ASGI websocket send that writes nothing before its first
+    suspension (uvicorn's websockets-sansio protocol); `pulse serve` pins that protocol."""
+    import importlib
+
+    try:
+        importlib.import_module("uvicorn.protocols.websockets.websockets_sansio_impl")
+    except ImportError:
+        pytest.fail(f"uvicorn no longer ships the websockets-sansio protocol that send_now assumes; {UPGRADE}")
+    from app import cli
+
+    assert 'ws="websockets-sansio"' in inspect.getsource(cli), (
+        "`pulse serve` must run uvicorn with ws='websockets-sansio' (DirectDelivery.send_now's assumption)")
