@@ -34,6 +34,9 @@ async def init_db(settings: Settings, *, migrate: bool | None = None) -> None:
         await run_migrations(settings.database_url)
     # Requests run in other tasks than the lifespan: use the global context.
     await Tortoise.init(config=config, _enable_global_fallback=True)
+    from app import hooks
+
+    hooks.install()  # domains register their in-transaction handlers
     if settings.is_sqlite:
         conn = connections.get("default")
         await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
+from app import hooks
 from app.services import budget as budget_service
 from app.services.access import Principal, Unit, resolve_unit
 from app.services.errors import DomainError, ErrorCode, NotFound
@@ -402,8 +403,10 @@ async def transition(principal: Principal, campaign_id: int, action: str) -> Cam
         changed = await Campaign.filter(id=campaign.id, status=campaign.status).update(**update, updated_at=now)
         if not changed:
             raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "the campaign changed concurrently; retry", "id")
+        old_status = campaign.status
         for k, v in update.items():
             setattr(campaign, k, v)
+        await hooks.run("campaign_status", campaign, old_status)
         if action == "launch":
             from app.services.analytics import attribute_new_recipients
 

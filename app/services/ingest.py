@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from tortoise.transactions import in_transaction
 
+from app import hooks
 from app.db import db_date, db_datetime, fetch, in_list, insert_rows, is_postgres, is_retryable, update_rows
 from app.services import analytics
 from app.services import budget as budget_service
@@ -346,6 +347,7 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             await _settle_system_sends(updated, old_status, tz, old_states)
             await _save_sends(updated)
             await analytics.on_sends_changed(changed, old_states, tz, campaigns)
+            await hooks.run("sends_changed", changed, old_states, tz)
         await delta.apply()
         if changed:
             spend = delta.spend_by_campaign()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from app import hooks
 from app.services.access import Principal, Unit
 from app.services.errors import DomainError, ErrorCode, NotFound
 from app.services.tenancy import EMAIL_RE
@@ -49,6 +50,7 @@ class LeadFilterData:
     verified_only: bool = False
     has_channel: list[Channel] = field(default_factory=list)
     search: str | None = None
+    outreach: dict | None = None  # KPI names (status, track, actionRequired, …): see hooks "lead_filter"
 
 
 def tags_text(tags: list[str]) -> str:
@@ -78,6 +80,9 @@ def filter_q(flt: LeadFilterData | None) -> Q:
     if flt.search:
         s = flt.search.strip()
         q &= Q(name__icontains=s) | Q(email__icontains=s) | Q(phone__icontains=s) | Q(external_id=s)
+    if flt.outreach:
+        for extra in hooks.call("lead_filter", flt.outreach):
+            q &= extra
     return q
 
 
@@ -187,6 +192,7 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
         from app.services.campaigns import add_matching_recipients
 
         grown = await add_matching_recipients(principal.org_id, [lead.id for lead in out])
+        await hooks.run("leads_changed", principal.org_id, [lead.id for lead in out])
     for campaign_id in grown:
         await bus.campaign_changed(principal.org_id, campaign_id, "recipients")
     return out

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
+from app import hooks
 from app.db import execute, fetch, is_postgres
 from app.services import credits as credit_service
 from app.services.access import Principal, Unit
@@ -69,8 +70,10 @@ def system_principal(org_id: int) -> Principal:
 
 async def create_jobs(campaign_id: int, lead_ids: list[int] | None = None) -> int:
     """One job per treatment recipient and enabled channel (idempotent)."""
+    # Channels another domain sends itself (outreach: email steps, each on its day).
+    own = set().union(*await hooks.run("jobs_creating", campaign_id, lead_ids))
     channels = [c for c, provider in await CampaignChannel.filter(campaign_id=campaign_id, enabled=True)
-                .values_list("channel", "provider") if provider not in EXTERNAL_PROVIDERS]
+                .values_list("channel", "provider") if provider not in EXTERNAL_PROVIDERS and c not in own]
     if not channels:
         return 0
     qs = Recipient.filter(campaign_id=campaign_id, group=RecipientGroup.TREATMENT)
