@@ -12,6 +12,7 @@ Hook names and their arguments:
   send jobs for these treatment recipients (None: all); returns channels a domain sends itself.
 - "leads_changed"(org_id, lead_ids): leads were created or updated.
 - "campaign_status"(campaign, old_status): a campaign moved (inside `campaigns.transition`).
+- "campaign_busy"(campaign_id) -> bool: a domain still has work for the campaign (it does not complete).
 - "lead_filter"(flt) -> Q | None: extra conditions of a leads filter.
 """
 

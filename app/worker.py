@@ -56,6 +56,9 @@ class Worker:
         await promote_due()
         await expire_receipts(self.settings.receipt_timeout_s)
         await complete_finished()
+        from app.outreach.service import tick
+
+        await tick()  # outreach: local midnight moves due steps to action required
 
     async def run(self, stop: asyncio.Event) -> None:
         last_maintenance = 0.0

@@ -8,18 +8,26 @@ from graph.analytics import GoalMutation
 from graph.credits import CreditMutation, CreditQuery
 from graph.execution import PulseExecutionContext
 from graph.mutations import Mutation as CoreMutation
+from graph.outreach.mutations import OutreachMutation
+from graph.outreach.queries import OutreachQuery
+from graph.outreach.subscriptions import OutreachSubscription
 from graph.queries import Query as CoreQuery
-from graph.subscriptions import Subscription
+from graph.subscriptions import Subscription as CoreSubscription
 from graph.types import ApiToken, BudgetAlert, Campaign, Center, Lead, Organization, Send, SpendEntry, User, Zone
 
 
+@strawberry.type(description="Live updates over a websocket (graphql-transport-ws).")
+class Subscription(CoreSubscription, OutreachSubscription):
+    pass
+
+
 @strawberry.type(description="Reads. Every read is scoped to the caller.")
-class Query(CoreQuery, CreditQuery):
+class Query(CoreQuery, CreditQuery, OutreachQuery):
     pass
 
 
 @strawberry.type(description="Writes. Expected failures come back as `userErrors` with a code.")
-class Mutation(CoreMutation, CreditMutation, GoalMutation):
+class Mutation(CoreMutation, CreditMutation, GoalMutation, OutreachMutation):
     pass
 
 

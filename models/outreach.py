@@ -66,7 +66,7 @@ class RecipientStep(Model):
 
 
 class OutreachAction(Model):
-    """A manual step marked done by a person (who and when); undone within a short window."""
+    """A manual step marked done by a person (who and when), undone within a short window."""
 
     id = fields.BigIntField(primary_key=True)
     organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
@@ -104,7 +104,7 @@ class OutreachEvent(Model):
 class LeadOutreach(Model):
     """Per-lead figures behind the leads KPIs, kept in the transaction of each change."""
 
-    lead = fields.ForeignKeyField("models.Lead", primary_key=True, related_name=False, on_delete=fields.CASCADE)
+    lead_id = fields.IntField(primary_key=True, generated=False)
     organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
     zone_id = fields.IntField(default=0)
     center_id = fields.IntField(default=0)
@@ -170,8 +170,7 @@ class LeadKpiSnapshot(Model):
 class OutreachClock(Model):
     """The organization-local day the scheduler last moved to, and the campaigns' LIVE status it saw."""
 
-    organization = fields.ForeignKeyField("models.Organization", primary_key=True, related_name=False,
-                                          on_delete=fields.CASCADE)
+    organization_id = fields.IntField(primary_key=True, generated=False)
     day = fields.DateField()
 
     class Meta:
@@ -181,8 +180,7 @@ class OutreachClock(Model):
 class OutreachCampaign(Model):
     """Whether the leads' `live` figures count this campaign (kept equal to status = LIVE)."""
 
-    campaign = fields.ForeignKeyField("models.Campaign", primary_key=True, related_name=False,
-                                      on_delete=fields.CASCADE)
+    campaign_id = fields.IntField(primary_key=True, generated=False)
     organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
     counted_live = fields.BooleanField(default=False)
 

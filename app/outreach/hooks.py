@@ -95,7 +95,14 @@ def lead_filter(flt: dict) -> Q:
     return q
 
 
+async def campaign_busy(campaign_id: int) -> bool:
+    """A campaign with steps still to do does not complete by itself."""
+    return bool(await fetch("SELECT 1 FROM outreach_recipient_step WHERE campaign_id = ? AND state = 'SCHEDULED' "
+                            "LIMIT 1", [campaign_id]))
+
+
 def register_hooks(register) -> None:
+    register("campaign_busy", campaign_busy)
     register("sends_changed", on_sends_changed)
     register("jobs_creating", on_jobs_creating)
     register("leads_changed", on_leads_changed)

@@ -369,6 +369,8 @@ async def complete_finished() -> list[int]:
             continue
         if not await SendJob.filter(campaign_id=cid).exists():
             continue  # nothing for the sender to do (e.g. integrator-driven): completes manually
+        if any(await hooks.run("campaign_busy", cid)):
+            continue  # another domain still has work for it (outreach steps to come)
         now = datetime.now(timezone.utc)
         if await Campaign.filter(id=cid, status=CampaignStatus.LIVE).update(status=CampaignStatus.COMPLETED,
                                                                             ended_at=now, updated_at=now):

@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='LeadOutreach',
             fields=[
-                ('lead', fields.ForeignKeyField('models.Lead', source_field='lead_id', primary_key=True, unique=True, db_index=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('lead_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
                 ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
                 ('zone_id', fields.IntField(default=0)),
                 ('center_id', fields.IntField(default=0)),
@@ -64,26 +64,26 @@ class Migration(migrations.Migration):
                 ('overdue', fields.IntField(default=0)),
                 ('actions', fields.IntField(default=0)),
             ],
-            options={'table': 'lead_outreach', 'app': 'models', 'indexes': [Index(fields=['organization_id', 'center_id'])], 'pk_attr': 'lead', 'table_description': 'Per-lead figures behind the leads KPIs, kept in the transaction of each change.'},
+            options={'table': 'lead_outreach', 'app': 'models', 'indexes': [Index(fields=['organization_id', 'center_id'])], 'pk_attr': 'lead_id', 'table_description': 'Per-lead figures behind the leads KPIs, kept in the transaction of each change.'},
             bases=['Model'],
         ),
         ops.CreateModel(
             name='OutreachCampaign',
             fields=[
-                ('campaign', fields.ForeignKeyField('models.Campaign', source_field='campaign_id', primary_key=True, unique=True, db_index=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('campaign_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
                 ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
                 ('counted_live', fields.BooleanField(default=False)),
             ],
-            options={'table': 'outreach_campaign', 'app': 'models', 'pk_attr': 'campaign', 'table_description': "Whether the leads' `live` figures count this campaign (kept equal to status = LIVE)."},
+            options={'table': 'outreach_campaign', 'app': 'models', 'pk_attr': 'campaign_id', 'table_description': "Whether the leads' `live` figures count this campaign (kept equal to status = LIVE)."},
             bases=['Model'],
         ),
         ops.CreateModel(
             name='OutreachClock',
             fields=[
-                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', primary_key=True, unique=True, db_index=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('organization_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
                 ('day', fields.DateField()),
             ],
-            options={'table': 'outreach_clock', 'app': 'models', 'pk_attr': 'organization', 'table_description': "The organization-local day the scheduler last moved to, and the campaigns' LIVE status it saw."},
+            options={'table': 'outreach_clock', 'app': 'models', 'pk_attr': 'organization_id', 'table_description': "The organization-local day the scheduler last moved to, and the campaigns' LIVE status it saw."},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -165,7 +165,7 @@ class Migration(migrations.Migration):
                 ('undone_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('undone_by', fields.ForeignKeyField('models.User', source_field='undone_by_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
             ],
-            options={'table': 'outreach_action', 'app': 'models', 'indexes': [Index(fields=['recipient_step_id', 'undone_at'])], 'pk_attr': 'id', 'table_description': 'A manual step marked done by a person (who and when); undone within a short window.'},
+            options={'table': 'outreach_action', 'app': 'models', 'indexes': [Index(fields=['recipient_step_id', 'undone_at'])], 'pk_attr': 'id', 'table_description': 'A manual step marked done by a person (who and when), undone within a short window.'},
             bases=['Model'],
         ),
     ]
