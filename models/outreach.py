@@ -104,7 +104,7 @@ class OutreachEvent(Model):
 class LeadOutreach(Model):
     """Per-lead figures behind the leads KPIs, kept in the transaction of each change."""
 
-    lead_id = fields.IntField(primary_key=True, generated=False)
+    lead_id = fields.IntField(primary_key=True)
     organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
     zone_id = fields.IntField(default=0)
     center_id = fields.IntField(default=0)
@@ -170,7 +170,7 @@ class LeadKpiSnapshot(Model):
 class OutreachClock(Model):
     """The organization-local day the scheduler last moved to, and the campaigns' LIVE status it saw."""
 
-    organization_id = fields.IntField(primary_key=True, generated=False)
+    organization_id = fields.IntField(primary_key=True)
     day = fields.DateField()
 
     class Meta:
@@ -180,7 +180,7 @@ class OutreachClock(Model):
 class OutreachCampaign(Model):
     """Whether the leads' `live` figures count this campaign (kept equal to status = LIVE)."""
 
-    campaign_id = fields.IntField(primary_key=True, generated=False)
+    campaign_id = fields.IntField(primary_key=True)
     organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
     counted_live = fields.BooleanField(default=False)
 

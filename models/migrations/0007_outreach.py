@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='LeadOutreach',
             fields=[
-                ('lead_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('lead_id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
                 ('zone_id', fields.IntField(default=0)),
                 ('center_id', fields.IntField(default=0)),
@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='OutreachCampaign',
             fields=[
-                ('campaign_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('campaign_id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
                 ('counted_live', fields.BooleanField(default=False)),
             ],
@@ -80,7 +80,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='OutreachClock',
             fields=[
-                ('organization_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('organization_id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('day', fields.DateField()),
             ],
             options={'table': 'outreach_clock', 'app': 'models', 'pk_attr': 'organization_id', 'table_description': "The organization-local day the scheduler last moved to, and the campaigns' LIVE status it saw."},
