@@ -270,5 +270,18 @@ async def rebuild_counters() -> None:
     await _with_db(go)
 
 
+@main.command("rebuild-outreach")
+@run_async
+async def rebuild_outreach() -> None:
+    """Recompute recipient step states, per-lead outreach figures and leads-KPI counters from the facts."""
+    from app.outreach.service import rebuild
+
+    async def go():
+        stats = await rebuild()
+        click.echo(f"rebuilt outreach of {stats['organizations']} organizations ({stats['leads']} leads)")
+
+    await _with_db(go)
+
+
 if __name__ == "__main__":
     main()

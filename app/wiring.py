@@ -9,6 +9,7 @@ from app.audience import leads
 from app.billing import budget
 from app.campaigns import service as campaigns
 from app.delivery import ingest
+from app.outreach import hooks as outreach
 from app.sender import service as sender
 
 _wired = False
@@ -28,4 +29,11 @@ def wire() -> None:
     # Sends changed in an ingestion batch → analytics rollups, then spend and budget alerts.
     ingest.sends_changed.register(analytics.on_sends_changed_hook)
     ingest.sends_changed.register(budget.on_sends_changed)
+    # Outreach (above the sender): email steps, live recipients, leads KPIs and their filters.
+    ingest.sends_changed.register(outreach.on_sends_changed_hook)
+    leads.leads_upserted.register(outreach.on_leads_upserted)
+    leads.lead_filter.register(outreach.lead_filter)
+    campaigns.status_changed.register(outreach.on_campaign_status)
+    sender.jobs_creating.register(outreach.on_jobs_creating)
+    sender.campaign_busy.register(outreach.campaign_busy)
     _wired = True

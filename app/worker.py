@@ -12,6 +12,7 @@ from app.db import is_retryable
 from app.campaigns.service import promote_due
 from app.sender.providers import build_providers
 from app.sender.service import complete_finished, dispatch_batch, expire_receipts, queue_batch
+from app.outreach.service import tick as outreach_tick
 from app.settings import Settings
 from app.wiring import wire
 
@@ -58,6 +59,7 @@ class Worker:
         await promote_due()
         await expire_receipts(self.settings.receipt_timeout_s)
         await complete_finished()
+        await outreach_tick()  # outreach: local midnight moves due steps to action required
 
     async def run(self, stop: asyncio.Event) -> None:
         last_maintenance = 0.0

@@ -4,7 +4,7 @@ import strawberry
 from graphql import specified_rules
 from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 
-from graph.core.execution import PulseExecutionContext
+from graph import node as node
 from graph.analytics import mutations as analytics_mutations
 from graph.audience import mutations as audience_mutations
 from graph.audience import queries as audience_queries
@@ -13,14 +13,17 @@ from graph.billing import queries as billing_queries
 from graph.billing import subscriptions as billing_subscriptions
 from graph.campaigns import mutations as campaigns_mutations
 from graph.campaigns import queries as campaigns_queries
+from graph.core.execution import PulseExecutionContext
 from graph.delivery import mutations as delivery_mutations
 from graph.delivery import subscriptions as delivery_subscriptions
-from graph import node as node
+from graph.node import NODE_TYPES
+from graph.outreach import mutations as outreach_mutations
+from graph.outreach import queries as outreach_queries
+from graph.outreach import subscriptions as outreach_subscriptions
 from graph.reporting import queries as reporting_queries
 from graph.reporting import subscriptions as reporting_subscriptions
 from graph.tenancy import mutations as tenancy_mutations
 from graph.tenancy import queries as tenancy_queries
-from graph.node import NODE_TYPES
 
 # The root types list every field explicitly, domain by domain: the schema's shape is read here,
 # each field's resolver lives with its domain (graph/<domain>/{queries,mutations,subscriptions}.py).
@@ -39,6 +42,11 @@ class Query:
     users = tenancy_queries.users
     credit_wallets = billing_queries.credit_wallets
     credit_consumption = billing_queries.credit_consumption
+    leads_kpis = outreach_queries.leads_kpis
+    outreach_steps = outreach_queries.outreach_steps
+    campaign_outreach_kpis = outreach_queries.campaign_outreach_kpis
+    action_required = outreach_queries.action_required
+    recipient_steps = outreach_queries.recipient_steps
 
 
 @strawberry.type(description="Writes. Expected failures come back as `userErrors` with a code.")
@@ -62,6 +70,10 @@ class Mutation:
     center_create = tenancy_mutations.center_create
     credits_top_up = billing_mutations.credits_top_up
     goal_events_ingest = analytics_mutations.goal_events_ingest
+    steps_set = outreach_mutations.steps_set
+    step_mark_done = outreach_mutations.step_mark_done
+    step_undo = outreach_mutations.step_undo
+    outreach_events_ingest = outreach_mutations.outreach_events_ingest
 
 
 @strawberry.type(description="Live updates over a websocket (graphql-transport-ws).")
@@ -70,6 +82,7 @@ class Subscription:
     campaign_kpis = reporting_subscriptions.campaign_kpis
     budget_alerts = billing_subscriptions.budget_alerts
     send_status_changed = delivery_subscriptions.send_status_changed
+    leads_kpis = outreach_subscriptions.leads_kpis
 
 
 class PulseSchema(strawberry.Schema):
@@ -91,8 +104,9 @@ class PulseSchema(strawberry.Schema):
 
 
 def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False):
-    from graph.core.errors import should_mask
     from strawberry.extensions import MaskErrors
+
+    from graph.core.errors import should_mask
 
     # Factories, not instances: Strawberry builds them per request (an instance is shared by
     # concurrent requests and its `execution_context` is overwritten by each one: MaskErrors could

@@ -21,6 +21,9 @@ MAX_LEADS_PER_BATCH = 5000
 #: (organization id, lead ids) -> campaign ids that grew — leads were created or changed, in the
 #: upsert's transaction (ALWAYS_ON campaigns add the ones that now match; registered by app.wiring).
 leads_upserted = Hook("audience.leads_upserted")
+#: (outreach filter dict) -> Q — extra conditions of a leads filter by KPI names (status, track,
+#: actionRequired, engaged, socialOnly), contributed by outreach, which keeps those figures.
+lead_filter = Hook("audience.lead_filter")
 
 CHANNEL_ADDRESS = {
     Channel.EMAIL: "email",
@@ -54,6 +57,7 @@ class LeadFilterData:
     verified_only: bool = False
     has_channel: list[Channel] = field(default_factory=list)
     search: str | None = None
+    outreach: dict | None = None  # KPI names (status, track, actionRequired, …): see `lead_filter`
 
 
 def tags_text(tags: list[str]) -> str:
@@ -83,6 +87,9 @@ def filter_q(flt: LeadFilterData | None) -> Q:
     if flt.search:
         s = flt.search.strip()
         q &= Q(name__icontains=s) | Q(email__icontains=s) | Q(phone__icontains=s) | Q(external_id=s)
+    if flt.outreach:
+        for extra in lead_filter.call(flt.outreach):
+            q &= extra
     return q
 
 

@@ -40,6 +40,9 @@ TRANSITIONS: dict[str, tuple[set[CampaignStatus], CampaignStatus | None]] = {
 recipients_added = Hook("campaigns.recipients_added")
 #: (campaign) -> list of alerts raised — the allocated budget changed (billing raises alerts).
 budget_changed = Hook("campaigns.budget_changed")
+#: (campaign, old status) — inside `transition`, once the campaign holds its new status (outreach
+#: follows which recipients are in a live campaign).
+status_changed = Hook("campaigns.status_changed")
 #: (campaign, changed setting names) — after the update's transaction (analytics recomputes the
 #: campaign's figures when its goal or attribution windows changed).
 settings_changed = Hook("campaigns.settings_changed")
@@ -402,8 +405,10 @@ async def transition(principal: Principal, campaign_id: int, action: str) -> Cam
         changed = await Campaign.filter(id=campaign.id, status=campaign.status).update(**update, updated_at=now)
         if not changed:
             raise DomainError(ErrorCode.ILLEGAL_TRANSITION, "the campaign changed concurrently; retry", "id")
+        old_status = campaign.status
         for k, v in update.items():
             setattr(campaign, k, v)
+        await status_changed.run(campaign, old_status)
         if action == "launch":
             await recipients_added.run(campaign, None)
     await bus.campaign_changed(campaign.organization_id, campaign.id, "status")

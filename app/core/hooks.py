@@ -33,3 +33,9 @@ class Hook:
         if not self.handlers:
             raise RuntimeError(f"hook {self.name!r} has no handler: call app.wiring.wire() at start-up")
         return [await handler(*args, **kwargs) for handler in self.handlers]
+
+    def call(self, *args: Any, **kwargs: Any) -> list[Any]:
+        """For synchronous handlers (contributions to a query being built, such as a filter)."""
+        if not self.handlers:
+            raise RuntimeError(f"hook {self.name!r} has no handler: call app.wiring.wire() at start-up")
+        return [handler(*args, **kwargs) for handler in self.handlers]

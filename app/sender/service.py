@@ -39,6 +39,7 @@ from tortoise.transactions import in_transaction
 
 from app.audience.leads import CHANNEL_ADDRESS
 from app.billing import credits as credit_service
+from app.core.hooks import Hook
 from app.db import execute, fetch, for_update, param_datetime
 from app.delivery.counters import CounterDelta
 from app.delivery.ingest import (
@@ -81,10 +82,21 @@ def system_principal(org_id: int) -> Principal:
                      scope=Unit(UnitKind.ORGANIZATION, org_id, org_id), can_export=False, email="sender@system")
 
 
+#: (campaign id, treatment lead ids | None) -> set of channels — the sender is about to create jobs;
+#: a higher domain that sends some channels itself, each on its own day (outreach: email steps),
+#: returns them and the sender leaves them out.
+jobs_creating = Hook("sender.jobs_creating")
+#: (campaign id) -> bool — a higher domain still has work for a LIVE campaign whose jobs are all
+#: done (outreach: steps to come); then it does not complete by itself.
+campaign_busy = Hook("sender.campaign_busy")
+
+
 async def create_jobs(campaign_id: int, lead_ids: list[int] | None = None) -> int:
     """One job per treatment recipient and enabled channel (idempotent)."""
+    # Channels another domain sends itself (outreach: email steps, each on its day).
+    own = set().union(*await jobs_creating.run(campaign_id, lead_ids))
     channels = [c for c, provider in await CampaignChannel.filter(campaign_id=campaign_id, enabled=True)
-                .values_list("channel", "provider") if provider not in EXTERNAL_PROVIDERS]
+                .values_list("channel", "provider") if provider not in EXTERNAL_PROVIDERS and c not in own]
     if not channels:
         return 0
     qs = Recipient.filter(campaign_id=campaign_id, group=RecipientGroup.TREATMENT)
@@ -383,6 +395,8 @@ async def complete_finished() -> list[int]:
             continue
         if not await SendJob.filter(campaign_id=cid).exists():
             continue  # nothing for the sender to do (e.g. integrator-driven): completes manually
+        if any(await campaign_busy.run(cid)):
+            continue  # another domain still has work for it (outreach steps to come)
         now = datetime.now(timezone.utc)
         if await Campaign.filter(id=cid, status=CampaignStatus.LIVE).update(status=CampaignStatus.COMPLETED,
                                                                             ended_at=now, updated_at=now):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.audience.leads import LeadData, LeadFilterData
+from graph.audience.enums import LeadStatus, LeadTrack
 from graph.core import require_id
 from graph.core.enums import Channel
 from graph.core.inputs import given
@@ -41,10 +42,21 @@ class LeadFilter:
     has_channel: list[Channel] | None = strawberry.field(
         default=None, description="Has an address for each of these channels.")
     search: str | None = strawberry.field(default=None, description="Text in name, email or phone, or exact externalId.")
+    status: LeadStatus | None = strawberry.field(default=None, description="Leads KPI `active` / `inactive`.")
+    track: LeadTrack | None = strawberry.field(default=None, description="Leads KPI `onTrack` / `offTrack`.")
+    action_required: bool | None = strawberry.field(default=None, description="Leads KPI `actionRequired` (true).")
+    engaged: bool | None = strawberry.field(default=None, description="Leads KPI `engaged` (true).")
+    social_only: bool | None = strawberry.field(default=None, description="Leads KPI `socialOnly` (true).")
+
+    def outreach(self) -> dict | None:
+        """The KPI names, for the outreach domain's filter."""
+        out = {"status": self.status.value if self.status else None, "track": self.track.value if self.track else None,
+               "action_required": self.action_required, "engaged": self.engaged, "social_only": self.social_only}
+        return {k: v for k, v in out.items() if v is not None} or None
 
     def data(self, field: str = "filter") -> LeadFilterData:
         centers = None
         if self.center_ids is not None:
             centers = [require_id(c, "center", [field, "centerIds"], "Center") for c in self.center_ids]
         return LeadFilterData(center_ids=centers, tags=self.tags, verified_only=self.verified_only,
-                              has_channel=list(self.has_channel or []), search=self.search)
+                              has_channel=list(self.has_channel or []), search=self.search, outreach=self.outreach())

@@ -1,0 +1,171 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0006_send_change_without_foreign_keys')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='LeadKpiCounter',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('zone_id', fields.IntField(default=0)),
+                ('center_id', fields.IntField(default=0)),
+                ('total', fields.IntField(default=0)),
+                ('active', fields.IntField(default=0)),
+                ('verified', fields.IntField(default=0)),
+                ('social_only', fields.IntField(default=0)),
+                ('engaged', fields.IntField(default=0)),
+                ('in_sequence', fields.IntField(default=0)),
+                ('off_track', fields.IntField(default=0)),
+                ('action_required', fields.IntField(default=0)),
+            ],
+            options={'table': 'lead_kpi_counter', 'app': 'models', 'unique_together': (('organization', 'zone_id', 'center_id'),), 'pk_attr': 'id', 'table_description': 'Leads KPIs per (organization, zone, center): a scope sums a handful of rows.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='LeadKpiSnapshot',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('day', fields.DateField()),
+                ('zone_id', fields.IntField(default=0)),
+                ('center_id', fields.IntField(default=0)),
+                ('total', fields.IntField(default=0)),
+                ('active', fields.IntField(default=0)),
+                ('verified', fields.IntField(default=0)),
+                ('social_only', fields.IntField(default=0)),
+                ('engaged', fields.IntField(default=0)),
+                ('in_sequence', fields.IntField(default=0)),
+                ('off_track', fields.IntField(default=0)),
+                ('action_required', fields.IntField(default=0)),
+            ],
+            options={'table': 'lead_kpi_snapshot', 'app': 'models', 'unique_together': (('organization', 'day', 'zone_id', 'center_id'),), 'pk_attr': 'id', 'table_description': 'The counters at the end of an organization-local day (taken at the next local midnight).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='LeadOutreach',
+            fields=[
+                ('lead_id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('zone_id', fields.IntField(default=0)),
+                ('center_id', fields.IntField(default=0)),
+                ('verified', fields.BooleanField(default=False)),
+                ('social_only', fields.BooleanField(default=False)),
+                ('live', fields.IntField(default=0)),
+                ('touches', fields.IntField(default=0)),
+                ('steps', fields.IntField(default=0)),
+                ('overdue', fields.IntField(default=0)),
+                ('actions', fields.IntField(default=0)),
+            ],
+            options={'table': 'lead_outreach', 'app': 'models', 'indexes': [Index(fields=['organization_id', 'center_id'])], 'pk_attr': 'lead_id', 'table_description': 'Per-lead figures behind the leads KPIs, kept in the transaction of each change.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='OutreachCampaign',
+            fields=[
+                ('campaign_id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('counted_live', fields.BooleanField(default=False)),
+            ],
+            options={'table': 'outreach_campaign', 'app': 'models', 'pk_attr': 'campaign_id', 'table_description': "Whether the leads' `live` figures count this campaign (kept equal to status = LIVE)."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='OutreachClock',
+            fields=[
+                ('organization_id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('day', fields.DateField()),
+            ],
+            options={'table': 'outreach_clock', 'app': 'models', 'pk_attr': 'organization_id', 'table_description': "The organization-local day the scheduler last moved to, and the campaigns' LIVE status it saw."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='OutreachEvent',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('campaign', fields.ForeignKeyField('models.Campaign', source_field='campaign_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('lead', fields.ForeignKeyField('models.Lead', source_field='lead_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('idempotency_key', fields.CharField(max_length=200)),
+                ('payload_hash', fields.CharField(max_length=64)),
+                ('type', fields.CharField(max_length=32)),
+                ('occurred_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'outreach_event', 'app': 'models', 'unique_together': (('organization', 'idempotency_key'),), 'indexes': [Index(fields=['campaign_id', 'lead_id'])], 'pk_attr': 'id', 'table_description': "An integrator's event on a recipient (reply, RSVP, LinkedIn accepted, exit, opted out)."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='OutreachRecipient',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('campaign', fields.ForeignKeyField('models.Campaign', source_field='campaign_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('lead', fields.ForeignKeyField('models.Lead', source_field='lead_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('start_day', fields.DateField()),
+            ],
+            options={'table': 'outreach_recipient', 'app': 'models', 'unique_together': (('campaign', 'lead'),), 'pk_attr': 'id', 'table_description': 'A treatment recipient of a campaign with steps: the day its sequence starts (organization time zone).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='OutreachStep',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('campaign', fields.ForeignKeyField('models.Campaign', source_field='campaign_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('position', fields.IntField()),
+                ('kind', fields.CharField(max_length=32)),
+                ('day_offset', fields.IntField(default=0)),
+                ('condition', fields.CharField(default='NONE', max_length=32)),
+                ('note', fields.CharField(default='', max_length=500)),
+                ('applies_from', fields.DateField(null=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'outreach_step', 'app': 'models', 'indexes': [Index(fields=['campaign_id', 'position'])], 'pk_attr': 'id', 'table_description': "One ordered step of a campaign's sequence: a channel action with a day offset."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='RecipientStep',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('campaign', fields.ForeignKeyField('models.Campaign', source_field='campaign_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('lead', fields.ForeignKeyField('models.Lead', source_field='lead_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('step', fields.ForeignKeyField('models.OutreachStep', source_field='step_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('zone_id', fields.IntField(default=0)),
+                ('center_id', fields.IntField(default=0)),
+                ('due_day', fields.DateField()),
+                ('state', fields.CharField(default='SCHEDULED', max_length=32)),
+                ('action_required', fields.BooleanField(default=False)),
+                ('overdue', fields.BooleanField(default=False)),
+                ('touched', fields.BooleanField(default=False)),
+                ('done_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('done_by', fields.ForeignKeyField('models.User', source_field='done_by_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'outreach_recipient_step', 'app': 'models', 'unique_together': (('step', 'lead'),), 'indexes': [Index(fields=['organization_id', 'action_required', 'due_day']), Index(fields=['campaign_id', 'lead_id']), Index(fields=['lead_id'])], 'pk_attr': 'id', 'table_description': 'The derived state of one recipient at one step (rebuildable from the facts).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='OutreachAction',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('recipient_step', fields.ForeignKeyField('models.RecipientStep', source_field='recipient_step_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
+                ('action', fields.CharField(max_length=32)),
+                ('done_by', fields.ForeignKeyField('models.User', source_field='done_by_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
+                ('done_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('undone_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('undone_by', fields.ForeignKeyField('models.User', source_field='undone_by_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
+            ],
+            options={'table': 'outreach_action', 'app': 'models', 'indexes': [Index(fields=['recipient_step_id', 'undone_at'])], 'pk_attr': 'id', 'table_description': 'A manual step marked done by a person (who and when), undone within a short window.'},
+            bases=['Model'],
+        ),
+    ]
