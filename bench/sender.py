@@ -107,7 +107,9 @@ async def fresh_database(keep: bool = False):
 
     from app import db
     from app.settings import Settings
+    from app.wiring import wire
 
+    wire()  # the bench calls the domains directly: their hooks must be registered, as create_app does
     url, name = await create_database()
     try:
         await db.run_migrations(url)
