@@ -73,8 +73,9 @@ async def test_three_step_sequence_end_to_end(tenant):
     await drain()
     steps = (await gql("query($c:ID!){ recipientSteps(campaignId:$c){ state step{ kind } } }",
                        {"c": campaign["id"]}))["recipientSteps"]
-    assert sorted(s["state"] for s in steps if s["step"]["kind"] == "EMAIL") == ["SENT"] * 3 or \
-        sorted(s["state"] for s in steps if s["step"]["kind"] == "EMAIL") == ["SENT"] * 3
+    # Sent — the simulated provider may already report an open or a click (it decides per message id).
+    email_states = [s["state"] for s in steps if s["step"]["kind"] == "EMAIL"]
+    assert len(email_states) == 3 and set(email_states) <= {"SENT", "OPENED", "CLICKED"}, email_states
     assert _values(await _kpis(gql))["engaged"] == 3
 
     # Day 1 (the scheduler moves at local midnight): the LinkedIn requests are action required.
