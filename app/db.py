@@ -12,15 +12,36 @@ from typing import Any
 
 import orjson
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as migrate_api
 
 from app.settings import Settings
 from models import MODEL_MODULES
 
 
+async def _release_without_reset(connection) -> None:
+    """Pool release hook: nothing beyond asyncpg's own rollback of an open transaction.
+
+    asyncpg's default release runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` — one more round trip after every checkout. Pulse uses none of those session
+    features: no session advisory locks (only transaction-scoped `pg_advisory_xact_lock`), no
+    cursors kept across checkouts, no LISTEN, no session `SET` (only `SET LOCAL` / `SET
+    TRANSACTION`). Keep it that way, or drop this hook."""
+
+
+def connection_config(database_url: str) -> dict[str, Any] | str:
+    """Tortoise's connection config for a URL; on PostgreSQL, asyncpg's pool without the reset
+    round trip (`_release_without_reset`)."""
+    if not database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        return database_url
+    config = expand_db_url(database_url)
+    config["credentials"]["reset"] = _release_without_reset
+    return config
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection_config(database_url)},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,
