@@ -217,6 +217,13 @@ async def readyz(_request: Request) -> Response:
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
 
+async def export_download(request: Request) -> Response:
+    """A single-use export link (app/exports/http.py)."""
+    from app.exports.http import download
+
+    return await download(request)
+
+
 async def metrics_endpoint(_request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -271,6 +278,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tasks.append(asyncio.create_task(Worker(settings).run(stop), name="pulse-worker"))
         else:
             tasks.append(asyncio.create_task(_scheduler(5.0)))
+        if settings.runs_exports_in_process:
+            from app.exports.jobs import ExportRunner
+
+            tasks.append(asyncio.create_task(ExportRunner(settings).run(stop), name="pulse-exports"))
         try:
             yield
         finally:
@@ -292,6 +303,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            Route("/exports/{export_id:int}/download", export_download, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],

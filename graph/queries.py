@@ -69,6 +69,10 @@ async def load_node(info: Info, gid: str) -> Node | None:
             qs = qs.filter(id=p.user_id)
         m = await qs.first()
         return User.of(m) if m else None
+    if kind == "Export":
+        from graph.exports.queries import load_export
+
+        return await load_export(p, pk)
     if kind == "ApiToken":
         m = await tokens_query(p).filter(id=pk).first()
         return ApiToken.of(m) if m else None

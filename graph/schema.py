@@ -7,19 +7,28 @@ from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimi
 from graph.analytics import GoalMutation
 from graph.credits import CreditMutation, CreditQuery
 from graph.execution import PulseExecutionContext
+from graph.exports.mutations import ExportMutation
+from graph.exports.queries import ExportQuery
+from graph.exports.subscriptions import ExportSubscription
+from graph.exports.types import Export
 from graph.mutations import Mutation as CoreMutation
 from graph.queries import Query as CoreQuery
-from graph.subscriptions import Subscription
+from graph.subscriptions import Subscription as CoreSubscription
 from graph.types import ApiToken, BudgetAlert, Campaign, Center, Lead, Organization, Send, SpendEntry, User, Zone
 
 
 @strawberry.type(description="Reads. Every read is scoped to the caller.")
-class Query(CoreQuery, CreditQuery):
+class Query(CoreQuery, CreditQuery, ExportQuery):
     pass
 
 
 @strawberry.type(description="Writes. Expected failures come back as `userErrors` with a code.")
-class Mutation(CoreMutation, CreditMutation, GoalMutation):
+class Mutation(CoreMutation, CreditMutation, GoalMutation, ExportMutation):
+    pass
+
+
+@strawberry.type(description="Live updates over a websocket (graphql-transport-ws).")
+class Subscription(CoreSubscription, ExportSubscription):
     pass
 
 
@@ -65,7 +74,7 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Campaign, Lead, Send, SpendEntry, BudgetAlert, Organization, Zone, Center, User, ApiToken],
+        types=[Campaign, Lead, Send, SpendEntry, BudgetAlert, Organization, Zone, Center, User, ApiToken, Export],
         extensions=extensions,
         execution_context_class=PulseExecutionContext,
     )

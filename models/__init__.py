@@ -9,4 +9,5 @@ MODEL_MODULES = [
     "models.stats",
     "models.credits",
     "models.goals",
+    "models.exports",
 ]
