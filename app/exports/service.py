@@ -194,7 +194,7 @@ async def _record(export: Export, code: str, ip: str | None, user_agent: str | N
 async def open_download(export_id: int | None, token: str | None, ip: str | None, user_agent: str | None,
                         settings) -> Download:
     """Check the link and spend it (single use). Refusals raise DownloadRefused and are recorded."""
-    export = await Export.get_or_none(id=export_id) if export_id else None
+    export = await Export.get_or_none(id=export_id) if export_id and 0 < export_id < 2**62 else None
     if export is None or export.token_hash is None:
         raise DownloadRefused(404, "NOT_FOUND", "no such export link")
     if not token or not hmac.compare_digest(hash_token(token), export.token_hash):

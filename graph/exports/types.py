@@ -8,12 +8,19 @@ import enum
 import strawberry
 from strawberry.types import Info
 
+from strawberry.dataloader import DataLoader
+
 from app.exports import service
-from app.services.campaigns import campaigns_query
+from app.services.campaigns import campaign_unit
 from graph.core import Node, ctx, describe_enum, to_global_id
+from graph.loaders import loaders
 from graph.types import Campaign, User
 from models import exports as mx
-from models import tenancy as mt
+
+
+async def _attempts(ids: list[int]) -> list[list[mx.ExportAttempt]]:
+    found = await service.attempts_of(list(set(ids)))
+    return [found.get(i, []) for i in ids]
 
 
 class _ExportStatus(enum.Enum):
@@ -91,18 +98,20 @@ class Export(Node):
     async def campaign(self, info: Info) -> Campaign | None:
         if self.m.campaign_id is None:
             return None
-        found = await campaigns_query(ctx(info).principal).filter(id=self.m.campaign_id).first()
-        return Campaign.of(found) if found else None
+        found = await loaders(info).campaign.load(self.m.campaign_id)
+        if found is None or not ctx(info).principal.scope.contains(campaign_unit(found)):
+            return None
+        return Campaign.of(found)
 
     @strawberry.field(description="The campaign's name when the export was requested.")
     def campaign_name(self) -> str:
         return self.m.campaign_name
 
     @strawberry.field(description="Who asked (null when the member was removed).")
-    async def requested_by(self) -> User | None:
+    async def requested_by(self, info: Info) -> User | None:
         if self.m.user_id is None:
             return None
-        found = await mt.User.get_or_none(id=self.m.user_id)
+        found = await loaders(info).user.load(self.m.user_id)
         return User.of(found) if found else None
 
     @strawberry.field(description="Email of who asked (kept when the member is removed).")
@@ -184,7 +193,7 @@ class Export(Node):
         return self.m.deleted_at is not None or not self.m.file_key
 
     @strawberry.field(description="Refused uses of the link (wrong token, second use, expired, …), oldest first.")
-    async def refused_attempts(self) -> list[ExportLinkAttempt]:
-        rows = (await service.attempts_of([self.m.id]))[self.m.id]
+    async def refused_attempts(self, info: Info) -> list[ExportLinkAttempt]:
+        rows = await ctx(info).loader("export_attempts", lambda: DataLoader(_attempts)).load(self.m.id)
         return [ExportLinkAttempt(code=_ExportRefusal(a.code), at=a.at, ip=a.ip, user_agent=a.user_agent)
                 for a in rows]

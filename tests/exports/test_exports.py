@@ -248,6 +248,8 @@ async def test_wrong_token_expiry_sweeper_and_cancel(tenant, http, settings, sto
     assert wrong.status_code == 403 and wrong.json()["errors"][0]["extensions"]["code"] == "WRONG_TOKEN"
     no_token = await http.get(url.split("?")[0])
     assert no_token.status_code == 403
+    for bogus in ("/exports/99999999999999999999999/download?token=x", "/exports/0/download?token=x"):
+        assert (await http.get(bogus)).status_code == 404
     await asyncio.sleep(1.2)
     expired = await http.get(url)
     assert expired.status_code == 410 and expired.json()["errors"][0]["extensions"]["code"] == "LINK_EXPIRED"
@@ -258,6 +260,7 @@ async def test_wrong_token_expiry_sweeper_and_cancel(tenant, http, settings, sto
     [entry] = await history(gql, c["id"])
     assert entry["status"] == "EXPIRED" and entry["fileDeleted"] is True and not entry["linkUsed"]
     assert [a["code"] for a in entry["refusedAttempts"]] == ["NOT_READY", "WRONG_TOKEN", "WRONG_TOKEN", "LINK_EXPIRED"]
+    assert entry["refusedAttempts"][0]["ip"] and entry["refusedAttempts"][0]["userAgent"]
     assert all(f"export-{_pk(entry['id'])}-" not in f for f in stored_files(settings))
     if store == "postgres":
         from app.db import fetch
