@@ -12,7 +12,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
+from tests.conftest import PG_URL
 from tests.exports.conftest import PASSWORD, decrypt, sheet_dicts
 from tests.exports.test_exports import CREATE, HISTORY, engaged_campaign
 from tests.helpers import free_port
@@ -21,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Server:
-    def __init__(self, settings, log_dir: Path, name: str, **env) -> None:
+    def __init__(self, settings, log_dir: Path, name: str, command: str = "serve", **env) -> None:
+        self.command = command
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
@@ -31,7 +34,8 @@ class Server:
                     "PULSE_WORKER_IN_PROCESS": "false", "PULSE_EXPORT_DIR": settings.export_dir,
                     "PULSE_EXPORT_STORAGE": settings.export_storage, "PULSE_EXPORT_POLL_S": "0.2",
                     **{f"PULSE_{k.upper()}": str(v) for k, v in env.items()}}
-        self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)], cwd=ROOT,
+        args = ["serve", "--port", str(self.port)] if command == "serve" else ["worker"]
+        self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", *args], cwd=ROOT,
                                      env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
 
     async def ready(self, timeout: float = 60) -> None:
@@ -40,11 +44,15 @@ class Server:
             while True:
                 if self.proc.poll() is not None:
                     raise AssertionError(f"server exited:\n{self.log_path.read_text()}")
-                try:
-                    if (await client.get(self.url + "/healthz")).status_code == 200:
+                if self.command == "worker":
+                    if "worker started" in self.log_path.read_text(errors="replace"):
                         return
-                except httpx.TransportError:
-                    pass
+                else:
+                    try:
+                        if (await client.get(self.url + "/healthz")).status_code == 200:
+                            return
+                    except httpx.TransportError:
+                        pass
                 if time.monotonic() > deadline:
                     raise AssertionError(f"server did not start:\n{self.log_path.read_text()}")
                 await asyncio.sleep(0.1)
@@ -59,9 +67,13 @@ class Server:
         self._log.close()
 
 
-async def test_download_served_by_another_instance(tenant, settings, store, tmp_path):
+@pytest.mark.parametrize("builder_kind", ["serve", "worker"])
+async def test_download_served_by_another_instance(tenant, settings, store, tmp_path, builder_kind):
+    """The file is built by an API instance with the embedded worker, or by `pulse worker`."""
+    if builder_kind == "worker" and not PG_URL:
+        pytest.skip("`pulse worker` processes run on PostgreSQL")
     c = await engaged_campaign(tenant.gql, "ALWAYS_ON")
-    builder = Server(settings, tmp_path, "builder", export_worker_in_process="true")
+    builder = Server(settings, tmp_path, "builder", builder_kind, export_worker_in_process="true")
     other = Server(settings, tmp_path, "other", export_worker_in_process="false")
     try:
         await asyncio.gather(builder.ready(), other.ready())
@@ -85,7 +97,8 @@ async def test_download_served_by_another_instance(tenant, settings, store, tmp_
             response = await client.get(f"{other.url}{url.path}?{url.query}")
             assert response.status_code == 200, response.text
             assert sheet_dicts(decrypt(response.content), "Campaign")[0]["id"] == c["id"]
-            again = await client.get(f"{builder.url}{url.path}?{url.query}")
-            assert again.status_code == 410  # single use across instances too
+            if builder_kind == "serve":
+                again = await client.get(f"{builder.url}{url.path}?{url.query}")
+                assert again.status_code == 410  # single use across instances too
     finally:
         await asyncio.gather(builder.stop(), other.stop())
