@@ -79,8 +79,12 @@ def worker() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         click.echo("worker started")
+        from app.exports.jobs import ExportRunner
+
+        exports = asyncio.create_task(ExportRunner(settings).run(stop))
         try:
             await Worker(settings).run(stop)
+            await exports
         finally:
             await bus.disconnect()
             await db.close_db()

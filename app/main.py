@@ -24,6 +24,8 @@ from app import db, metrics
 from app.tenancy.access import access_still_granted, authenticate
 from app.campaigns.service import promote_due
 from app.core.errors import Unauthenticated
+from app.exports.http import download as download_export
+from app.exports.jobs import ExportRunner
 from app.settings import Settings, get_settings
 from app.wiring import wire
 from graph.core import Context
@@ -218,6 +220,11 @@ async def readyz(_request: Request) -> Response:
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
 
+async def export_download(request: Request) -> Response:
+    """A single-use export link (app/exports/http.py)."""
+    return await download_export(request)
+
+
 async def metrics_endpoint(_request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -273,6 +280,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tasks.append(asyncio.create_task(Worker(settings).run(stop), name="pulse-worker"))
         else:
             tasks.append(asyncio.create_task(_scheduler(5.0)))
+        if settings.runs_exports_in_process:
+            tasks.append(asyncio.create_task(ExportRunner(settings).run(stop), name="pulse-exports"))
         try:
             yield
         finally:
@@ -294,6 +303,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            Route("/exports/{export_id:int}/download", export_download, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str = ""
     webhook_timeout_s: float = 10.0
+    # Protected exports (app/exports): where encrypted files wait for their download
+    # ("directory": export_dir, local or shared by every instance; "postgres": large objects),
+    # how long a download link lives, and the background job (embedded with the in-process worker).
+    export_storage: Literal["directory", "postgres"] = "directory"
+    export_dir: str = "./exports"
+    export_link_ttl_s: float = Field(default=900.0, gt=0)
+    export_public_url: str | None = None
+    export_poll_s: float = Field(default=1.0, gt=0)
+    export_lease_s: float = Field(default=120.0, gt=0)
+    export_worker_in_process: bool | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -82,6 +92,12 @@ class Settings(BaseSettings):
         if self.worker_in_process is not None:
             return self.worker_in_process
         return self.is_sqlite
+
+    @property
+    def runs_exports_in_process(self) -> bool:
+        if self.export_worker_in_process is not None:
+            return self.export_worker_in_process
+        return self.runs_worker_in_process
 
     @property
     def graphiql(self) -> bool:

@@ -15,6 +15,8 @@ from graph.billing.types import BudgetAlert, SpendEntry
 from graph.campaigns.types import Campaign
 from graph.core import Node, ObjectId, ctx, from_global_id
 from graph.delivery.types import Send
+from graph.exports.queries import load_export
+from graph.exports.types import Export
 from graph.tenancy.queries import principal_currency, scope_or_none
 from graph.tenancy.types import ApiToken, Center, Organization, User, Zone
 from models import budgets as mb
@@ -23,7 +25,7 @@ from models import tenancy as mt
 
 
 #: Every type that implements Node (the schema registers them).
-NODE_TYPES = [Campaign, Lead, Send, SpendEntry, BudgetAlert, Organization, Zone, Center, User, ApiToken]
+NODE_TYPES = [Campaign, Lead, Send, SpendEntry, BudgetAlert, Organization, Zone, Center, User, ApiToken, Export]
 
 
 async def load_node(info: Info, gid: str) -> Node | None:
@@ -60,6 +62,8 @@ async def load_node(info: Info, gid: str) -> Node | None:
             qs = qs.filter(id=p.user_id)
         m = await qs.first()
         return User.of(m) if m else None
+    if kind == "Export":
+        return await load_export(p, pk)
     if kind == "ApiToken":
         m = await tokens_query(p).filter(id=pk).first()
         return ApiToken.of(m) if m else None

@@ -16,6 +16,9 @@ from graph.campaigns import queries as campaigns_queries
 from graph.core.execution import PulseExecutionContext
 from graph.delivery import mutations as delivery_mutations
 from graph.delivery import subscriptions as delivery_subscriptions
+from graph.exports import mutations as exports_mutations
+from graph.exports import queries as exports_queries
+from graph.exports import subscriptions as exports_subscriptions
 from graph.node import NODE_TYPES
 from graph.outreach import mutations as outreach_mutations
 from graph.outreach import queries as outreach_queries
@@ -47,6 +50,7 @@ class Query:
     campaign_outreach_kpis = outreach_queries.campaign_outreach_kpis
     action_required = outreach_queries.action_required
     recipient_steps = outreach_queries.recipient_steps
+    exports = exports_queries.exports
 
 
 @strawberry.type(description="Writes. Expected failures come back as `userErrors` with a code.")
@@ -74,6 +78,8 @@ class Mutation:
     step_mark_done = outreach_mutations.step_mark_done
     step_undo = outreach_mutations.step_undo
     outreach_events_ingest = outreach_mutations.outreach_events_ingest
+    export_create = exports_mutations.export_create
+    export_cancel = exports_mutations.export_cancel
 
 
 @strawberry.type(description="Live updates over a websocket (graphql-transport-ws).")
@@ -83,6 +89,7 @@ class Subscription:
     budget_alerts = billing_subscriptions.budget_alerts
     send_status_changed = delivery_subscriptions.send_status_changed
     leads_kpis = outreach_subscriptions.leads_kpis
+    export_progress = exports_subscriptions.export_progress
 
 
 class PulseSchema(strawberry.Schema):

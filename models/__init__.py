@@ -10,4 +10,5 @@ MODEL_MODULES = [
     "models.credits",
     "models.goals",
     "models.outreach",
+    "models.exports",
 ]

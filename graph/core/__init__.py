@@ -53,6 +53,8 @@ ErrorCode = describe_enum(DomainErrorCode, "Why a mutation (or one item of a bat
     "BATCH_TOO_LARGE": "Too many items in one call.",
     "TOKEN_REVOKED": "The token was revoked.",
     "CONTROL_RECIPIENT": "The lead is in the campaign's control group, which is never messaged.",
+    "WEAK_PASSWORD": "The export password does not meet the password rules.",
+    "ALREADY_DOWNLOADED": "A one-time (SCHEDULED) campaign's export was already downloaded once.",
 })
 
 
