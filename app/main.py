@@ -16,8 +16,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from datetime import timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from cross_web import HTTPException
+from graphql import GraphQLSyntaxError
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app import db, metrics
@@ -28,6 +32,7 @@ from app.settings import Settings, get_settings
 from app.wiring import wire
 from graph.core import Context
 from graph.core.execution import PulseTransportWSHandler
+from graph.core.persisted import DocumentRefusal, DocumentStore, load_manifest
 from graph.schema import build_schema
 from subscriptions.bus import Bus, get_bus, set_bus
 from subscriptions.hubs import Registry, set_registry
@@ -91,9 +96,10 @@ class PulseGraphQL(GraphQL):
 
     graphql_transport_ws_handler_class = PulseTransportWSHandler
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, documents: DocumentStore | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        self.documents = documents or DocumentStore()
         # Open websockets and the token each authenticated with (for revocation); kept by
         # PulseTransportWSHandler.
         self.sockets: dict[Any, int | None] = {}
@@ -136,6 +142,72 @@ class PulseGraphQL(GraphQL):
         except TypeError:
             return super().encode_json(data)
 
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        if scope["type"] != "http":
+            return super().__call__(scope, receive, send)  # no frame kept per websocket (see BodyLimit)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers its refusals in text/plain; ours are GraphQL JSON with a code."""
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except DocumentRefusal as exc:
+            response = self.refusal(request, exc.status, exc.message, exc.code, exc.headers)
+        except HTTPException as exc:
+            status, code = _REFUSALS.get(exc.reason, (exc.status_code, _STATUS_CODES.get(exc.status_code, "BAD_REQUEST")))
+            headers = {"Allow": "GET, POST"} if status == 405 else None
+            response = self.refusal(request, status, exc.reason, code, headers)
+        await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request) -> bool:
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(request)
+
+    def refusal(self, request, status: int, message: str, code: str, headers: dict | None = None) -> Response:
+        accept = request.headers.get("accept", "")
+        media_type = GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
+        headers = {"Cache-Control": "no-store", **(headers or {})}
+        return Response(orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}),
+                        status_code=status, media_type=media_type + "; charset=utf-8", headers=headers)
+
+    async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
+        """Persisted documents (graph/core/persisted.py) and the operation types HTTP allows: queries over
+        GET and POST, mutations over POST only (405 over GET), subscriptions over the websocket only."""
+        query = await self.documents.resolve(request_data.query, request_data.extensions)
+        method = request_adapter.method
+        allowed = {OperationType.QUERY} if method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
+        try:
+            return await self.schema.execute(query, root_value=root_value, variable_values=request_data.variables,
+                                             context_value=context, operation_name=request_data.operation_name,
+                                             allowed_operation_types=allowed,
+                                             operation_extensions=request_data.extensions)
+        except CannotGetOperationTypeError as exc:
+            raise DocumentRefusal(400, exc.as_http_error_reason(), "OPERATION_NOT_FOUND") from exc
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type == OperationType.SUBSCRIPTION:
+                raise DocumentRefusal(400, "subscriptions are not served over HTTP: open a websocket to /graphql "
+                                      "with the graphql-transport-ws protocol", "SUBSCRIPTION_OVER_HTTP") from exc
+            raise DocumentRefusal(405, exc.as_http_error_reason(method) + ": send them with POST",
+                                  "METHOD_NOT_ALLOWED", {"Allow": "POST"}) from exc
+        except MissingQueryError as exc:
+            raise DocumentRefusal(400, "No GraphQL query found in the request", "QUERY_MISSING") from exc
+
+    async def process_result(self, request, result):
+        """Request errors (parse, validation, variable coercion) carry `extensions.code` too."""
+        response = await super().process_result(request, result)
+        if result.errors and result.data is None:
+            for error, formatted in zip(result.errors, response.get("errors") or []):
+                if error.path or (formatted.get("extensions") or {}).get("code"):
+                    continue
+                if isinstance(error, GraphQLSyntaxError):
+                    code = "GRAPHQL_PARSE_FAILED"
+                elif error.message.startswith("Variable "):
+                    code = "BAD_USER_INPUT"
+                else:
+                    code = "GRAPHQL_VALIDATION_FAILED"
+                formatted.setdefault("extensions", {})["code"] = code
+        return response
+
     async def get_sub_response(self, request):
         sub_response = await super().get_sub_response(request)
         accept = request.headers.get("accept", "") if request.scope["type"] == "http" else ""
@@ -163,6 +235,16 @@ class PulseGraphQL(GraphQL):
             principal = request.scope.get("state", {}).get("principal")
         return Context(request=request, principal_=principal, response=response, settings=self.settings)
 
+
+
+# Strawberry's refusals (HTTPException reasons) → (status, code).
+_REFUSALS = {
+    "Batching is not enabled": (400, "BATCHING_NOT_SUPPORTED"),
+    "Unsupported content type": (415, "UNSUPPORTED_MEDIA_TYPE"),
+    "Unable to parse request body as JSON": (400, "INVALID_JSON"),
+    "No GraphQL query found in the request": (400, "QUERY_MISSING"),
+}
+_STATUS_CODES = {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
 class HttpAuth:
@@ -245,8 +327,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     wire()
     schema = build_schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.mask_errors)
+    trusted = None
+    if settings.trusted_documents:
+        trusted = {}
+        for path in settings.trusted_documents.split(","):
+            trusted.update(load_manifest(path.strip()))
+    documents = DocumentStore(settings.broadcast_url if settings.broadcast_url.startswith(("redis://", "rediss://"))
+                              else None, prefix=settings.channel_prefix, size=settings.apq_cache_size,
+                              ttl_s=settings.apq_ttl_s, trusted=trusted)
     graphql = PulseGraphQL(
         settings,
+        documents,
         schema=schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -259,7 +350,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         await db.init_db(settings)
-        bus = Bus(settings.broadcast_url)
+        bus = Bus(settings.broadcast_url, settings.channel_prefix)
         await bus.connect()
         set_bus(bus)
         registry = Registry(bus, access_still_granted, min_interval=settings.subscription_min_interval_s,
@@ -287,6 +378,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             set_registry(None)
             await bus.disconnect()
             set_bus(None)
+            await documents.close()
             await db.close_db()
 
     app = Starlette(
@@ -294,7 +386,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # every method reaches the view: others get a JSON 405
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
