@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import time
 from typing import Any
 
 import orjson
@@ -111,7 +113,6 @@ class PulseGraphQL(GraphQL):
         try:
             context.principal_ = await authenticate(raw if isinstance(raw, str) else None)
         except Unauthenticated:
-            metrics.WS_CLOSED.labels("4403").inc()
             raise ConnectionRejectionError({"message": "invalid or missing token"}) from None
         self.sockets[context.request] = context.principal_.token_id
         return None
@@ -130,7 +131,6 @@ class PulseGraphQL(GraphQL):
                 self.sockets.pop(ws, None)
                 with contextlib.suppress(Exception):
                     await ws.close(code=4403, reason="token revoked")
-                metrics.WS_CLOSED.labels("4403").inc()
                 closed += 1
         return closed
 
@@ -144,12 +144,14 @@ class PulseGraphQL(GraphQL):
 
     def __call__(self, scope: Scope, receive: Receive, send: Send):
         if scope["type"] != "http":
-            return super().__call__(scope, receive, send)  # no frame kept per websocket (see BodyLimit)
+            # No frame kept per websocket (see BodyLimit): two small closures count the close codes.
+            return super().__call__(scope, _count_client_close(receive), _count_server_close(send))
         return self._http(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry answers its refusals in text/plain; ours are GraphQL JSON with a code."""
         request = Request(scope=scope, receive=receive)
+        started = time.perf_counter()
         try:
             response = await self.run(request)
         except DocumentRefusal as exc:
@@ -158,12 +160,20 @@ class PulseGraphQL(GraphQL):
             status, code = _REFUSALS.get(exc.reason, (exc.status_code, _STATUS_CODES.get(exc.status_code, "BAD_REQUEST")))
             headers = {"Allow": "GET, POST"} if status == 405 else None
             response = self.refusal(request, status, exc.reason, code, headers)
+        if scope.get("pulse.graphql"):
+            outcome = "refused" if response.status_code >= 400 or scope.get("pulse.refused") else \
+                "error" if scope.get("pulse.errors") else "ok"
+            operation = metrics.operation_label(scope.get("pulse.operation"))
+            metrics.GRAPHQL_REQUESTS.labels(operation, outcome).inc()
+            metrics.GRAPHQL_LATENCY.labels(operation, outcome).observe(time.perf_counter() - started)
         await response(scope, receive, send)
 
     def should_render_graphql_ide(self, request) -> bool:
         return "extensions" not in request.query_params and super().should_render_graphql_ide(request)
 
     def refusal(self, request, status: int, message: str, code: str, headers: dict | None = None) -> Response:
+        metrics.GRAPHQL_ERRORS.labels(code).inc()
+        request.scope["pulse.graphql"] = request.scope["pulse.refused"] = True
         accept = request.headers.get("accept", "")
         media_type = GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
         headers = {"Cache-Control": "no-store", **(headers or {})}
@@ -173,7 +183,12 @@ class PulseGraphQL(GraphQL):
     async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
         """Persisted documents (graph/core/persisted.py) and the operation types HTTP allows: queries over
         GET and POST, mutations over POST only (405 over GET), subscriptions over the websocket only."""
+        request.scope["pulse.graphql"] = True
+        request.scope["pulse.operation"] = request_data.operation_name
         query = await self.documents.resolve(request_data.query, request_data.extensions)
+        if request_data.operation_name is None and isinstance(query, str):
+            named = _OPERATION_NAME.match(query)
+            request.scope["pulse.operation"] = named.group(1) if named else None
         method = request_adapter.method
         allowed = {OperationType.QUERY} if method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         try:
@@ -195,6 +210,8 @@ class PulseGraphQL(GraphQL):
     async def process_result(self, request, result):
         """Request errors (parse, validation, variable coercion) carry `extensions.code` too."""
         response = await super().process_result(request, result)
+        if result.errors:
+            request.scope["pulse.errors"] = True
         if result.errors and result.data is None:
             for error, formatted in zip(result.errors, response.get("errors") or []):
                 if error.path or (formatted.get("extensions") or {}).get("code"):
@@ -206,6 +223,9 @@ class PulseGraphQL(GraphQL):
                 else:
                     code = "GRAPHQL_VALIDATION_FAILED"
                 formatted.setdefault("extensions", {})["code"] = code
+        for formatted in response.get("errors") or []:
+            code = (formatted.get("extensions") or {}).get("code")
+            metrics.GRAPHQL_ERRORS.labels(code if isinstance(code, str) and len(code) <= 64 else "INTERNAL").inc()
         return response
 
     async def get_sub_response(self, request):
@@ -237,6 +257,8 @@ class PulseGraphQL(GraphQL):
 
 
 
+_OPERATION_NAME = re.compile(r"\s*(?:#[^\n]*\s*)*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
+
 # Strawberry's refusals (HTTPException reasons) → (status, code).
 _REFUSALS = {
     "Batching is not enabled": (400, "BATCHING_NOT_SUPPORTED"),
@@ -245,6 +267,55 @@ _REFUSALS = {
     "No GraphQL query found in the request": (400, "QUERY_MISSING"),
 }
 _STATUS_CODES = {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def _count_client_close(receive: Receive) -> Receive:
+    async def counting() -> dict:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            metrics.WS_CLIENT_CLOSED.labels(str(message.get("code", 1005))).inc()
+        return message
+    return counting
+
+
+def _count_server_close(send: Send) -> Send:
+    def counting(message: dict):
+        if message["type"] == "websocket.close":
+            metrics.WS_CLOSED.labels(str(message.get("code", 1000))).inc()
+        return send(message)  # no extra coroutine frame per frame sent
+    return counting
+
+
+_ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics"}
+
+
+class HttpMetrics:
+    """Count and time every HTTP request (route, method, status class)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        if scope["type"] != "http":
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope["path"] if scope["path"] in _ROUTES else "other"
+            method = scope["method"] if scope["method"] in ("GET", "POST", "OPTIONS", "HEAD") else "other"
+            metrics.HTTP_REQUESTS.labels(route, method, f"{status // 100}xx").inc()
+            metrics.HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
 
 
 class HttpAuth:
@@ -301,6 +372,12 @@ async def readyz(_request: Request) -> Response:
 
 
 async def metrics_endpoint(_request: Request) -> Response:
+    from app.sender.service import queue_stats
+
+    with contextlib.suppress(Exception):  # the database may be down: serve the rest
+        depth, age = await asyncio.wait_for(queue_stats(), timeout=3)
+        metrics.SENDER_QUEUE_DEPTH.set(depth)
+        metrics.SENDER_QUEUE_AGE.set(age)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -393,6 +470,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.add_middleware(HttpAuth, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetrics)
     app.state.settings = settings
     app.state.graphql = graphql
     return app

@@ -25,6 +25,7 @@ import orjson
 from tortoise.transactions import in_transaction
 
 from app.campaigns.service import campaigns_query
+from app import metrics
 from app.db import db_date, execute, db_datetime, fetch, in_list, insert_rows, is_postgres, is_retryable, update_rows
 from app.tenancy.access import Principal
 from app.delivery.counters import CounterDelta
@@ -193,6 +194,9 @@ async def ingest_send_events(principal: Principal, events: list[SendEventData], 
             await bus.campaign_changed(principal.org_id, cid, "sends")
         await bus.budget_alerts_raised(result.alerts)
     result.rejected.sort(key=lambda r: r.index)
+    metrics.INGEST_EVENTS.labels("accepted").inc(result.accepted)
+    metrics.INGEST_EVENTS.labels("duplicate").inc(result.duplicates)
+    metrics.INGEST_EVENTS.labels("rejected").inc(len(result.rejected))
     return result
 
 
