@@ -57,6 +57,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         _fail("--workers > 1 needs PostgreSQL (PULSE_DATABASE_URL=postgres://…)")
     uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True,
+                log_config=None, access_log=False,  # app.logs configures logging (JSON in production)
                 ws_per_message_deflate=settings.ws_compression)
 
 

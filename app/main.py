@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 import time
+import uuid
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from app import db, metrics
+from app import db, logs, metrics
 from app.tenancy.access import access_still_granted, authenticate
 from app.campaigns.service import promote_due
 from app.core.errors import Unauthenticated
@@ -174,6 +175,7 @@ class PulseGraphQL(GraphQL):
     def refusal(self, request, status: int, message: str, code: str, headers: dict | None = None) -> Response:
         metrics.GRAPHQL_ERRORS.labels(code).inc()
         request.scope["pulse.graphql"] = request.scope["pulse.refused"] = True
+        request.scope["pulse.error_code"] = code
         accept = request.headers.get("accept", "")
         media_type = GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
         headers = {"Cache-Control": "no-store", **(headers or {})}
@@ -225,7 +227,9 @@ class PulseGraphQL(GraphQL):
                 formatted.setdefault("extensions", {})["code"] = code
         for formatted in response.get("errors") or []:
             code = (formatted.get("extensions") or {}).get("code")
-            metrics.GRAPHQL_ERRORS.labels(code if isinstance(code, str) and len(code) <= 64 else "INTERNAL").inc()
+            code = code if isinstance(code, str) and len(code) <= 64 else "INTERNAL"
+            metrics.GRAPHQL_ERRORS.labels(code).inc()
+            request.scope.setdefault("pulse.error_code", code)
         return response
 
     async def get_sub_response(self, request):
@@ -289,8 +293,12 @@ def _count_server_close(send: Send) -> Send:
 _ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics"}
 
 
+access_log = logging.getLogger("pulse.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
 class HttpMetrics:
-    """Count and time every HTTP request (route, method, status class)."""
+    """Count, time and log (pulse.access, one line) every HTTP request; give it a request id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -302,20 +310,36 @@ class HttpMetrics:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started, status = time.perf_counter(), 500
+        given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        fields = {"request_id": request_id}
+        token = logs.request_fields.set(fields)
 
         async def sending(message: dict) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
+        except Exception:
+            access_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            raise
         finally:
+            elapsed = time.perf_counter() - started
             route = scope["path"] if scope["path"] in _ROUTES else "other"
             method = scope["method"] if scope["method"] in ("GET", "POST", "OPTIONS", "HEAD") else "other"
             metrics.HTTP_REQUESTS.labels(route, method, f"{status // 100}xx").inc()
-            metrics.HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            metrics.HTTP_LATENCY.labels(route, method).observe(elapsed)
+            principal = scope.get("state", {}).get("principal")
+            fields.update(operation=scope.get("pulse.operation"), error_code=scope.get("pulse.error_code"),
+                          organization_id=getattr(principal, "org_id", None), duration_ms=round(elapsed * 1000, 1),
+                          status=status, method=scope["method"], path=scope["path"])
+            if route != "/metrics" and route != "/healthz":
+                access_log.info("%s %s %s", scope["method"], scope["path"], status)
+            logs.request_fields.reset(token)
 
 
 class HttpAuth:
@@ -402,6 +426,8 @@ async def _scheduler(interval: float) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    if settings.env != "test":
+        logs.configure(settings.env, settings.log_level)
     wire()
     schema = build_schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.mask_errors)
     trusted = None
