@@ -57,6 +57,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         _fail("--workers > 1 needs PostgreSQL (PULSE_DATABASE_URL=postgres://…)")
     uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True,
+                log_config=None, access_log=False,  # app.logs configures logging (JSON in production)
                 ws_per_message_deflate=settings.ws_compression)
 
 
@@ -71,7 +72,7 @@ def worker() -> None:
     async def go():
         settings = get_settings()
         await db.init_db(settings)
-        bus = Bus(settings.broadcast_url)
+        bus = Bus(settings.broadcast_url, settings.channel_prefix)
         await bus.connect()
         set_bus(bus)
         stop = asyncio.Event()
@@ -99,6 +100,54 @@ async def migrate() -> None:
     """Apply database migrations."""
     await db.run_migrations(get_settings().database_url)
     click.echo("migrations applied")
+
+
+@main.group()
+def documents() -> None:
+    """Trusted documents: the operations a client build may run (PULSE_TRUSTED_DOCUMENTS)."""
+
+
+@documents.command("register")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--manifest", required=True, type=click.Path(dir_okay=False),
+              help="Manifest to create or extend ({sha256: document}, graphql-codegen's format).")
+def documents_register(files: tuple[str, ...], manifest: str) -> None:
+    """Check FILES against the schema and add them to MANIFEST.
+
+    A .graphql file is one document, hashed as its exact text (the text the client sends); a .json
+    file is a graphql-codegen persisted-documents.json or an Apollo persisted-query manifest."""
+    import json
+    from pathlib import Path
+
+    from graphql import parse, validate
+    from graphql.error import GraphQLSyntaxError
+
+    from graph.core.persisted import load_manifest, sha256
+    from graph.schema import schema
+
+    target = Path(manifest)
+    registered = load_manifest(target) if target.exists() else {}
+    added: dict[str, str] = {}
+    for name in files:
+        if name.endswith(".json"):
+            try:
+                found = load_manifest(name)
+            except (ValueError, KeyError) as exc:
+                _fail(str(exc))
+        else:
+            text = Path(name).read_text()
+            found = {sha256(text): text}
+        for digest, text in found.items():
+            try:
+                errors = validate(schema._schema, parse(text))
+            except GraphQLSyntaxError as exc:
+                errors = [exc]
+            if errors:
+                _fail(f"{name}: " + "; ".join(e.message for e in errors))
+            added[digest] = text
+    registered.update(added)
+    target.write_text(json.dumps(registered, indent=2, sort_keys=True) + "\n")
+    click.echo(f"{len(added)} document(s) registered in {target} ({len(registered)} in all)")
 
 
 @main.group()

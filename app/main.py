@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import time
+import uuid
 from typing import Any
 
 import orjson
@@ -16,11 +19,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from datetime import timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from cross_web import HTTPException
+from graphql import GraphQLSyntaxError
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from app import db, metrics
+from app import db, logs, metrics
 from app.tenancy.access import access_still_granted, authenticate
 from app.campaigns.service import promote_due
 from app.core.errors import Unauthenticated
@@ -30,6 +37,7 @@ from app.settings import Settings, get_settings
 from app.wiring import wire
 from graph.core import Context
 from graph.core.execution import PulseTransportWSHandler
+from graph.core.persisted import DocumentRefusal, DocumentStore, load_manifest
 from graph.schema import build_schema
 from subscriptions.bus import Bus, get_bus, set_bus
 from subscriptions.hubs import Registry, set_registry
@@ -93,9 +101,10 @@ class PulseGraphQL(GraphQL):
 
     graphql_transport_ws_handler_class = PulseTransportWSHandler
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, documents: DocumentStore | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        self.documents = documents or DocumentStore()
         # Open websockets and the token each authenticated with (for revocation); kept by
         # PulseTransportWSHandler.
         self.sockets: dict[Any, int | None] = {}
@@ -107,7 +116,6 @@ class PulseGraphQL(GraphQL):
         try:
             context.principal_ = await authenticate(raw if isinstance(raw, str) else None)
         except Unauthenticated:
-            metrics.WS_CLOSED.labels("4403").inc()
             raise ConnectionRejectionError({"message": "invalid or missing token"}) from None
         self.sockets[context.request] = context.principal_.token_id
         return None
@@ -126,7 +134,6 @@ class PulseGraphQL(GraphQL):
                 self.sockets.pop(ws, None)
                 with contextlib.suppress(Exception):
                     await ws.close(code=4403, reason="token revoked")
-                metrics.WS_CLOSED.labels("4403").inc()
                 closed += 1
         return closed
 
@@ -137,6 +144,95 @@ class PulseGraphQL(GraphQL):
             return orjson.dumps(data).decode()
         except TypeError:
             return super().encode_json(data)
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        if scope["type"] != "http":
+            # No frame kept per websocket (see BodyLimit): two small closures count the close codes.
+            return super().__call__(scope, _count_client_close(receive), _count_server_close(send))
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers its refusals in text/plain; ours are GraphQL JSON with a code."""
+        request = Request(scope=scope, receive=receive)
+        started = time.perf_counter()
+        try:
+            response = await self.run(request)
+        except DocumentRefusal as exc:
+            response = self.refusal(request, exc.status, exc.message, exc.code, exc.headers)
+        except HTTPException as exc:
+            status, code = _REFUSALS.get(exc.reason, (exc.status_code, _STATUS_CODES.get(exc.status_code, "BAD_REQUEST")))
+            headers = {"Allow": "GET, POST"} if status == 405 else None
+            response = self.refusal(request, status, exc.reason, code, headers)
+        if scope.get("pulse.graphql"):
+            outcome = "refused" if response.status_code >= 400 or scope.get("pulse.refused") else \
+                "error" if scope.get("pulse.errors") else "ok"
+            operation = metrics.operation_label(scope.get("pulse.operation"))
+            metrics.GRAPHQL_REQUESTS.labels(operation, outcome).inc()
+            metrics.GRAPHQL_LATENCY.labels(operation, outcome).observe(time.perf_counter() - started)
+        await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request) -> bool:
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(request)
+
+    def refusal(self, request, status: int, message: str, code: str, headers: dict | None = None) -> Response:
+        metrics.GRAPHQL_ERRORS.labels(code).inc()
+        request.scope["pulse.graphql"] = request.scope["pulse.refused"] = True
+        request.scope["pulse.error_code"] = code
+        accept = request.headers.get("accept", "")
+        media_type = GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
+        headers = {"Cache-Control": "no-store", **(headers or {})}
+        return Response(orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}),
+                        status_code=status, media_type=media_type + "; charset=utf-8", headers=headers)
+
+    async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
+        """Persisted documents (graph/core/persisted.py) and the operation types HTTP allows: queries over
+        GET and POST, mutations over POST only (405 over GET), subscriptions over the websocket only."""
+        request.scope["pulse.graphql"] = True
+        request.scope["pulse.operation"] = request_data.operation_name
+        query = await self.documents.resolve(request_data.query, request_data.extensions)
+        if request_data.operation_name is None and isinstance(query, str):
+            named = _OPERATION_NAME.match(query)
+            request.scope["pulse.operation"] = named.group(1) if named else None
+        method = request_adapter.method
+        allowed = {OperationType.QUERY} if method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
+        try:
+            return await self.schema.execute(query, root_value=root_value, variable_values=request_data.variables,
+                                             context_value=context, operation_name=request_data.operation_name,
+                                             allowed_operation_types=allowed,
+                                             operation_extensions=request_data.extensions)
+        except CannotGetOperationTypeError as exc:
+            raise DocumentRefusal(400, exc.as_http_error_reason(), "OPERATION_NOT_FOUND") from exc
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type == OperationType.SUBSCRIPTION:
+                raise DocumentRefusal(400, "subscriptions are not served over HTTP: open a websocket to /graphql "
+                                      "with the graphql-transport-ws protocol", "SUBSCRIPTION_OVER_HTTP") from exc
+            raise DocumentRefusal(405, exc.as_http_error_reason(method) + ": send them with POST",
+                                  "METHOD_NOT_ALLOWED", {"Allow": "POST"}) from exc
+        except MissingQueryError as exc:
+            raise DocumentRefusal(400, "No GraphQL query found in the request", "QUERY_MISSING") from exc
+
+    async def process_result(self, request, result):
+        """Request errors (parse, validation, variable coercion) carry `extensions.code` too."""
+        response = await super().process_result(request, result)
+        if result.errors:
+            request.scope["pulse.errors"] = True
+        if result.errors and result.data is None:
+            for error, formatted in zip(result.errors, response.get("errors") or []):
+                if error.path or (formatted.get("extensions") or {}).get("code"):
+                    continue
+                if isinstance(error, GraphQLSyntaxError):
+                    code = "GRAPHQL_PARSE_FAILED"
+                elif error.message.startswith("Variable "):
+                    code = "BAD_USER_INPUT"
+                else:
+                    code = "GRAPHQL_VALIDATION_FAILED"
+                formatted.setdefault("extensions", {})["code"] = code
+        for formatted in response.get("errors") or []:
+            code = (formatted.get("extensions") or {}).get("code")
+            code = code if isinstance(code, str) and len(code) <= 64 else "INTERNAL"
+            metrics.GRAPHQL_ERRORS.labels(code).inc()
+            request.scope.setdefault("pulse.error_code", code)
+        return response
 
     async def get_sub_response(self, request):
         sub_response = await super().get_sub_response(request)
@@ -165,6 +261,87 @@ class PulseGraphQL(GraphQL):
             principal = request.scope.get("state", {}).get("principal")
         return Context(request=request, principal_=principal, response=response, settings=self.settings)
 
+
+
+_OPERATION_NAME = re.compile(r"\s*(?:#[^\n]*\s*)*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
+
+# Strawberry's refusals (HTTPException reasons) → (status, code).
+_REFUSALS = {
+    "Batching is not enabled": (400, "BATCHING_NOT_SUPPORTED"),
+    "Unsupported content type": (415, "UNSUPPORTED_MEDIA_TYPE"),
+    "Unable to parse request body as JSON": (400, "INVALID_JSON"),
+    "No GraphQL query found in the request": (400, "QUERY_MISSING"),
+}
+_STATUS_CODES = {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def _count_client_close(receive: Receive) -> Receive:
+    async def counting() -> dict:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            metrics.WS_CLIENT_CLOSED.labels(str(message.get("code", 1005))).inc()
+        return message
+    return counting
+
+
+def _count_server_close(send: Send) -> Send:
+    def counting(message: dict):
+        if message["type"] == "websocket.close":
+            metrics.WS_CLOSED.labels(str(message.get("code", 1000))).inc()
+        return send(message)  # no extra coroutine frame per frame sent
+    return counting
+
+
+_ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics"}
+
+
+access_log = logging.getLogger("pulse.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class HttpMetrics:
+    """Count, time and log (pulse.access, one line) every HTTP request; give it a request id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        if scope["type"] != "http":
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started, status = time.perf_counter(), 500
+        given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        fields = {"request_id": request_id}
+        token = logs.request_fields.set(fields)
+
+        async def sending(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            access_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope["path"] if scope["path"] in _ROUTES else "other"
+            method = scope["method"] if scope["method"] in ("GET", "POST", "OPTIONS", "HEAD") else "other"
+            metrics.HTTP_REQUESTS.labels(route, method, f"{status // 100}xx").inc()
+            metrics.HTTP_LATENCY.labels(route, method).observe(elapsed)
+            principal = scope.get("state", {}).get("principal")
+            fields.update(operation=scope.get("pulse.operation"), error_code=scope.get("pulse.error_code"),
+                          organization_id=getattr(principal, "org_id", None), duration_ms=round(elapsed * 1000, 1),
+                          status=status, method=scope["method"], path=scope["path"])
+            if route != "/metrics" and route != "/healthz":
+                access_log.info("%s %s %s", scope["method"], scope["path"], status)
+            logs.request_fields.reset(token)
 
 
 class HttpAuth:
@@ -226,6 +403,12 @@ async def export_download(request: Request) -> Response:
 
 
 async def metrics_endpoint(_request: Request) -> Response:
+    from app.sender.service import queue_stats
+
+    with contextlib.suppress(Exception):  # the database may be down: serve the rest
+        depth, age = await asyncio.wait_for(queue_stats(), timeout=3)
+        metrics.SENDER_QUEUE_DEPTH.set(depth)
+        metrics.SENDER_QUEUE_AGE.set(age)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -250,10 +433,21 @@ async def _scheduler(interval: float) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    if settings.env != "test":
+        logs.configure(settings.env, settings.log_level)
     wire()
     schema = build_schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.mask_errors)
+    trusted = None
+    if settings.trusted_documents:
+        trusted = {}
+        for path in settings.trusted_documents.split(","):
+            trusted.update(load_manifest(path.strip()))
+    documents = DocumentStore(settings.broadcast_url if settings.broadcast_url.startswith(("redis://", "rediss://"))
+                              else None, prefix=settings.channel_prefix, size=settings.apq_cache_size,
+                              ttl_s=settings.apq_ttl_s, trusted=trusted)
     graphql = PulseGraphQL(
         settings,
+        documents,
         schema=schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -266,7 +460,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         await db.init_db(settings)
-        bus = Bus(settings.broadcast_url)
+        bus = Bus(settings.broadcast_url, settings.channel_prefix)
         await bus.connect()
         set_bus(bus)
         registry = Registry(bus, access_still_granted, min_interval=settings.subscription_min_interval_s,
@@ -296,6 +490,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             set_registry(None)
             await bus.disconnect()
             set_bus(None)
+            await documents.close()
             await db.close_db()
 
     app = Starlette(
@@ -304,13 +499,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             Route("/exports/{export_id:int}/download", export_download, methods=["GET"]),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # every method reaches the view: others get a JSON 405
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
     )
     app.add_middleware(HttpAuth, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetrics)
     app.state.settings = settings
     app.state.graphql = graphql
     return app

@@ -1,6 +1,6 @@
 """Prometheus metrics of this process (GET /metrics)."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from subscriptions.metrics import SNAPSHOTS, SUBSCRIPTIONS  # noqa: F401 - the realtime layer's, served here too
 
@@ -11,4 +11,38 @@ DIRECT_FRAMES = Counter("pulse_subscription_direct_frames_total",
 SHARED_EXECUTIONS = Counter("pulse_subscription_executions_total",
                             "Subscription events executed once per group of alike subscribers (executed) "
                             "and results given to the group's other members (reused)", ["outcome"])
-WS_CLOSED = Counter("pulse_ws_closed_total", "Websockets closed by the server", ["code"])
+WS_CLOSED = Counter("pulse_ws_closed_total", "Websockets closed by the server, by close code (every code)", ["code"])
+WS_CLIENT_CLOSED = Counter("pulse_ws_client_closed_total", "Websockets closed by the client, by close code", ["code"])
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+HTTP_REQUESTS = Counter("pulse_http_requests_total", "HTTP requests by route, method and status class",
+                        ["route", "method", "status"])
+HTTP_LATENCY = Histogram("pulse_http_request_duration_seconds", "HTTP request latency by route and method",
+                         ["route", "method"], buckets=_LATENCY_BUCKETS)
+GRAPHQL_REQUESTS = Counter("pulse_graphql_requests_total",
+                           "GraphQL operations over HTTP by operation name and outcome "
+                           "(ok, error: the response carries errors, refused: a request error or refusal)",
+                           ["operation", "outcome"])
+GRAPHQL_LATENCY = Histogram("pulse_graphql_request_duration_seconds",
+                            "GraphQL operation latency over HTTP by operation name and outcome",
+                            ["operation", "outcome"], buckets=_LATENCY_BUCKETS)
+GRAPHQL_ERRORS = Counter("pulse_graphql_errors_total", "GraphQL errors returned, by extensions.code", ["code"])
+SENDER_QUEUE_DEPTH = Gauge("pulse_sender_queue_depth", "System sends waiting for hand-off to a provider (PENDING)")
+SENDER_QUEUE_AGE = Gauge("pulse_sender_queue_oldest_age_seconds", "Age of the oldest system send still PENDING")
+INGEST_EVENTS = Counter("pulse_ingest_events_total", "Send events ingested, by outcome (accepted, duplicate, rejected)",
+                        ["outcome"])
+
+# Operation names are chosen by clients: at most this many distinct label values, then "other".
+_MAX_OPERATIONS = 200
+_operations: set[str] = set()
+
+
+def operation_label(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        return "anonymous"
+    if name in _operations:
+        return name
+    if len(_operations) >= _MAX_OPERATIONS or len(name) > 64 or not name.replace("_", "").isalnum():
+        return "other"
+    _operations.add(name)
+    return name

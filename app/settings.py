@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     env: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite://./pulse.db"
     broadcast_url: str = "memory://"
+    # Prepended to every Redis channel name (and to the Redis keys of persisted queries and rate
+    # limits): deployments sharing one Redis set different prefixes, e.g. "staging:".
+    channel_prefix: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     # Migrate the database on start (always on for the embedded SQLite default).
@@ -24,6 +27,11 @@ class Settings(BaseSettings):
     max_batch_size: int = 5000
     token_last_used_resolution_s: int = 60
     log_level: str = "info"
+    # Automatic persisted queries (graph/core/persisted.py): in-process LRU size; Redis entry lifetime.
+    apq_cache_size: int = Field(default=1000, ge=1)
+    apq_ttl_s: int = Field(default=7 * 86400, ge=60)
+    # Trusted documents: comma-separated manifest files; when set, only their operations run.
+    trusted_documents: str | None = None
     # Websockets (graphql-transport-ws only)
     ws_init_timeout_s: float = 10.0
     ws_max_subscriptions: int = 50

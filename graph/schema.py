@@ -1,5 +1,7 @@
 """The schema: the root types, listing every domain's fields, and the limits every operation runs under."""
 
+import logging
+
 import strawberry
 from graphql import specified_rules
 from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
@@ -27,6 +29,8 @@ from graph.reporting import queries as reporting_queries
 from graph.reporting import subscriptions as reporting_subscriptions
 from graph.tenancy import mutations as tenancy_mutations
 from graph.tenancy import queries as tenancy_queries
+
+log = logging.getLogger("pulse.graphql")
 
 # The root types list every field explicitly, domain by domain: the schema's shape is read here,
 # each field's resolver lives with its domain (graph/<domain>/{queries,mutations,subscriptions}.py).
@@ -102,6 +106,17 @@ class PulseSchema(strawberry.Schema):
     def __init__(self, *args, limits: tuple[tuple, int], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.limit_rules, self.max_tokens = limits
+
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Log server faults only, with their traceback; a client's mistake (parse, validation,
+        variables, auth, a user error raised as GraphQLError) is in the access log with its code."""
+        from graph.core.errors import is_server_fault
+
+        for error in errors:
+            if is_server_fault(error):
+                fault = error.original_error
+                log.error("%s (path %s)", error.message, ".".join(map(str, error.path or [])) or "-",
+                          exc_info=(type(fault), fault, fault.__traceback__), extra={"error_code": "INTERNAL"})
 
     def _create_execution_context(self, *args, **kwargs):
         context = super()._create_execution_context(*args, **kwargs)

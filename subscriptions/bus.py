@@ -16,8 +16,11 @@ log = logging.getLogger("pulse.bus")
 class Bus:
     """broadcaster with our Redis backend (or in-process `memory://`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "") -> None:
         self.url = url
+        # Prepended to every channel name (PULSE_CHANNEL_PREFIX): two deployments sharing one Redis
+        # (pub/sub ignores the database number) never wake each other.
+        self.prefix = prefix
         self.backend = ResilientRedisBackend(url) if url.startswith(("redis://", "rediss://")) else None
         self.broadcast = Broadcast(backend=self.backend) if self.backend else Broadcast(url)
         self.connected = False
@@ -41,8 +44,16 @@ class Bus:
             self.connected = False
             await self.broadcast.disconnect()
 
+    def channel(self, topic: str) -> str:
+        """The bus channel of a topic (the deployment's prefix + the topic)."""
+        return self.prefix + topic
+
+    def subscribe(self, topic: str):
+        """broadcaster's subscriber context manager for a topic."""
+        return self.broadcast.subscribe(self.channel(topic))
+
     async def publish(self, topic: str, message: dict) -> None:
-        await self.broadcast.publish(channel=topic, message=orjson.dumps(message).decode())
+        await self.broadcast.publish(channel=self.channel(topic), message=orjson.dumps(message).decode())
 
 
 _bus: Bus | None = None

@@ -293,7 +293,7 @@ class Feed:
         self.task = asyncio.create_task(self._run(), name=f"pulse-feed-{org_id}")
 
     async def _run(self) -> None:
-        async with self.registry.bus.broadcast.subscribe(topics.organization(self.org_id)) as subscriber:
+        async with self.registry.bus.subscribe(topics.organization(self.org_id)) as subscriber:
             self.ready.set()
             async for event in subscriber:
                 if event is None:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from tortoise.transactions import in_transaction
 
+from app import metrics
 from app.audience.leads import leads_query
 from app.campaigns.service import campaigns_query
 from app.core.errors import DomainError, ErrorCode
@@ -212,6 +213,9 @@ async def ingest_send_events(principal: Principal, events: list[SendEventData], 
             await bus.campaign_changed(principal.org_id, cid, "sends")
         await bus.budget_alerts_raised(result.alerts)
     result.rejected.sort(key=lambda r: r.index)
+    metrics.INGEST_EVENTS.labels("accepted").inc(result.accepted)
+    metrics.INGEST_EVENTS.labels("duplicate").inc(result.duplicates)
+    metrics.INGEST_EVENTS.labels("rejected").inc(len(result.rejected))
     return result
 
 

@@ -403,3 +403,13 @@ async def complete_finished() -> list[int]:
             done.append(cid)
             await bus.campaign_changed(org_id, cid, "status")
     return done
+
+
+async def queue_stats() -> tuple[int, float]:
+    """(system sends waiting for hand-off, age in seconds of the oldest one) — for /metrics."""
+    pending = Send.filter(system=True, status=SendStatus.PENDING)
+    oldest = await pending.order_by("queued_at").limit(1).values_list("queued_at", flat=True)
+    depth = await pending.count()
+    if not oldest or oldest[0] is None:
+        return depth, 0.0
+    return depth, max(0.0, (datetime.now(timezone.utc) - oldest[0]).total_seconds())

@@ -13,3 +13,9 @@ def should_mask(error: GraphQLError) -> bool:
     if isinstance(original, GraphQLError):
         return (original.extensions or {}).get("code") not in SAFE_CODES
     return True
+
+
+def is_server_fault(error: GraphQLError) -> bool:
+    """An unexpected exception (a bug, a database outage), not a client's mistake."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)

@@ -25,7 +25,6 @@ STREAM_REPLAY_PAGE = 1000
 
 
 async def close_slow(info: Info) -> None:
-    metrics.WS_CLOSED.labels(str(SLOW_CONSUMER_CLOSE)).inc()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(ctx(info).request.close(
             code=SLOW_CONSUMER_CLOSE, reason="slow consumer: reconnect and resume with `after`"), timeout=5)
