@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -466,6 +467,33 @@ async def measure(t: Target, pid: int, pg: PgCpu, connections: int, seconds: flo
             "cpu": cpu1 - cpu0, "pg": PgCpu.delta(pg0, pg1)}
 
 
+def _py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("--profile needs py-spy in the virtualenv: .venv/bin/pip install py-spy")
+    return found
+
+
+async def profile(t: Target, pid: int, logdir: Path, connections: int, seconds: float) -> None:
+    """py-spy samples the Pulse process while autocannon loads it with one read."""
+    from bench.peer.profile import summarize
+
+    out = logdir / f"pulse-{t.read}.pyspy.txt"
+    load = asyncio.create_task(autocannon(t, connections, seconds + 4))
+    await asyncio.sleep(2)  # past the ramp-up
+    spy = await asyncio.create_subprocess_exec(_py_spy(), "record", "--pid", str(pid), "--format", "raw",
+                                               "--output", str(out), "--duration", str(int(seconds)), "--rate",
+                                               "200", stdout=asyncio.subprocess.DEVNULL,
+                                               stderr=asyncio.subprocess.PIPE)
+    _, err = await spy.communicate()
+    r = await load
+    if spy.returncode != 0:
+        raise RuntimeError(f"py-spy failed: {err.decode()[-1500:]}")
+    print(f"\nprofile of Pulse under {READS[t.read]} at concurrency {connections} "
+          f"({r['requests']['total'] / r['duration']:.0f} req/s while sampled; py-spy at 200 Hz, raw stacks in {out}):")
+    print("\n".join("  " + line for line in summarize(out)), flush=True)
+
+
 def _spread(values: list[float]) -> str:
     return f"{min(values):.2f}–{max(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
 
@@ -526,6 +554,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=2, help="warm-up seconds per server and read (default 2)")
     p.add_argument("--quick", action="store_true", help="1-minute smoke: 2 rounds of 2 s, 1 s warm-up")
     p.add_argument("--fresh", action="store_true", help="rebuild the bench database even if one exists")
+    p.add_argument("--profile", metavar="READS", default=None,
+                   help="instead of measuring: sample Pulse with py-spy under each read's load, e.g. --profile a,b")
+    p.add_argument("--profile-seconds", type=float, default=15, help="py-spy sampling time per read (default 15)")
     p.add_argument("--serve", action="store_true",
                    help="start the servers, check the rows, print the URLs and wait (for profiling) instead of "
                         "measuring")
@@ -555,9 +586,17 @@ async def _main(args) -> int:
             print("token:", meta["token"])
             for k, t in tg.items():
                 print(k, t.url, json.dumps(t.body))
-            print("serving until Ctrl-C", flush=True)
-            while True:
-                await asyncio.sleep(3600)
+            print("serving until Ctrl-C or SIGTERM", flush=True)
+            stop = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+            await stop.wait()
+            return 0
+        if args.profile:
+            for read in args.profile.split(","):
+                await profile(tg["pulse", read], servers.procs["pulse"].pid, logdir, args.concurrency[0],
+                              args.profile_seconds)
+            return 0
         conn = await asyncpg.connect(pg_dsn(url))
         out: list[str] = []
         try:
