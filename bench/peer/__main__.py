@@ -470,7 +470,7 @@ async def measure(t: Target, pid: int, pg: PgCpu, connections: int, seconds: flo
 def _py_spy() -> str:
     found = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
     if not Path(found).exists():
-        raise SystemExit("--profile needs py-spy in the virtualenv: .venv/bin/pip install py-spy")
+        raise SystemExit("--profile needs py-spy in the virtualenv: .venv/bin/pip install -e '.[bench]'")
     return found
 
 
