@@ -1,0 +1,1 @@
+"""Pulse against its peer (PostGraphile 4) and a raw endpoint: `python -m bench.peer` (see __main__.py)."""
