@@ -54,7 +54,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         _fail("--workers > 1 needs PostgreSQL (PULSE_DATABASE_URL=postgres://…)")
     uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True,
-                ws_per_message_deflate=settings.ws_compression)
+                ws_per_message_deflate=settings.ws_compression,
+                # SIGTERM: websockets get 1012 (service restart) at once; open requests get this long.
+                timeout_graceful_shutdown=settings.shutdown_timeout_s)
 
 
 @main.command()

@@ -25,6 +25,8 @@ from app.services.access import authenticate
 from app.services.campaigns import promote_due
 from app.services.errors import Unauthenticated
 from app.settings import Settings, get_settings
+from app.web.cors import add_cors
+from app.web.dashboard import mount_dashboard
 from graph.core import Context
 from graph.execution import PulseTransportWSHandler
 from graph.schema import build_schema
@@ -299,6 +301,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.add_middleware(HttpAuth, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    add_cors(app, settings)  # outermost: 401/413 answers carry CORS headers too
+    mount_dashboard(app, settings)
     app.state.settings = settings
     app.state.graphql = graphql
     return app

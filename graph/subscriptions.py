@@ -26,6 +26,7 @@ from graph.core import Money, ScopeArg, ctx, decode_id, from_global_id, to_globa
 from graph.execution import DirectDelivery, SharedPayload
 from graph.enums import CampaignStatus, Channel, SendStatus, StatusReason
 from graph.inputs import unit_ref
+from graph.resume import later_cursor
 from graph.types import BudgetAlert, ChannelCost, ChannelMetrics, Dashboard, Send, org_unit
 from models import budgets as mb
 from models import sends as ms
@@ -354,12 +355,16 @@ class Subscription:
         campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The campaign.")],
         filter: Annotated[SendStreamFilter | None, strawberry.argument(description="Narrow the stream.")] = None,
         after: Annotated[str | None, strawberry.argument(description="Resume after this cursor.")] = None,
+        resume_key: Annotated[str | None, strawberry.argument(description=(
+            "Key of this stream in the `resume` map of the connection_init payload (default: `campaignId`). "
+            "A client that sends `{\"resume\": {key: lastCursor}}` on every connect resumes after its last "
+            "cursor when it resubscribes with its original variables (docs/api.md, \"Surviving restarts\")."))] = None,
     ) -> AsyncGenerator[SendStatusEvent, None]:
         p = ctx(info).principal
         campaign = await _visible_campaign(p, campaign_id)
         cid, org_id, campaign_at = campaign.id, campaign.organization_id, campaign_unit(campaign)
         del campaign  # only what is needed is kept for the subscription's life
-        after_id = decode_change_cursor(after)
+        after_id = decode_change_cursor(later_cursor(info, resume_key or campaign_id, after))
         currency = await _currency(org_id)
         channel = filter.channel if filter else None
         status = filter.status if filter else None
