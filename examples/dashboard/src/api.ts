@@ -34,7 +34,7 @@ export interface LiveClient {
 }
 
 export function liveClient(apiUrl: string, token: string, onState: (s: ConnectionState) => void,
-                           onFatal: (e: unknown) => void): LiveClient {
+                           onFatal: (e: unknown) => void, onReconnected: () => void = () => {}): LiveClient {
   const resume: Record<string, string> = {};  // last cursor per stream, sent on every (re)connect
   let everConnected = false;
   const client = createClient({
@@ -48,7 +48,12 @@ export function liveClient(apiUrl: string, token: string, onState: (s: Connectio
     retryWait: (retries) => new Promise((r) => setTimeout(r, Math.min(250 * 2 ** retries, 2000) + Math.random() * 500)),
     on: {
       connecting: () => onState(everConnected ? 'reconnecting' : 'connecting'),
-      connected: () => { everConnected = true; onState('live'); },
+      connected: () => {
+        const again = everConnected;
+        everConnected = true;
+        onState('live');
+        if (again) onReconnected();  // KPI subscriptions send their current value again; lists may refetch
+      },
       closed: () => onState(everConnected ? 'reconnecting' : 'offline'),
     },
   });

@@ -80,7 +80,8 @@ async function signIn(url: string, tok: string) {
   $('#signin').hidden = true;
   $('#app').hidden = false;
   $('#signout').hidden = false;
-  live = liveClient(apiUrl, token, setConn, () => { signOut(); fail('The token was refused or revoked.'); });
+  live = liveClient(apiUrl, token, setConn, () => { signOut(); fail('The token was refused or revoked.'); },
+                    refreshAfterReconnect);
   orgSubs.push(live.subscribe(DASHBOARD_KPIS, {}, (d) => renderOrg(d.dashboardKpis)));
   orgSubs.push(live.subscribe(ALERTS, {}, (d) => onAlert(d.budgetAlerts)));
   await loadCampaigns();
@@ -145,6 +146,15 @@ async function openCampaign(id: string) {
   campaignSubs.push(live.subscribe(STREAM, { c: id, k: key }, (d) => onSendChange(d.sendStatusChanged),
     { resumeKey: key, cursor: (d: any) => d.sendStatusChanged?.cursor }));
   await loadDaily();
+}
+
+// Alerts raised while the connection was down are not replayed by budgetAlerts: read them again.
+async function refreshAfterReconnect() {
+  const id = campaignId;
+  if (!id) return;
+  const data = await query(apiUrl, token, CAMPAIGN, { c: id }).catch(() => null);
+  if (data && id === campaignId) renderAlerts(data.campaign.budget.alerts);
+  scheduleDaily();
 }
 
 function renderCampaign(k: any) {
@@ -231,9 +241,9 @@ async function loadDaily() {
   const daily = data.campaign.stats.daily;
   const labels = daily.map((d: any) => d.day);
   const datasets = [
-    { label: 'Sent', data: daily.map((d: any) => d.sent), backgroundColor: '#2563eb' },
-    { label: 'Viewed', data: daily.map((d: any) => d.viewed), backgroundColor: '#16a34a' },
-    { label: 'Clicked', data: daily.map((d: any) => d.clicked), backgroundColor: '#d97706' },
+    { label: 'Sent', data: daily.map((d: any) => d.sent), backgroundColor: '#2563eb', maxBarThickness: 48 },
+    { label: 'Viewed', data: daily.map((d: any) => d.viewed), backgroundColor: '#16a34a', maxBarThickness: 48 },
+    { label: 'Clicked', data: daily.map((d: any) => d.clicked), backgroundColor: '#d97706', maxBarThickness: 48 },
   ];
   const canvas = $<HTMLCanvasElement>('#daily-chart');
   canvas.dataset.sent = String(daily.reduce((s: number, d: any) => s + d.sent, 0));
