@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-embedded test-services schema demo bench clean
+.PHONY: install clients dashboard run test test-embedded test-services schema demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ run: install  ## serve on SQLite + in-process pub/sub (migrates itself)
 demo: install  ## fill the embedded database with a demo organization
 	$(VENV)/bin/pulse demo
 
-test: install  ## the whole suite: embedded default, then PostgreSQL + Redis
+clients:  ## the real-client checks' npm packages, the dashboard build, chromium (Debian)
+	scripts/install-clients
+
+dashboard: clients  ## build examples/dashboard/dist (served by `pulse serve` at /dashboard/)
+
+test: install clients  ## the whole suite: embedded default, then PostgreSQL + Redis
 	scripts/test
 
 test-embedded: install

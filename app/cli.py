@@ -58,7 +58,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True,
                 log_config=None, access_log=False,  # app.logs configures logging (JSON in production)
-                ws_per_message_deflate=settings.ws_compression)
+                ws_per_message_deflate=settings.ws_compression,
+                # SIGTERM: websockets get 1012 (service restart) at once; open requests get this long.
+                timeout_graceful_shutdown=settings.shutdown_timeout_s)
 
 
 @main.command()

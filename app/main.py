@@ -35,6 +35,8 @@ from app.exports.http import download as download_export
 from app.exports.jobs import ExportRunner
 from app.settings import Settings, get_settings
 from app.wiring import wire
+from app.web.cors import add_cors
+from app.web.dashboard import mount_dashboard
 from graph.core import Context
 from graph.core.execution import PulseTransportWSHandler
 from graph.core.persisted import DocumentRefusal, DocumentStore, load_manifest
@@ -507,6 +509,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_middleware(HttpAuth, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics)
+    add_cors(app, settings)  # outermost: 401/413 answers carry CORS headers too
+    mount_dashboard(app, settings)
     app.state.settings = settings
     app.state.graphql = graphql
     return app

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     # Cross-origin browser pages allowed to open websockets (["*"] = any). Same-origin pages and
     # non-browser clients (no Origin header) are always allowed.
     allowed_origins: list[str] = Field(default_factory=list)
+    # The same origins get CORS on HTTP (app/web/cors.py); browsers cache a preflight this long.
+    cors_max_age_s: int = Field(default=600, ge=0)
+    # Serve the built live dashboard (examples/dashboard/dist) at /dashboard/. Default: on in
+    # development when the build exists.
+    dashboard: bool | None = None
+    dashboard_dir: str | None = None
+    # `pulse serve`: seconds to wait for open requests after SIGTERM (websockets get 1012 at once).
+    shutdown_timeout_s: float = Field(default=5.0, gt=0)
     subscription_min_interval_s: float = 0.25
     stream_buffer_limit: int = 5000
     token_watchdog_interval_s: float = 2.0

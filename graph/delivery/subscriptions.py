@@ -17,7 +17,14 @@ from app.tenancy.access import Principal
 from graph.core import ctx, from_global_id, to_global_id
 from graph.core.enums import Channel, SendStatus
 from graph.core.execution import SharedPayload
-from graph.core.realtime import STREAM_REPLAY_PAGE, close_slow, currency_of, relay, visible_campaign
+from graph.core.realtime import (
+    STREAM_REPLAY_PAGE,
+    close_slow,
+    currency_of,
+    relay,
+    visible_campaign,
+)
+from graph.core.resume import later_cursor
 from graph.delivery.types import Send
 from models import sends as ms
 from models.leads import Lead as LeadModel
@@ -78,12 +85,16 @@ async def send_status_changed(
     campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The campaign.")],
     filter: Annotated[SendStreamFilter | None, strawberry.argument(description="Narrow the stream.")] = None,
     after: Annotated[str | None, strawberry.argument(description="Resume after this cursor.")] = None,
+    resume_key: Annotated[str | None, strawberry.argument(description=(
+        "Key of this stream in the `resume` map of the connection_init payload (default: `campaignId`). "
+        "A client that sends `{\"resume\": {key: lastCursor}}` on every connect resumes after its last "
+        "cursor when it resubscribes with its original variables (docs/api.md, \"Surviving restarts\")."))] = None,
 ) -> AsyncGenerator[SendStatusEvent, None]:
     p = ctx(info).principal
     campaign = await visible_campaign(p, campaign_id)
     cid, org_id, campaign_at = campaign.id, campaign.organization_id, campaign_unit(campaign)
     del campaign  # only what is needed is kept for the subscription's life
-    after_id = decode_change_cursor(after)
+    after_id = decode_change_cursor(later_cursor(info, resume_key or campaign_id, after))
     currency = await currency_of(org_id)
     channel = filter.channel if filter else None
     status = filter.status if filter else None

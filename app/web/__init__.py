@@ -1,0 +1,2 @@
+"""What browsers need from the HTTP layer: CORS (same origins as websockets) and the live
+dashboard's static files (examples/dashboard, served in development)."""
