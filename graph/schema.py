@@ -1,8 +1,12 @@
 """The schema: the root types, listing every domain's fields, and the limits every operation runs under."""
 
+import logging
+
 import strawberry
 from graphql import specified_rules
-from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+
+from graph.core.errors import INTERNAL, is_client_error, should_mask, with_code
 
 from graph.core.execution import PulseExecutionContext
 from graph.analytics import mutations as analytics_mutations
@@ -21,6 +25,8 @@ from graph.reporting import subscriptions as reporting_subscriptions
 from graph.tenancy import mutations as tenancy_mutations
 from graph.tenancy import queries as tenancy_queries
 from graph.node import NODE_TYPES
+
+log = logging.getLogger("pulse.graphql")
 
 # The root types list every field explicitly, domain by domain: the schema's shape is read here,
 # each field's resolver lives with its domain (graph/<domain>/{queries,mutations,subscriptions}.py).
@@ -72,6 +78,15 @@ class Subscription:
     send_status_changed = delivery_subscriptions.send_status_changed
 
 
+class PulseMaskErrors(MaskErrors):
+    """Strawberry's masking, keeping a code on the masked error."""
+
+    def anonymise_error(self, error):
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL}
+        return masked
+
+
 class PulseSchema(strawberry.Schema):
     """The limits (depth, aliases, tokens) set on each operation's execution context directly.
 
@@ -83,6 +98,17 @@ class PulseSchema(strawberry.Schema):
         super().__init__(*args, **kwargs)
         self.limit_rules, self.max_tokens = limits
 
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Every error gets `extensions.code`; a client mistake is one info line, a server fault an
+        error with its traceback (graph/core/errors.py decides which is which)."""
+        with_code(errors)
+        for error in errors:
+            if is_client_error(error):
+                log.info("client error: %s (code %s, path %s)", error.message, error.extensions["code"],
+                         ".".join(map(str, error.path)) if error.path else "-")
+            else:
+                log.error("server error: %s", error.message, exc_info=error.original_error)
+
     def _create_execution_context(self, *args, **kwargs):
         context = super()._create_execution_context(*args, **kwargs)
         context.validation_rules = self.limit_rules
@@ -91,9 +117,6 @@ class PulseSchema(strawberry.Schema):
 
 
 def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False):
-    from graph.core.errors import should_mask
-    from strawberry.extensions import MaskErrors
-
     # Factories, not instances: Strawberry builds them per request (an instance is shared by
     # concurrent requests and its `execution_context` is overwritten by each one: MaskErrors could
     # then mask another request's result). The limit rules are built once: QueryDepthLimiter and
@@ -107,7 +130,7 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
         lambda: ValidationCache(maxsize=512),
     ]
     if mask_errors:
-        extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
+        extensions.append(lambda: PulseMaskErrors(should_mask_error=should_mask))
     return PulseSchema(
         limits=(rules, max_tokens),
         query=Query,

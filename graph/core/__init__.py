@@ -64,7 +64,20 @@ class UserError:
 
     @staticmethod
     def of(exc: DomainError) -> "UserError":
-        return UserError(field=exc.field, message=exc.message, code=exc.code)
+        return UserError(field=camel_path(exc.field), message=exc.message, code=exc.code)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def camel_path(field: list[str] | None) -> list[str] | None:
+    """A user error's field path as the client wrote it: GraphQL (camelCase) names, one segment
+    per step (`channels.0.unitCost` → ["channels", "0", "unitCost"])."""
+    if field is None:
+        return None
+    return [_camel(part) for segment in field for part in str(segment).split(".")]
 
 
 @strawberry.type(description="An amount of money in the organization's currency.")
