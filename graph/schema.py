@@ -1,9 +1,10 @@
 """The schema: the root types, listing every domain's fields, and the limits every operation runs under."""
 
 import logging
+import re
 
 import strawberry
-from graphql import specified_rules
+from graphql import GraphQLError, specified_rules
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 
 from graph.core.errors import INTERNAL, is_client_error, should_mask, with_code
@@ -78,6 +79,38 @@ class Subscription:
     send_status_changed = delivery_subscriptions.send_status_changed
 
 
+_NUL_ESCAPE = re.compile(r"\\u(0{4}|\{0+\})")
+_INGESTS = re.compile(r"\b(sendEventsIngest|goalEventsIngest)\b")
+
+
+def _nul_path(value, path: list) -> list | None:
+    """The path of the first text value containing a NUL byte, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if "\x00" in str(key):
+            return [*path, key]
+        found = _nul_path(item, [*path, key])
+        if found is not None:
+            return found
+    return None
+
+
+def _invalid_text(field: list | None):
+    from strawberry.types import ExecutionResult
+
+    extensions = {"code": "INVALID"} | ({"field": [str(p) for p in field]} if field else {})
+    where = f" (at {'.'.join(str(p) for p in field)})" if field else ""
+    return ExecutionResult(data=None, errors=[GraphQLError(f"text must not contain NUL characters{where}",
+                                                           extensions=extensions)])
+
+
 class PulseMaskErrors(MaskErrors):
     """Strawberry's masking, keeping a code on the masked error."""
 
@@ -108,6 +141,18 @@ class PulseSchema(strawberry.Schema):
                          ".".join(map(str, error.path)) if error.path else "-")
             else:
                 log.error("server error: %s", error.message, exc_info=error.original_error)
+
+    async def execute(self, query, variable_values=None, *args, **kwargs):
+        """Text with a NUL byte is refused before execution (PostgreSQL text cannot hold it; SQLite
+        would store it): error code INVALID, with the variable's path in `extensions.field`. Inside
+        the event lists of the batch ingests the domain rejects that one event instead."""
+        found = _nul_path(variable_values, [])
+        if found is not None and not (isinstance(query, str) and _INGESTS.search(query) and any(
+                isinstance(p, int) for p in found)):
+            return _invalid_text(["$" + str(found[0]), *found[1:]])
+        if isinstance(query, str) and _NUL_ESCAPE.search(query):
+            return _invalid_text(None)
+        return await super().execute(query, variable_values, *args, **kwargs)
 
     def _create_execution_context(self, *args, **kwargs):
         context = super()._create_execution_context(*args, **kwargs)

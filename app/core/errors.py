@@ -82,3 +82,15 @@ class Checks:
             raise self.errors[0]
         if self.errors:
             raise DomainErrors(self.errors)
+
+
+def has_nul(value: object) -> bool:
+    """PostgreSQL text cannot hold NUL: such text is refused on every backend."""
+    return isinstance(value, str) and "\x00" in value
+
+
+def check_no_nul(**values: object) -> None:
+    """Raise INVALID (with the field) for the first text value that contains a NUL byte."""
+    for name, value in values.items():
+        if has_nul(value):
+            raise DomainError(ErrorCode.INVALID, f"{name} must not contain NUL characters", name)

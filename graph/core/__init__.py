@@ -260,3 +260,14 @@ def node_type(type_name: str):
 def node_of(type_name: str, model: Any) -> Any:
     """The GraphQL object of `type_name` for a model (the type's own `of`)."""
     return _NODE_BUILDERS[type_name](model)
+
+
+MAX_FILTER_TEXT = 500
+
+
+def filter_text(value: str | None, field: list[str]) -> str | None:
+    """A filter's free text, refused over MAX_FILTER_TEXT characters (TOO_LONG, with its path)."""
+    if value is not None and len(value) > MAX_FILTER_TEXT:
+        raise GraphQLError(f"{'.'.join(field)}: at most {MAX_FILTER_TEXT} characters",
+                           extensions={"code": "TOO_LONG", "field": field})
+    return value
