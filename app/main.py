@@ -44,10 +44,11 @@ def _json_error(status: int, message: str, code: str) -> Response:
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit with 413 (declared or streamed)."""
+    """Refuse request bodies over the limit with 413 (declared or streamed), and bodies whose next
+    chunk takes longer than `read_timeout` seconds with 408 (slow-body clients hold connections)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 10.0) -> None:
+        self.app, self.max_bytes, self.read_timeout = app, max_bytes, read_timeout
 
     def __call__(self, scope: Scope, receive: Receive, send: Send):
         # Not a coroutine itself: a websocket runs for hours, and every wrapping frame it keeps
@@ -67,11 +68,18 @@ class BodyLimit:
                     return await _json_error(413, f"request body over {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")(
                         scope, receive, send)
         seen = 0
+        done = False
 
         async def limited() -> dict:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, done
+            if done:  # the body was read: what follows is a disconnect, waited for without limit
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except asyncio.TimeoutError:
+                raise _SlowBody() from None
             if message["type"] == "http.request":
+                done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise _TooLarge()
@@ -81,9 +89,16 @@ class BodyLimit:
             await self.app(scope, limited, send)
         except _TooLarge:
             await _json_error(413, f"request body over {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")(scope, receive, send)
+        except _SlowBody:
+            await _json_error(408, f"request body not received within {self.read_timeout:g} s", "REQUEST_TIMEOUT")(
+                scope, receive, send)
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _SlowBody(Exception):
     pass
 
 
@@ -345,7 +360,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.add_middleware(HttpAuth, settings=settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, read_timeout=settings.body_read_timeout_s)
     app.state.settings = settings
     app.state.graphql = graphql
     return app
