@@ -68,6 +68,17 @@ def worker() -> None:
     """Run a sender worker (queue, hand off to providers, start/complete campaigns) until stopped."""
     import signal
 
+    settings = get_settings()
+    # A separate worker's changes reach subscribers only through a shared bus, and it shares the
+    # database with the API only on PostgreSQL; on the embedded default `pulse serve` runs the
+    # worker in its own process.
+    if not settings.broadcast_url.startswith(("redis://", "rediss://")):
+        _fail("`pulse worker` needs PULSE_BROADCAST_URL=redis://… (the in-process bus does not cross processes; "
+              "on the embedded default `pulse serve` runs the worker itself)")
+    if settings.is_sqlite:
+        _fail("`pulse worker` needs PostgreSQL (PULSE_DATABASE_URL=postgres://…); on SQLite `pulse serve` runs the "
+              "worker itself")
+
     from app.worker import Worker
     from subscriptions.bus import Bus, set_bus
 

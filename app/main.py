@@ -25,6 +25,7 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from cross_web import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app import db, logs, metrics
@@ -55,10 +56,11 @@ def _json_error(status: int, message: str, code: str) -> Response:
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit with 413 (declared or streamed)."""
+    """Refuse request bodies over the limit with 413 (declared or streamed), and bodies whose next
+    chunk takes longer than `read_timeout` seconds with 408 (slow-body clients hold connections)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 10.0) -> None:
+        self.app, self.max_bytes, self.read_timeout = app, max_bytes, read_timeout
 
     def __call__(self, scope: Scope, receive: Receive, send: Send):
         # Not a coroutine itself: a websocket runs for hours, and every wrapping frame it keeps
@@ -78,11 +80,18 @@ class BodyLimit:
                     return await _json_error(413, f"request body over {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")(
                         scope, receive, send)
         seen = 0
+        done = False
 
         async def limited() -> dict:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, done
+            if done:  # the body was read: what follows is a disconnect, waited for without limit
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except asyncio.TimeoutError:
+                raise _SlowBody() from None
             if message["type"] == "http.request":
+                done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise _TooLarge()
@@ -92,10 +101,44 @@ class BodyLimit:
             await self.app(scope, limited, send)
         except _TooLarge:
             await _json_error(413, f"request body over {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")(scope, receive, send)
+        except _SlowBody:
+            await _json_error(408, f"request body not received within {self.read_timeout:g} s", "REQUEST_TIMEOUT")(
+                scope, receive, send)
 
 
 class _TooLarge(Exception):
     pass
+
+
+class _SlowBody(Exception):
+    pass
+
+
+_HTTP_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+class _PlainTextAsJson:
+    """Rewrites a plain-text error response of the GraphQL view into GraphQL JSON with a code."""
+
+    def __init__(self, send: Send) -> None:
+        self.send, self.start = send, None
+
+    async def __call__(self, message: dict) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400 and any(
+                k == b"content-type" and v.startswith(b"text/plain") for k, v in message.get("headers", [])):
+            self.start = message
+            return
+        if self.start is not None and message["type"] == "http.response.body":
+            status = self.start["status"]
+            text = message.get("body", b"").decode("utf-8", "replace") or "bad request"
+            body = orjson.dumps({"errors": [{"message": text, "extensions": {"code": _HTTP_CODES.get(status, "BAD_REQUEST")}}]})
+            headers = [(k, v) for k, v in self.start.get("headers", []) if k not in (b"content-type", b"content-length")]
+            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            self.start = None
+            await self.send({"type": "http.response.start", "status": status, "headers": headers})
+            await self.send({"type": "http.response.body", "body": body})
+            return
+        await self.send(message)
 
 
 class PulseGraphQL(GraphQL):
@@ -110,6 +153,23 @@ class PulseGraphQL(GraphQL):
         # Open websockets and the token each authenticated with (for revocation); kept by
         # PulseTransportWSHandler.
         self.sockets: dict[Any, int | None] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers its HTTP exceptions (bad JSON, bad method, …) in plain text: answer
+        them as GraphQL JSON with a code, like every other error. A body nested deeper than the
+        parser's recursion allows is a 400 too (before auth matters: it is only parsing)."""
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        try:
+            return await super().__call__(scope, receive, _PlainTextAsJson(send))
+        except RecursionError:
+            return await _json_error(400, "request nested too deeply", "BAD_REQUEST")(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return super().decode_json(data)
+        except RecursionError:
+            raise HTTPException(400, "request body nested too deeply") from None
 
     async def on_ws_connect(self, context: Context):
         """Authenticate `connection_init` {"authorization": "Bearer <token>"}; refuse with 4403."""
@@ -507,7 +567,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.add_middleware(HttpAuth, settings=settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, read_timeout=settings.body_read_timeout_s)
     app.add_middleware(HttpMetrics)
     add_cors(app, settings)  # outermost: 401/413 answers carry CORS headers too
     mount_dashboard(app, settings)

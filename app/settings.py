@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     # Migrate the database on start (always on for the embedded SQLite default).
     auto_migrate: bool | None = None
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Seconds allowed between two chunks of a request body (a client trickling bytes is cut off with 408).
+    body_read_timeout_s: float = Field(default=10.0, gt=0)
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000

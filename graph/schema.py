@@ -1,10 +1,13 @@
 """The schema: the root types, listing every domain's fields, and the limits every operation runs under."""
 
 import logging
+import re
 
 import strawberry
-from graphql import specified_rules
-from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from graphql import GraphQLError, specified_rules
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+
+from graph.core.errors import INTERNAL, is_client_error, should_mask, with_code
 
 from graph import node as node
 from graph.analytics import mutations as analytics_mutations
@@ -29,6 +32,8 @@ from graph.reporting import queries as reporting_queries
 from graph.reporting import subscriptions as reporting_subscriptions
 from graph.tenancy import mutations as tenancy_mutations
 from graph.tenancy import queries as tenancy_queries
+
+log = logging.getLogger("pulse.graphql")
 
 log = logging.getLogger("pulse.graphql")
 
@@ -96,6 +101,47 @@ class Subscription:
     export_progress = exports_subscriptions.export_progress
 
 
+_NUL_ESCAPE = re.compile(r"\\u(0{4}|\{0+\})")
+_INGESTS = re.compile(r"\b(sendEventsIngest|goalEventsIngest)\b")
+
+
+def _nul_path(value, path: list) -> list | None:
+    """The path of the first text value containing a NUL byte, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if "\x00" in str(key):
+            return [*path, key]
+        found = _nul_path(item, [*path, key])
+        if found is not None:
+            return found
+    return None
+
+
+def _invalid_text(field: list | None):
+    from strawberry.types import ExecutionResult
+
+    extensions = {"code": "INVALID"} | ({"field": [str(p) for p in field]} if field else {})
+    where = f" (at {'.'.join(str(p) for p in field)})" if field else ""
+    return ExecutionResult(data=None, errors=[GraphQLError(f"text must not contain NUL characters{where}",
+                                                           extensions=extensions)])
+
+
+class PulseMaskErrors(MaskErrors):
+    """Strawberry's masking, keeping a code on the masked error."""
+
+    def anonymise_error(self, error):
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL}
+        return masked
+
+
 class PulseSchema(strawberry.Schema):
     """The limits (depth, aliases, tokens) set on each operation's execution context directly.
 
@@ -108,15 +154,29 @@ class PulseSchema(strawberry.Schema):
         self.limit_rules, self.max_tokens = limits
 
     def process_errors(self, errors, execution_context=None) -> None:
-        """Log server faults only, with their traceback; a client's mistake (parse, validation,
-        variables, auth, a user error raised as GraphQLError) is in the access log with its code."""
-        from graph.core.errors import is_server_fault
-
+        """Every error gets `extensions.code`; a client's mistake is logged only by the request's one
+        access line (pulse.access, with the error code), a server fault as an error with its
+        traceback (graph/core/errors.py decides which is which)."""
+        with_code(errors)
         for error in errors:
-            if is_server_fault(error):
+            if not is_client_error(error):  # a client's mistake is in its access line, with the code
                 fault = error.original_error
-                log.error("%s (path %s)", error.message, ".".join(map(str, error.path or [])) or "-",
-                          exc_info=(type(fault), fault, fault.__traceback__), extra={"error_code": "INTERNAL"})
+                log.error("server error: %s (path %s)", error.message,
+                          ".".join(map(str, error.path)) if error.path else "-",
+                          exc_info=(type(fault), fault, fault.__traceback__) if fault else None,
+                          extra={"error_code": error.extensions["code"]})
+
+    async def execute(self, query, variable_values=None, *args, **kwargs):
+        """Text with a NUL byte is refused before execution (PostgreSQL text cannot hold it; SQLite
+        would store it): error code INVALID, with the variable's path in `extensions.field`. Inside
+        the event lists of the batch ingests the domain rejects that one event instead."""
+        found = _nul_path(variable_values, [])
+        if found is not None and not (isinstance(query, str) and _INGESTS.search(query) and any(
+                isinstance(p, int) for p in found)):
+            return _invalid_text(["$" + str(found[0]), *found[1:]])
+        if isinstance(query, str) and _NUL_ESCAPE.search(query):
+            return _invalid_text(None)
+        return await super().execute(query, variable_values, *args, **kwargs)
 
     def _create_execution_context(self, *args, **kwargs):
         context = super()._create_execution_context(*args, **kwargs)
@@ -126,10 +186,6 @@ class PulseSchema(strawberry.Schema):
 
 
 def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False):
-    from strawberry.extensions import MaskErrors
-
-    from graph.core.errors import should_mask
-
     # Factories, not instances: Strawberry builds them per request (an instance is shared by
     # concurrent requests and its `execution_context` is overwritten by each one: MaskErrors could
     # then mask another request's result). The limit rules are built once: QueryDepthLimiter and
@@ -143,7 +199,7 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
         lambda: ValidationCache(maxsize=512),
     ]
     if mask_errors:
-        extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
+        extensions.append(lambda: PulseMaskErrors(should_mask_error=should_mask))
     return PulseSchema(
         limits=(rules, max_tokens),
         query=Query,

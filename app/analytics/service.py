@@ -30,7 +30,7 @@ from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from app.audience.leads import leads_query
-from app.core.errors import DomainError, ErrorCode
+from app.core.errors import DomainError, ErrorCode, check_no_nul, has_nul
 from app.core.money import to_micros
 from app.db import (
     conn,
@@ -371,9 +371,9 @@ async def ingest_goal_events(principal: Principal, events: list[GoalEventData], 
         raise DomainError(ErrorCode.BATCH_TOO_LARGE, f"at most {max_batch} events per call", "events")
     out = GoalIngestResult()
     valid = []
-    by_key: dict[str, str] = {}
+    by_key: dict[str, set[str]] = {}
     lead_ids = {e.lead_id for e in events if e.lead_id}
-    exts = {e.lead_external_id for e in events if e.lead_external_id}
+    exts = {e.lead_external_id for e in events if e.lead_external_id and not has_nul(e.lead_external_id)}
     visible = leads_query(principal)
     leads = {lead.id: lead.id for lead in await visible.filter(id__in=list(lead_ids))}
     by_ext = dict(await visible.filter(external_id__in=list(exts)).values_list("external_id", "id")) if exts else {}
@@ -381,6 +381,7 @@ async def ingest_goal_events(principal: Principal, events: list[GoalEventData], 
         try:
             if e.invalid:
                 raise DomainError(ErrorCode.NOT_FOUND, e.invalid)
+            check_no_nul(idempotencyKey=e.idempotency_key, key=e.key, leadExternalId=e.lead_external_id)
             if not e.idempotency_key or not e.idempotency_key.strip() or len(e.idempotency_key) > 200:
                 raise DomainError(ErrorCode.INVALID, "idempotencyKey must be 1 to 200 characters")
             if e.occurred_at.tzinfo is None:
@@ -401,9 +402,11 @@ async def ingest_goal_events(principal: Principal, events: list[GoalEventData], 
         digest = hashlib.sha256(orjson.dumps({
             "lead": lead_id, "type": GoalType(e.goal_type).value, "key": e.key, "value": value,
             "at": e.occurred_at.isoformat()}, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        if _repeated(i, e.idempotency_key, digest, by_key, out):
+        digests = by_key.setdefault(e.idempotency_key, set())
+        if digest in digests:
+            out.duplicates += 1
             continue
-        by_key[e.idempotency_key] = digest
+        digests.add(digest)  # another payload for a key: _store_goals decides, whatever the order
         valid.append((i, e, lead_id, value, digest))
     if valid:
         for attempt in range(6):
@@ -443,9 +446,12 @@ async def _store_goals(org_id: int, valid: list) -> GoalIngestResult:
         seen = dict(await GoalEvent.filter(organization_id=org_id, idempotency_key__in=[v[1].idempotency_key for v in valid])
                     .values_list("idempotency_key", "payload_hash"))
         fresh = []
-        for i, e, lead_id, value, digest in valid:
+        # A stored payload decides which repeats of a key are duplicates, in any order; with
+        # nothing stored, the earliest in the batch wins and other payloads are conflicts.
+        for i, e, lead_id, value, digest in sorted(valid, key=lambda v: v[0]):
             if _repeated(i, e.idempotency_key, digest, seen, out):
                 continue
+            seen[e.idempotency_key] = digest
             fresh.append(GoalEvent(organization_id=org_id, lead_id=lead_id, goal_type=e.goal_type, key=e.key,
                                    value_micros=value, occurred_at=e.occurred_at, idempotency_key=e.idempotency_key,
                                    payload_hash=digest))

@@ -10,7 +10,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from app.tenancy.access import Principal, Unit, resolve_unit
-from app.core.errors import DomainError, ErrorCode, NotFound
+from app.core.errors import Checks, DomainError, DomainErrors, ErrorCode, NotFound
 from app.core.hooks import Hook
 from app.audience.leads import LeadFilterData, filter_q
 from app.core.money import to_micros
@@ -108,47 +108,51 @@ def _utc(value: datetime | None, fieldname: str) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
-def _validate(data: CampaignData, current: Campaign | None) -> dict:
-    """Turn caller data into model fields, checking every value."""
+def _validate(data: CampaignData, current: Campaign | None, checks: Checks | None = None) -> dict:
+    """Turn caller data into model fields, checking every value (every failure is reported)."""
+    own = checks is None
+    checks = checks or Checks()
     out: dict = {}
     g = data.given
     if "name" in g:
-        out["name"] = check_name(data.name, "name")
+        out["name"] = checks(check_name, data.name, "name")
     if "description" in g:
         desc = (data.description or "").strip()
         if len(desc) > 5000:
-            raise DomainError(ErrorCode.TOO_LONG, "at most 5000 characters", "description")
+            checks.fail(ErrorCode.TOO_LONG, "at most 5000 characters", "description")
         out["description"] = desc
     if "type" in g and data.type is not None:
         out["type"] = data.type
     if "budget" in g:
-        out["budget_micros"] = to_micros(data.budget, "budget")
+        out["budget_micros"] = checks(to_micros, data.budget, "budget")
     if "control_group_percent" in g and data.control_group_percent is not None:
         if not 0 <= data.control_group_percent <= 50:
-            raise DomainError(ErrorCode.OUT_OF_RANGE, "must be between 0 and 50", "controlGroupPercent")
+            checks.fail(ErrorCode.OUT_OF_RANGE, "must be between 0 and 50", "controlGroupPercent")
         out["control_group_percent"] = data.control_group_percent
     if "goal" in g:
         out["goal_type"] = data.goal_type
         key = (data.goal_key or "").strip() or None
         if key and len(key) > 200:
-            raise DomainError(ErrorCode.TOO_LONG, "at most 200 characters", ["goal", "key"])
+            checks.fail(ErrorCode.TOO_LONG, "at most 200 characters", ["goal", "key"])
         out["goal_key"] = key
     if "start_at" in g:
-        out["start_at"] = _utc(data.start_at, "startAt")
+        out["start_at"] = checks(_utc, data.start_at, "startAt")
     if "end_at" in g:
-        out["end_at"] = _utc(data.end_at, "endAt")
+        out["end_at"] = checks(_utc, data.end_at, "endAt")
     if "attribution" in g:
         for attr, name in (("view_window_hours", "viewWindowHours"), ("goal_window_hours", "goalWindowHours"),
                            ("goal_after_view_window_hours", "goalAfterViewWindowHours")):
             value = getattr(data, attr)
             if value is not None:
                 if not 1 <= value <= 24 * 366:
-                    raise DomainError(ErrorCode.OUT_OF_RANGE, "must be between 1 and 8784 hours", ["attribution", name])
+                    checks.fail(ErrorCode.OUT_OF_RANGE, "must be between 1 and 8784 hours", ["attribution", name])
                 out[attr] = value
     start = out.get("start_at", current.start_at if current else None)
     end = out.get("end_at", current.end_at if current else None)
     if start and end and end <= start:
-        raise DomainError(ErrorCode.INVALID, "endAt must be after startAt", "endAt")
+        checks.fail(ErrorCode.INVALID, "endAt must be after startAt", "endAt")
+    if own:
+        checks.done()
     return out
 
 
@@ -183,10 +187,13 @@ def _owner_fields(unit: Unit) -> dict:
 async def create_campaign(principal: Principal, data: CampaignData) -> Campaign:
     principal.require_write()
     data.given |= {"name", "description", "type", "budget", "control_group_percent", "goal", "start_at", "end_at", "attribution"}
-    values = _validate(data, None)
+    checks = Checks()
+    values = _validate(data, None, checks)
     if data.channels is None or not data.channels:
-        raise DomainError(ErrorCode.INVALID, "at least one channel is required", "channels")
-    channel_rows = _channel_rows(data.channels)
+        checks.fail(ErrorCode.INVALID, "at least one channel is required", "channels")
+    else:
+        channel_rows = checks(_channel_rows, data.channels)
+    checks.done()
     unit = await resolve_unit(principal, *(data.owner_unit or (None, None)), field="ownerUnitId")
     async with in_transaction():
         campaign = await Campaign.create(
@@ -209,9 +216,8 @@ async def update_campaign(principal: Principal, campaign_id: int, data: Campaign
             if data.owner_unit is not None:
                 locked.add("ownerUnitId")
             if locked:
-                raise DomainError(ErrorCode.CAMPAIGN_LOCKED,
-                                  f"only {', '.join(sorted(EDITABLE_AFTER_LAUNCH))} can change after launch",
-                                  sorted(locked)[0])
+                message = f"only {', '.join(sorted(EDITABLE_AFTER_LAUNCH))} can change after launch"
+                raise DomainErrors([DomainError(ErrorCode.CAMPAIGN_LOCKED, message, name) for name in sorted(locked)])
         if data.owner_unit is not None:
             unit = await resolve_unit(principal, *data.owner_unit, field="ownerUnitId")
             values.update(_owner_fields(unit))

@@ -53,3 +53,46 @@ class Forbidden(DomainError):
 
 class Unauthenticated(Exception):
     """No valid credentials: a top-level error (and HTTP 401 for a bad token)."""
+
+
+class DomainErrors(DomainError):
+    """Several user errors found at once (a mutation with several invalid inputs reports them all)."""
+
+    def __init__(self, errors: list[DomainError]):
+        super().__init__(errors[0].code, errors[0].message, errors[0].field)
+        self.errors = errors
+
+
+class Checks:
+    """Collects the DomainErrors of independent checks; `done()` raises them together."""
+
+    def __init__(self) -> None:
+        self.errors: list[DomainError] = []
+
+    def __call__(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            self.errors.extend(getattr(exc, "errors", None) or [exc])
+            return None
+
+    def fail(self, code: ErrorCode, message: str, field: list[str] | str | None = None) -> None:
+        self.errors.append(DomainError(code, message, field))
+
+    def done(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise DomainErrors(self.errors)
+
+
+def has_nul(value: object) -> bool:
+    """PostgreSQL text cannot hold NUL: such text is refused on every backend."""
+    return isinstance(value, str) and "\x00" in value
+
+
+def check_no_nul(**values: object) -> None:
+    """Raise INVALID (with the field) for the first text value that contains a NUL byte."""
+    for name, value in values.items():
+        if has_nul(value):
+            raise DomainError(ErrorCode.INVALID, f"{name} must not contain NUL characters", name)

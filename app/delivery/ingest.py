@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 from app import metrics
 from app.audience.leads import leads_query
 from app.campaigns.service import campaigns_query
-from app.core.errors import DomainError, ErrorCode
+from app.core.errors import DomainError, ErrorCode, check_no_nul
 from app.core.hooks import Hook
 from app.core.money import to_micros
 from app.db import (
@@ -151,6 +151,8 @@ def _payload_hash(d: SendEventData, cost_micros: int | None) -> str:
 def _validate(index: int, d: SendEventData) -> _Valid:
     if d.invalid:
         raise DomainError(ErrorCode.NOT_FOUND, d.invalid)
+    check_no_nul(idempotencyKey=d.idempotency_key, externalId=d.external_id, leadExternalId=d.lead_external_id,
+                 reason=d.reason, url=d.url)
     for value, name, max_len in ((d.idempotency_key, "idempotencyKey", 200), (d.external_id, "externalId", 200)):
         if not value or not value.strip():
             raise DomainError(ErrorCode.INVALID, f"{name} must not be blank")
@@ -179,22 +181,19 @@ async def ingest_send_events(principal: Principal, events: list[SendEventData], 
         raise DomainError(ErrorCode.BATCH_TOO_LARGE, f"at most {max_batch} events per call", "events")
     result = IngestResult()
     valid: list[_Valid] = []
-    by_key: dict[str, _Valid] = {}
+    by_key: dict[str, set[str]] = {}  # payload hashes seen per key in this batch
     for index, data in enumerate(events):
         try:
             v = _validate(index, data)
         except DomainError as exc:
             result.rejected.append(Rejection(index, exc.code, exc.message))
             continue
-        first = by_key.get(data.idempotency_key)
-        if first is None:
-            by_key[data.idempotency_key] = v
-            valid.append(v)
-        elif first.hash == v.hash:
+        hashes = by_key.setdefault(data.idempotency_key, set())
+        if v.hash in hashes:
             result.duplicates += 1
-        else:
-            result.rejected.append(Rejection(index, ErrorCode.IDEMPOTENCY_CONFLICT,
-                                             "idempotencyKey reused with a different payload"))
+        else:  # a new key, or another payload for it: _drop_seen decides (order-independent)
+            hashes.add(v.hash)
+            valid.append(v)
     if valid:
         for attempt in range(RETRIES):
             try:
@@ -519,12 +518,18 @@ async def _drop_seen(org_id: int, items: list[_Valid], out: IngestResult) -> lis
     seen = {r["idempotency_key"]: r["payload_hash"] for r in await fetch(
         f"SELECT idempotency_key, payload_hash FROM send_event WHERE organization_id = ? AND {key_in}",
         [org_id, *key_params])}
+    # In-batch repeats of a key reach here with their payloads (ingest_send_events keeps one per
+    # payload): a stored payload decides which ones are duplicates, whatever their order; with
+    # nothing stored, the earliest wins and the other payloads are conflicts.
     fresh: list[_Valid] = []
-    for v in items:
-        h = seen.get(v.data.idempotency_key)
-        if h is None:
+    winner: dict[str, str] = {}
+    for v in sorted(items, key=lambda v: v.index):
+        key = v.data.idempotency_key
+        h = seen.get(key)
+        if h is None and key not in winner:
+            winner[key] = v.hash
             fresh.append(v)
-        elif h == v.hash:
+        elif (h or winner[key]) == v.hash:
             out.duplicates += 1
         else:
             out.rejected.append(Rejection(v.index, ErrorCode.IDEMPOTENCY_CONFLICT,

@@ -32,6 +32,8 @@ def check_name(value: str | None, field: str = "name", max_len: int = 200, requi
         raise DomainError(ErrorCode.INVALID, "must not be blank", field)
     if len(value) > max_len:
         raise DomainError(ErrorCode.TOO_LONG, f"at most {max_len} characters", field)
+    if "\x00" in value:
+        raise DomainError(ErrorCode.INVALID, "must not contain NUL characters", field)
     return value
 
 

@@ -6,7 +6,7 @@ import strawberry
 
 from app.audience.leads import LeadData, LeadFilterData
 from graph.audience.enums import LeadStatus, LeadTrack
-from graph.core import require_id
+from graph.core import filter_text, require_id
 from graph.core.enums import Channel
 from graph.core.inputs import given
 
@@ -59,4 +59,5 @@ class LeadFilter:
         if self.center_ids is not None:
             centers = [require_id(c, "center", [field, "centerIds"], "Center") for c in self.center_ids]
         return LeadFilterData(center_ids=centers, tags=self.tags, verified_only=self.verified_only,
-                              has_channel=list(self.has_channel or []), search=self.search, outreach=self.outreach())
+                              has_channel=list(self.has_channel or []),
+                              search=filter_text(self.search, [field, "search"]), outreach=self.outreach())

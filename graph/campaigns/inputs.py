@@ -10,6 +10,7 @@ import strawberry
 from app.campaigns.service import CampaignData, CampaignFilterData, ChannelData
 from graph.audience.inputs import LeadFilter
 from graph.core.enums import CampaignStatus, CampaignType, Channel, GoalType
+from graph.core import filter_text
 from graph.core.inputs import given
 from graph.tenancy.inputs import unit_ref
 
@@ -120,7 +121,8 @@ class CampaignFilter:
 
     def data(self) -> CampaignFilterData:
         return CampaignFilterData(self.status, self.type, self.channel,
-                                  unit_ref(self.owner_unit_id, ["filter", "ownerUnitId"]), self.text)
+                                  unit_ref(self.owner_unit_id, ["filter", "ownerUnitId"]),
+                                  filter_text(self.text, ["filter", "text"]))
 
 
 @strawberry.input(description="A campaign's audience: a filter and/or an explicit list.")

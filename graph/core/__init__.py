@@ -66,7 +66,20 @@ class UserError:
 
     @staticmethod
     def of(exc: DomainError) -> "UserError":
-        return UserError(field=exc.field, message=exc.message, code=exc.code)
+        return UserError(field=camel_path(exc.field), message=exc.message, code=exc.code)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def camel_path(field: list[str] | None) -> list[str] | None:
+    """A user error's field path as the client wrote it: GraphQL (camelCase) names, one segment
+    per step (`channels.0.unitCost` → ["channels", "0", "unitCost"])."""
+    if field is None:
+        return None
+    return [_camel(part) for segment in field for part in str(segment).split(".")]
 
 
 @strawberry.type(description="An amount of money in the organization's currency.")
@@ -249,3 +262,14 @@ def node_type(type_name: str):
 def node_of(type_name: str, model: Any) -> Any:
     """The GraphQL object of `type_name` for a model (the type's own `of`)."""
     return _NODE_BUILDERS[type_name](model)
+
+
+MAX_FILTER_TEXT = 500
+
+
+def filter_text(value: str | None, field: list[str]) -> str | None:
+    """A filter's free text, refused over MAX_FILTER_TEXT characters (TOO_LONG, with its path)."""
+    if value is not None and len(value) > MAX_FILTER_TEXT:
+        raise GraphQLError(f"{'.'.join(field)}: at most {MAX_FILTER_TEXT} characters",
+                           extensions={"code": "TOO_LONG", "field": field})
+    return value

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import DataLoader as _StrawberryDataLoader
 
 from app.billing import budget as budget_service
 from app.reporting import kpis
@@ -14,6 +15,18 @@ from models.enums import Channel
 from models.leads import Lead
 from models.sends import SendEvent
 from models.tenancy import Center, Organization, User, Zone
+
+
+class DataLoader(_StrawberryDataLoader):
+    """A loader whose shared futures survive the cancellation of one of their awaiters.
+
+    graphql-core cancels the sibling resolvers of a field that fails (a bad nested argument);
+    a cancelled resolver awaiting a loader's future directly would cancel that future, which is
+    shared with (cached for) every other resolver of the request: they would then get
+    CancelledError and the whole request a 500. Each awaiter gets its own shield."""
+
+    def load(self, key):
+        return asyncio.shield(super().load(key))
 
 
 def _by_id(model):

@@ -16,7 +16,7 @@ async def attempt(fn: Callable[[], Awaitable[R]]) -> tuple[R | None, list[UserEr
     try:
         return await fn(), []
     except DomainError as exc:
-        return None, [UserError.of(exc)]
+        return None, [UserError.of(e) for e in getattr(exc, "errors", None) or [exc]]
 
 
 def user_errors_field():

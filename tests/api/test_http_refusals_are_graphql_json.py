@@ -40,7 +40,7 @@ async def test_subscription_over_http_says_to_use_the_websocket(http, accept):
 
 async def test_request_errors_carry_a_code(anon):
     cases = {"{ nope }": "GRAPHQL_VALIDATION_FAILED", "{ nope ": "GRAPHQL_PARSE_FAILED",
-             "query($n: Int!) { __typename }": "BAD_USER_INPUT"}
+             "query($n: Int!) { campaigns(first: $n) { totalCount } }": "BAD_USER_INPUT"}
     for query, code in cases.items():
         response = await anon.raw(query, {"n": "x"})
         body = response.json()

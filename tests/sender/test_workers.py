@@ -26,11 +26,12 @@ from pathlib import Path
 import pytest
 
 from app.db import fetch
-from tests.conftest import PG_URL, unique
+from tests.conftest import PG_URL, REDIS_URL, unique
 from tests.helpers import METRIC_FIELDS, create_campaign, free_port, mutate, upsert_leads
 from tests.sender.test_sender import pk
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="worker processes need PostgreSQL (PULSE_TEST_DATABASE_URL)")
+pytestmark = pytest.mark.skipif(not (PG_URL and REDIS_URL),
+                                reason="worker processes need PostgreSQL and Redis (PULSE_TEST_DATABASE_URL, PULSE_TEST_REDIS_URL)")
 ROOT = Path(__file__).resolve().parents[2]
 # Recipients of the three-worker run (× 2 channels). The scenario of the issue is 10,000 × 2:
 # PULSE_TEST_WORKER_RECIPIENTS=10000 (measured: 50-75 s of sending on a lightly loaded 2-core machine,
@@ -53,7 +54,7 @@ class WorkerProcess:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
-        full_env = {**os.environ, "PULSE_DATABASE_URL": settings.database_url, "PULSE_BROADCAST_URL": "memory://",
+        full_env = {**os.environ, "PULSE_DATABASE_URL": settings.database_url, "PULSE_BROADCAST_URL": settings.broadcast_url,
                     "PULSE_ENV": "test", "PULSE_AUTO_MIGRATE": "false", "PULSE_LOG_LEVEL": "warning",
                     "PULSE_SENDER_RATE": "5000", "PULSE_SENDER_BATCH": "500", "PULSE_SENDER_TICK_S": "0.05",
                     **{f"PULSE_{k.upper()}": str(v) for k, v in env.items()}}
