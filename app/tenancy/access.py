@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from tortoise.expressions import Q
 
-from app.core.errors import Forbidden, NotFound, Unauthenticated
+from app.core.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 from models.enums import Role, UnitKind
 from models.tenancy import ApiToken, Center, Organization, User, Zone
 
@@ -87,8 +87,43 @@ class Principal:
     def require_ingest(self) -> None:
         self.require(Role.OWNER, Role.MANAGER, Role.INTEGRATION)
 
+    def members_q(self, prefix: str = "") -> Q:
+        """The members this principal sees and manages: for an owner, every member whose scope lies inside
+        the owner's scope (all of them for an organization-wide owner); for anyone else, itself.
+        `prefix` is the relation to the member ("user__" for tokens)."""
+        if not self.is_owner:
+            return Q(**{f"{prefix}id": self.user_id})
+        return member_scope_q(self.scope, prefix)
+
+    def check_grant(self, role: Role, unit: "Unit", field: str | list[str]) -> None:
+        """May this principal create (or turn a member into) `role` with scope `unit`? Only an owner, only
+        for a unit inside its own scope, and an OWNER only organization-wide (SPEC §1)."""
+        self.require(Role.OWNER)
+        if not self.scope.contains(unit):
+            raise NotFound("unit", field)
+        check_owner_scope(role, unit, field)
+
 
 # ---------------------------------------------------------------- units
+
+
+def check_owner_scope(role: Role, unit: Unit, field: str | list[str]) -> None:
+    """Owners are organization-wide: an OWNER never has a zone or center scope."""
+    if role == Role.OWNER and unit.kind != UnitKind.ORGANIZATION:
+        raise DomainError(ErrorCode.INVALID, "owners are organization-wide: an OWNER cannot have a zone or "
+                                             "center scope", field)
+
+
+def member_scope_q(scope: Unit, prefix: str = "") -> Q:
+    """Members whose own scope lies inside `scope` (`prefix`: the relation to the member)."""
+    org = Q(**{f"{prefix}organization_id": scope.org_id})
+    if scope.kind == UnitKind.ORGANIZATION:
+        return org
+    center = Q(**{f"{prefix}scope_kind": UnitKind.CENTER})
+    if scope.kind == UnitKind.ZONE:
+        return org & (Q(**{f"{prefix}scope_kind": UnitKind.ZONE, f"{prefix}scope_zone_id": scope.id})
+                      | (center & Q(**{f"{prefix}scope_center__zone_id": scope.id})))
+    return org & center & Q(**{f"{prefix}scope_center_id": scope.id})
 
 
 async def unit_of(kind: UnitKind, org_id: int, unit_id: int) -> Unit | None:
