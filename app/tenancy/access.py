@@ -50,6 +50,14 @@ class Unit:
             return Q(organization_id=self.org_id, zone_id=self.id)
         return Q(organization_id=self.org_id, center_id=self.id)
 
+    def holds_lead(self, org_id: int, zone_id: int | None, center_id: int | None) -> bool:
+        """Does a lead (its organization, home zone and center) lie in this unit? The same test as lead_q."""
+        if org_id != self.org_id:
+            return False
+        if self.kind == UnitKind.ORGANIZATION:
+            return True
+        return (zone_id if self.kind == UnitKind.ZONE else center_id) == self.id
+
     def lead_q(self) -> Q:
         """Leads whose home center lies in this unit (org scope: every lead)."""
         return self.campaign_q()
@@ -86,6 +94,10 @@ class Principal:
 
     def require_ingest(self) -> None:
         self.require(Role.OWNER, Role.MANAGER, Role.INTEGRATION)
+
+    def sees_lead(self, lead) -> bool:
+        """Every path that returns a lead asks this (a lead outside the scope is as invisible as a missing one)."""
+        return self.scope.holds_lead(lead.organization_id, lead.zone_id, lead.center_id)
 
     def members_q(self, prefix: str = "") -> Q:
         """The members this principal sees and manages: for an owner, every member whose scope lies inside

@@ -961,3 +961,52 @@ async def test_the_last_owner_cannot_be_demoted(tenant_factory):
     got = await body(t.gql, MEMBER_DOC, {"id": me, "i": {"role": "MANAGER"}})
     assert codes(got["data"]["r"]) == ["LAST_OWNER"]
     assert (await t.gql("{ viewer { role } }"))["viewer"]["role"] == "OWNER"
+
+
+# ---------------------------------------------------------------- leads through sends and streams (item 2)
+
+
+@pytest.mark.parametrize("actor,campaign,lead", cases([
+    (A_INTEGRATION, "camp_c1", "lead_c2"), (A_INTEGRATION, "camp_c2", "lead_c1"), (A_OWNER, "camp_c1", "lead_none"),
+    (A_ZONE, "camp_z1", "lead_c1b"),  # lead_c1b is a recipient of camp_z1: accepted (control row below)
+]))
+async def test_send_lead_must_be_a_recipient_of_its_campaign(world, actor, campaign, lead):
+    before = await snapshot(world, campaign)
+    got = await body(world.clients[actor], INGEST_DOC, {"e": [_event(campaignId=world.gid(campaign),
+                                                                      leadId=world.gid(lead))]})
+    r = got["data"]["r"]
+    if lead == "lead_c1b":
+        assert r["accepted"] == 1 and not r["rejected"], r
+        return
+    assert r["accepted"] == 0 and [x["code"] for x in r["rejected"]] == ["NOT_RECIPIENT"], r
+    assert await snapshot(world, campaign) == before
+
+
+RECIPIENTS_DOC = """query($id: ID!) { campaign(id: $id) { sends(first: 100) { edges { node { id recipient { id name email phone } } } }
+  stats { recipients(first: 100) { edges { node { lead { id name email } } } } } } }"""
+
+
+async def test_leads_outside_scope_do_not_leak_through_sends_or_stats(world):
+    """A recipient of a center-C1 campaign that later moves home to center C2: the center-C1 analyst still sees
+    the campaign and its sends, but that lead only as null — as node(id) of it is."""
+    owner, analyst = world.clients[A_OWNER], world.clients[A_ANALYST]
+    ext = unique("mover")
+    [mover] = await upsert_leads(owner, [{"externalId": ext, "name": "Mover", "email": f"{ext}@example.test",
+                                          "centerId": world.gid("center_C1")}])
+    c = await create_campaign(owner, name=unique("mixed"), ownerUnitId=world.gid("center_C1"))
+    await _audience(owner, c["id"], [world.gid("lead_c1"), mover["id"]])
+    await _launch(owner, c["id"])
+    for lead in (world.gid("lead_c1"), mover["id"]):
+        r = await ingest(owner, [_event(campaignId=c["id"], leadId=lead)])
+        assert r["accepted"] == 1, r
+    await upsert_leads(owner, [{"externalId": ext, "centerId": world.gid("center_C2")}])
+    assert (await analyst("query($id: ID!) { node(id: $id) { id } }", {"id": mover["id"]}))["node"] is None
+    d = await analyst(RECIPIENTS_DOC, {"id": c["id"]})
+    seen = [e["node"]["recipient"] for e in d["campaign"]["sends"]["edges"]]
+    assert len(seen) == 2 and None in seen
+    assert [x["id"] for x in seen if x] == [world.gid("lead_c1")]
+    stats = [e["node"]["lead"] for e in d["campaign"]["stats"]["recipients"]["edges"]]
+    assert {x["id"] for x in stats if x} == {world.gid("lead_c1")} and None in stats
+    # The owner still sees both.
+    d = await owner(RECIPIENTS_DOC, {"id": c["id"]})
+    assert {e["node"]["recipient"]["id"] for e in d["campaign"]["sends"]["edges"]} == {world.gid("lead_c1"), mover["id"]}
