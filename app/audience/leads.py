@@ -140,6 +140,11 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
             row["tags_text"] = tags_text(tags)
         if item.center_given:
             if item.center_id is None:
+                # A lead with no home center lies at organization level: a zone- or center-scoped caller can
+                # neither create one nor move one of its leads there (out of its own scope).
+                if principal.scope.kind != UnitKind.ORGANIZATION:
+                    raise DomainError(ErrorCode.SCOPE_OUTSIDE, "a lead without a home center lies outside your "
+                                      "scope: name a center inside it", ["leads", str(index), "centerId"])
                 row["center_id"], row["zone_id"] = None, None
             else:
                 center = centers.get(item.center_id)

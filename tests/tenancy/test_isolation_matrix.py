@@ -1010,3 +1010,46 @@ async def test_leads_outside_scope_do_not_leak_through_sends_or_stats(world):
     # The owner still sees both.
     d = await owner(RECIPIENTS_DOC, {"id": c["id"]})
     assert {e["node"]["recipient"]["id"] for e in d["campaign"]["sends"]["edges"]} == {world.gid("lead_c1"), mover["id"]}
+
+
+# ---------------------------------------------------------------- lead moves (item 3)
+
+LEAD_CENTER = "query($id: ID!) { node(id: $id) { ... on Lead { center { id } } } }"
+
+
+async def test_scoped_user_cannot_move_a_lead_out_of_its_scope(world):
+    """A zone-Z1 manager: centerId null (organization level) or a center of another zone is refused, and the
+    lead stays where it was; a move inside the zone is fine."""
+    gql = world.clients[A_ZONE]
+    ext = unique("z1-lead")
+    [lead] = await upsert_leads(gql, [{"externalId": ext, "centerId": world.gid("center_C1")}])
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext, "centerId": None}]})
+    assert codes(got["data"]["r"]) == ["SCOPE_OUTSIDE"] and got["data"]["r"]["leads"] == []
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext, "centerId": world.gid("center_C2")}]})
+    assert codes(got["data"]["r"]) == ["NOT_FOUND"]
+    d = await world.clients[A_OWNER](LEAD_CENTER, {"id": lead["id"]})
+    assert d["node"]["center"]["id"] == world.gid("center_C1")
+    assert (await gql(LEAD_CENTER, {"id": lead["id"]}))["node"]["center"]["id"] == world.gid("center_C1")
+
+
+@pytest.mark.parametrize("actor", [A_ZONE])
+async def test_scoped_user_cannot_create_a_lead_without_center(world, actor):
+    gql = world.clients[actor]
+    ext = unique("homeless")
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext, "centerId": None}]})
+    assert codes(got["data"]["r"]) == ["SCOPE_OUTSIDE"]
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext}]})
+    assert codes(got["data"]["r"]) == ["INVALID"]
+    found = await world.clients[A_OWNER](LEADS_SEARCH, {"s": ext})
+    assert found["leads"]["totalCount"] == 0
+
+
+async def test_center_scoped_integration_creates_leads_in_its_center(world):
+    owner = Tenant(world.clients[A_OWNER], world.gid("org_A"), "")
+    gql, _, _ = await _member(owner, "INTEGRATION", world.gid("center_C1"))
+    ext = unique("c1-int")
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext, "centerId": None}]})
+    assert codes(got["data"]["r"]) == ["SCOPE_OUTSIDE"]
+    [lead] = await upsert_leads(gql, [{"externalId": ext}])
+    d = await world.clients[A_OWNER](LEAD_CENTER, {"id": lead["id"]})
+    assert d["node"]["center"]["id"] == world.gid("center_C1")
