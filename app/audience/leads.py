@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
+from app.db import transaction
 
 from app.tenancy.access import Principal, Unit
 from app.core.errors import DomainError, ErrorCode, NotFound
@@ -21,6 +21,9 @@ MAX_LEADS_PER_BATCH = 5000
 #: (organization id, lead ids) -> campaign ids that grew — leads were created or changed, in the
 #: upsert's transaction (ALWAYS_ON campaigns add the ones that now match; registered by app.wiring).
 leads_upserted = Hook("audience.leads_upserted")
+# Before any lead row is locked: the higher domains lock, in the global order (app.db), the rows that
+# leads_upserted will lock (the running ALWAYS_ON campaigns) — a lead is always locked after them.
+leads_locking = Hook("audience.leads_locking")
 
 CHANNEL_ADDRESS = {
     Channel.EMAIL: "email",
@@ -154,7 +157,8 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
                 row["center_id"], row["zone_id"] = center.id, center.zone_id
         rows.append(row)
 
-    async with in_transaction():
+    async def write():
+        await leads_locking.run(principal.org_id)
         existing = {
             lead.external_id: lead
             for lead in await Lead.filter(organization_id=principal.org_id, external_id__in=list(seen)).select_for_update()
@@ -196,6 +200,9 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
             out = [created.get(lead.external_id, lead) for lead in out]
         grown = sorted({cid for found in await leads_upserted.run(principal.org_id, [lead.id for lead in out])
                         for cid in found})
+        return out, grown
+
+    out, grown = await transaction(write)
     for campaign_id in grown:
         await bus.campaign_changed(principal.org_id, campaign_id, "recipients")
     return out

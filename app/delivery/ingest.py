@@ -11,10 +11,8 @@ concurrent batch rolls back and retries the batch.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import hashlib
-import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -22,10 +20,9 @@ from enum import Enum
 from zoneinfo import ZoneInfo
 
 import orjson
-from tortoise.transactions import in_transaction
 
 from app.campaigns.service import campaigns_query
-from app.db import db_date, execute, db_datetime, fetch, in_list, insert_rows, is_postgres, is_retryable, update_rows
+from app.db import db_date, execute, db_datetime, fetch, in_list, insert_rows, is_postgres, transaction, update_rows
 from app.tenancy.access import Principal
 from app.delivery.counters import CounterDelta
 from app.core.errors import DomainError, ErrorCode
@@ -176,14 +173,7 @@ async def ingest_send_events(principal: Principal, events: list[SendEventData], 
             result.rejected.append(Rejection(index, ErrorCode.IDEMPOTENCY_CONFLICT,
                                              "idempotencyKey reused with a different payload"))
     if valid:
-        for attempt in range(RETRIES):
-            try:
-                applied = await _apply(principal, valid)
-                break
-            except Exception as exc:  # noqa: BLE001 - only races are retried
-                if attempt == RETRIES - 1 or not is_retryable(exc):
-                    raise
-                await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+        applied = await transaction(lambda: _apply(principal, valid), attempts=RETRIES)
         result.accepted += applied.accepted
         result.duplicates += applied.duplicates
         result.rejected.extend(applied.rejected)
@@ -227,151 +217,151 @@ def _send_from_db(row: dict) -> SendRow:
 async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
     out = IngestResult()
     org_id = principal.org_id
-    async with in_transaction():
-        tz = ZoneInfo((await fetch("SELECT timezone FROM organization WHERE id = ?", [org_id]))[0]["timezone"])
-        # 1. Repeated keys: duplicates, or conflicts when the payload differs
-        #    (checked again under the send locks below, for concurrent batches).
-        fresh = await _drop_seen(org_id, valid, out)
+    # Runs inside db.transaction(): retried as a whole on a deadlock or serialization failure.
+    tz = ZoneInfo((await fetch("SELECT timezone FROM organization WHERE id = ?", [org_id]))[0]["timezone"])
+    # 1. Repeated keys: duplicates, or conflicts when the payload differs
+    #    (checked again under the send locks below, for concurrent batches).
+    fresh = await _drop_seen(org_id, valid, out)
+    if not fresh:
+        return out
+
+    # 2. Find the existing sends, locked (PostgreSQL, id order): concurrent batches on the
+    #    same sends are serialized. Then look at the keys again: a batch that held the
+    #    lock may have stored them.
+    groups: dict[tuple[Channel, str], list[_Valid]] = defaultdict(list)
+    for v in fresh:
+        groups[(v.data.channel, v.data.external_id)].append(v)
+    sends = await _load_sends(org_id, list(groups), lock=True)
+    if sends and is_postgres():
+        fresh = await _drop_seen(org_id, fresh, out)
         if not fresh:
             return out
-
-        # 2. Find the existing sends, locked (PostgreSQL, id order): concurrent batches on the
-        #    same sends are serialized. Then look at the keys again: a batch that held the
-        #    lock may have stored them.
-        groups: dict[tuple[Channel, str], list[_Valid]] = defaultdict(list)
+        groups = defaultdict(list)
         for v in fresh:
             groups[(v.data.channel, v.data.external_id)].append(v)
-        sends = await _load_sends(org_id, list(groups), lock=True)
-        if sends and is_postgres():
-            fresh = await _drop_seen(org_id, fresh, out)
-            if not fresh:
-                return out
-            groups = defaultdict(list)
-            for v in fresh:
-                groups[(v.data.channel, v.data.external_id)].append(v)
-            sends = {k: s for k, s in sends.items() if k in groups}
-        hidden = await _check_existing(principal, sends, groups, out)
-        missing = [k for k in groups if k not in sends and k not in hidden]
-        named_campaigns = {v.data.campaign_id for k in missing for v in groups[k] if v.data.campaign_id}
-        units = await _unit_prices({s.campaign_id for s in sends.values()} | named_campaigns)
-        planned = await _plan_sends(principal, tz, missing, groups, units, out) if missing else []
-        # Events of sends that are invalid, invisible or could not be created were rejected above.
-        rejected = {r.index for r in out.rejected}
+        sends = {k: s for k, s in sends.items() if k in groups}
+    hidden = await _check_existing(principal, sends, groups, out)
+    missing = [k for k in groups if k not in sends and k not in hidden]
+    named_campaigns = {v.data.campaign_id for k in missing for v in groups[k] if v.data.campaign_id}
+    units = await _unit_prices({s.campaign_id for s in sends.values()} | named_campaigns)
+    planned = await _plan_sends(principal, tz, missing, groups, units, out) if missing else []
+    # Events of sends that are invalid, invisible or could not be created were rejected above.
+    rejected = {r.index for r in out.rejected}
 
-        # 3. Replay each send from its whole history: the events stored before (existing sends)
-        #    and this batch's.
-        history: dict[tuple[Channel, str], list[Ev]] = defaultdict(list)
-        by_send_id = {s.id: k for k, s in sends.items()}
-        if sends:
-            send_in, send_params = in_list("send_id", sorted(by_send_id))
-            for row in await fetch(
-                    "SELECT send_id, type, occurred_at, idempotency_key, cost_micros, credits, reason, bounce_type, "
-                    f"machine FROM send_event WHERE {send_in}", send_params):
-                history[by_send_id[row["send_id"]]].append(Ev(
-                    SendEventType(row["type"]), db_datetime(row["occurred_at"]), row["idempotency_key"],
-                    row["cost_micros"], row["credits"], row["reason"],
-                    BounceType(row["bounce_type"]) if row["bounce_type"] else None, bool(row["machine"])))
-        fresh = [v for v in fresh if v.index not in rejected
-                 and ((v.data.channel, v.data.external_id) in sends or (v.data.channel, v.data.external_id) in planned)]
-        if not fresh:
-            return out
-        for v in fresh:
-            d = v.data
-            history[(d.channel, d.external_id)].append(Ev(
-                d.type, d.occurred_at, d.idempotency_key, v.cost_micros, d.credits, d.reason, d.bounce_type,
-                bool(d.machine)))
+    # 3. Replay each send from its whole history: the events stored before (existing sends)
+    #    and this batch's.
+    history: dict[tuple[Channel, str], list[Ev]] = defaultdict(list)
+    by_send_id = {s.id: k for k, s in sends.items()}
+    if sends:
+        send_in, send_params = in_list("send_id", sorted(by_send_id))
+        for row in await fetch(
+                "SELECT send_id, type, occurred_at, idempotency_key, cost_micros, credits, reason, bounce_type, "
+                f"machine FROM send_event WHERE {send_in}", send_params):
+            history[by_send_id[row["send_id"]]].append(Ev(
+                SendEventType(row["type"]), db_datetime(row["occurred_at"]), row["idempotency_key"],
+                row["cost_micros"], row["credits"], row["reason"],
+                BounceType(row["bounce_type"]) if row["bounce_type"] else None, bool(row["machine"])))
+    fresh = [v for v in fresh if v.index not in rejected
+             and ((v.data.channel, v.data.external_id) in sends or (v.data.channel, v.data.external_id) in planned)]
+    if not fresh:
+        return out
+    for v in fresh:
+        d = v.data
+        history[(d.channel, d.external_id)].append(Ev(
+            d.type, d.occurred_at, d.idempotency_key, v.cost_micros, d.credits, d.reason, d.bounce_type,
+            bool(d.machine)))
 
-        delta = CounterDelta()
-        changed: list[SendRow] = []
-        old_status: dict[int, SendStatus] = {}
-        old_states: dict[int, dict] = {}
-        unsubscribes: dict[int, set[str]] = defaultdict(set)
+    delta = CounterDelta()
+    changed: list[SendRow] = []
+    old_status: dict[int, SendStatus] = {}
+    old_states: dict[int, dict] = {}
+    unsubscribes: dict[int, set[str]] = defaultdict(set)
 
-        def replayed(send: SendRow) -> dict:
-            unit_cost, unit_credits = units.get((send.campaign_id, send.channel), (0, 0))
-            new = replay(history[(send.channel, send.external_id)], unit_cost_micros=unit_cost,
-                         unit_credits=unit_credits, created_at=send.queued_at)
-            if send.system:
-                new["queued_at"] = send.queued_at  # the sender queued it: its own clock is the truth
-            return new
+    def replayed(send: SendRow) -> dict:
+        unit_cost, unit_credits = units.get((send.campaign_id, send.channel), (0, 0))
+        new = replay(history[(send.channel, send.external_id)], unit_cost_micros=unit_cost,
+                     unit_credits=unit_credits, created_at=send.queued_at)
+        if send.system:
+            new["queued_at"] = send.queued_at  # the sender queued it: its own clock is the truth
+        return new
 
-        # New sends are written once, in their replayed state, and count (generated included)
-        # with their final contribution. One insertion order for every transaction: concurrent
-        # batches creating the same sends wait on each other instead of deadlocking.
-        created: list[tuple[SendRow, bool]] = []
-        for key in sorted(planned, key=lambda k: (k[0].value, k[1])):
-            send = planned[key]
-            initial = _state_of(send)
-            new = replayed(send)
-            for f in STATE_FIELDS:
-                setattr(send, f, new[f])
-            send.day = new["queued_at"].astimezone(tz).date()
-            created.append((send, any(initial[f] != new[f] for f in STATE_FIELDS) or send.day != initial["day"]))
-        if created:
-            now = datetime.now(timezone.utc)
-            ids = await insert_rows("send", _SEND_INSERT_COLUMNS, [
-                (s.organization_id, s.campaign_id, s.lead_id, s.channel.value, s.center_key, s.day, s.external_id,
-                 *(_db_value(getattr(s, f)) for f in STATE_FIELDS), False, 0, 0, now) for s, _ in created],
-                returning="id, channel, external_id")
-            id_of = {(r["channel"], r["external_id"]): r["id"] for r in ids}
-            for send, moved in created:
-                send.id = id_of[(send.channel.value, send.external_id)]
-                sends[(send.channel, send.external_id)] = send
-                delta.change(None, _state_of(send))
-                if moved:
-                    changed.append(send)
-                    if send.unsubscribed_at:
-                        unsubscribes[send.lead_id].add(send.channel.value)
-        new_ids = {s.id for s, _ in created}
-        updated: list[SendRow] = []
-        for send in sends.values():
-            if send.id in new_ids:
-                continue
-            old = _state_of(send)
-            new = replayed(send)
-            new_day = new["queued_at"].astimezone(tz).date()
-            if all(old[f] == new[f] for f in STATE_FIELDS) and new_day == send.day:
-                continue
-            old_status[send.id] = send.status
-            old_states[send.id] = old
-            for f in STATE_FIELDS:
-                setattr(send, f, new[f])
-            send.day = new_day
-            delta.change(old, _state_of(send))
-            changed.append(send)
-            updated.append(send)
-            if new["unsubscribed_at"] and not old["unsubscribed_at"]:
-                unsubscribes[send.lead_id].add(send.channel.value)
+    # New sends are written once, in their replayed state, and count (generated included)
+    # with their final contribution. One insertion order for every transaction: concurrent
+    # batches creating the same sends wait on each other instead of deadlocking.
+    created: list[tuple[SendRow, bool]] = []
+    for key in sorted(planned, key=lambda k: (k[0].value, k[1])):
+        send = planned[key]
+        initial = _state_of(send)
+        new = replayed(send)
+        for f in STATE_FIELDS:
+            setattr(send, f, new[f])
+        send.day = new["queued_at"].astimezone(tz).date()
+        created.append((send, any(initial[f] != new[f] for f in STATE_FIELDS) or send.day != initial["day"]))
+    if created:
+        now = datetime.now(timezone.utc)
+        ids = await insert_rows("send", _SEND_INSERT_COLUMNS, [
+            (s.organization_id, s.campaign_id, s.lead_id, s.channel.value, s.center_key, s.day, s.external_id,
+             *(_db_value(getattr(s, f)) for f in STATE_FIELDS), False, 0, 0, now) for s, _ in created],
+            returning="id, channel, external_id")
+        id_of = {(r["channel"], r["external_id"]): r["id"] for r in ids}
+        for send, moved in created:
+            send.id = id_of[(send.channel.value, send.external_id)]
+            sends[(send.channel, send.external_id)] = send
+            delta.change(None, _state_of(send))
+            if moved:
+                changed.append(send)
+                if send.unsubscribed_at:
+                    unsubscribes[send.lead_id].add(send.channel.value)
+    new_ids = {s.id for s, _ in created}
+    updated: list[SendRow] = []
+    for send in sends.values():
+        if send.id in new_ids:
+            continue
+        old = _state_of(send)
+        new = replayed(send)
+        new_day = new["queued_at"].astimezone(tz).date()
+        if all(old[f] == new[f] for f in STATE_FIELDS) and new_day == send.day:
+            continue
+        old_status[send.id] = send.status
+        old_states[send.id] = old
+        for f in STATE_FIELDS:
+            setattr(send, f, new[f])
+        send.day = new_day
+        delta.change(old, _state_of(send))
+        changed.append(send)
+        updated.append(send)
+        if new["unsubscribed_at"] and not old["unsubscribed_at"]:
+            unsubscribes[send.lead_id].add(send.channel.value)
 
-        # 4. Store the events (the sends' history).
-        received = datetime.now(timezone.utc)
-        await insert_rows("send_event", _EVENT_INSERT_COLUMNS, [
-            (org_id, sends[(v.data.channel, v.data.external_id)].id, v.data.idempotency_key, v.hash,
-             v.data.type.value, v.data.occurred_at, received, v.cost_micros, v.data.credits, v.data.reason,
-             v.data.bounce_type.value if v.data.bounce_type else None, bool(v.data.machine), v.data.url)
-            for v in fresh])
-        out.accepted = len(fresh)
+    # 4. Store the events (the sends' history).
+    received = datetime.now(timezone.utc)
+    await insert_rows("send_event", _EVENT_INSERT_COLUMNS, [
+        (org_id, sends[(v.data.channel, v.data.external_id)].id, v.data.idempotency_key, v.hash,
+         v.data.type.value, v.data.occurred_at, received, v.cost_micros, v.data.credits, v.data.reason,
+         v.data.bounce_type.value if v.data.bounce_type else None, bool(v.data.machine), v.data.url)
+        for v in fresh])
+    out.accepted = len(fresh)
 
-        if changed:
-            changed.sort(key=lambda s: s.id)
-            out.changes = [ChangedSend(s.campaign_id, s.id, s.channel, s.status.value) for s in changed]
-            # Lock order everywhere: sends/jobs → campaigns → wallets → counters.
-            # Campaign rows locked in id order (and read under the lock, for analytics): spend
-            # moves, and the change log appended below gets ids in commit order per campaign.
-            campaigns = await _lock_campaigns({s.campaign_id for s in changed})
-            await _settle_system_sends(updated, old_status, tz, old_states)
-            await _save_sends(updated)
-            await sends_changed.run(SendsChanged(changed, old_states, tz, campaigns, delta.spend_by_campaign(),
-                                                 out.alerts))
-        await delta.apply()
-        if changed:
-            await insert_rows("send_change", _CHANGE_INSERT_COLUMNS, [
-                (org_id, s.campaign_id, s.id, s.channel.value, s.status.value, received) for s in changed])
-        for lead_id in sorted(unsubscribes):
-            await add_unsubscribes(lead_id, sorted(unsubscribes[lead_id]))
-        # Every campaign whose figures moved: also a brand-new send that stays PENDING (its
-        # generated/pending counters moved, and live KPI subscribers must see it).
-        out.campaign_ids = {s.campaign_id for s in changed} | {s.campaign_id for s, _ in created}
+    if changed:
+        changed.sort(key=lambda s: s.id)
+        out.changes = [ChangedSend(s.campaign_id, s.id, s.channel, s.status.value) for s in changed]
+        # Lock order everywhere: sends/jobs → campaigns → wallets → counters.
+        # Campaign rows locked in id order (and read under the lock, for analytics): spend
+        # moves, and the change log appended below gets ids in commit order per campaign.
+        campaigns = await _lock_campaigns({s.campaign_id for s in changed})
+        await _settle_system_sends(updated, old_status, tz, old_states)
+        await _save_sends(updated)
+        await sends_changed.run(SendsChanged(changed, old_states, tz, campaigns, delta.spend_by_campaign(),
+                                             out.alerts))
+    await delta.apply()
+    if changed:
+        await insert_rows("send_change", _CHANGE_INSERT_COLUMNS, [
+            (org_id, s.campaign_id, s.id, s.channel.value, s.status.value, received) for s in changed])
+    for lead_id in sorted(unsubscribes):
+        await add_unsubscribes(lead_id, sorted(unsubscribes[lead_id]))
+    # Every campaign whose figures moved: also a brand-new send that stays PENDING (its
+    # generated/pending counters moved, and live KPI subscribers must see it).
+    out.campaign_ids = {s.campaign_id for s in changed} | {s.campaign_id for s, _ in created}
     return out
 
 
