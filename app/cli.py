@@ -213,7 +213,7 @@ async def _org_or_fail(ref: str):
 @click.option("--can-export/--no-export", default=None)
 @run_async
 async def token_create(org_ref: str, email: str, role: str, scope: str | None, name: str, can_export) -> None:
-    """Create (or update) a member and print a new token for it, alone on the last line."""
+    """Print a new token for a member (created if new; an existing one is never changed), alone on the last line."""
     from app.tenancy.access import Unit
     from app.core.errors import DomainError
     from app.tenancy.service import create_token

@@ -233,6 +233,35 @@ def db_date(value):
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
+# Lock order of every write path (PostgreSQL row locks, each kind taken in id order):
+#   sends / sender jobs → campaigns → credit wallets → counters → leads.
+# A path that needs a later kind first (leadsUpsert: leads, then the ALWAYS_ON campaigns they may join)
+# takes the earlier locks up front (audience.leads_locking). `transaction()` retries what still races.
+TRANSACTION_ATTEMPTS = 8
+retried_transactions = 0  # how many times transaction() had to retry (tests, diagnostics)
+
+
+async def transaction(body, *, attempts: int = TRANSACTION_ATTEMPTS):
+    """Run `await body()` in a database transaction; on a deadlock, serialization failure or unique race
+    roll back and run it again (bounded, with jittered back-off). `body` must have no effect outside the
+    transaction (publish after it returns)."""
+    import asyncio
+    import random
+
+    from tortoise.transactions import in_transaction
+
+    global retried_transactions
+    for attempt in range(attempts):
+        try:
+            async with in_transaction():
+                return await body()
+        except Exception as exc:  # noqa: BLE001 - only races are retried
+            if attempt == attempts - 1 or not is_retryable(exc):
+                raise
+            retried_transactions += 1
+            await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Deadlocks, serialization failures and unique races: retry the whole transaction."""
     import asyncpg

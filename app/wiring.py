@@ -21,6 +21,8 @@ def wire() -> None:
         return
     # A lead upserted → ALWAYS_ON campaigns add the leads that now match their audience.
     leads.leads_upserted.register(campaigns.add_matching_recipients)
+    # Before a lead upsert locks any lead: the campaign rows it will lock (lock order: campaigns → leads).
+    leads.leads_locking.register(campaigns.lock_growing_campaigns)
     # Recipients added (launch, ALWAYS_ON growth) → sender jobs, then attribution of their goals.
     campaigns.recipients_added.register(sender.on_recipients_added)
     campaigns.recipients_added.register(analytics.on_recipients_added)

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from app.audience.leads import leads_query
 from app.campaigns.service import campaigns_query, in_visible_campaigns
-from app.tenancy.service import tokens_query
+from app.tenancy.service import members_query, tokens_query
 from graph.audience.types import Lead
 from graph.billing.types import BudgetAlert, SpendEntry
 from graph.campaigns.types import Campaign
@@ -57,10 +57,7 @@ async def load_node(info: Info, gid: str) -> Node | None:
             return None
         return Zone.of(await mt.Zone.get(id=pk)) if kind == "Zone" else Center.of(await mt.Center.get(id=pk))
     if kind == "User":
-        qs = mt.User.filter(id=pk, organization_id=p.org_id)
-        if not p.is_owner:
-            qs = qs.filter(id=p.user_id)
-        m = await qs.first()
+        m = await members_query(p).filter(id=pk).first()
         return User.of(m) if m else None
     if kind == "Export":
         return await load_export(p, pk)

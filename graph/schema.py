@@ -78,6 +78,7 @@ class Mutation:
     send_events_ingest = delivery_mutations.send_events_ingest
     token_create = tenancy_mutations.token_create
     token_revoke = tenancy_mutations.token_revoke
+    member_update = tenancy_mutations.member_update
     organization_create = tenancy_mutations.organization_create
     zone_create = tenancy_mutations.zone_create
     center_create = tenancy_mutations.center_create

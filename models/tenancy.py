@@ -69,3 +69,19 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+
+
+class MemberChange(Model):
+    """A recorded change of a member's role, scope or export permission (memberUpdate)."""
+
+    id = fields.IntField(primary_key=True)
+    organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+    member = fields.ForeignKeyField("models.User", related_name="changes", on_delete=fields.CASCADE)
+    changed_by = fields.ForeignKeyField("models.User", null=True, related_name=False, on_delete=fields.SET_NULL)
+    token_id = fields.IntField(null=True)
+    before = fields.JSONField()
+    after = fields.JSONField()
+    changed_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "member_change"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
+from app.db import transaction
 
 from app.tenancy.access import Principal, Unit
 from app.core.errors import DomainError, ErrorCode, NotFound
@@ -24,6 +24,9 @@ leads_upserted = Hook("audience.leads_upserted")
 #: (outreach filter dict) -> Q — extra conditions of a leads filter by KPI names (status, track,
 #: actionRequired, engaged, socialOnly), contributed by outreach, which keeps those figures.
 lead_filter = Hook("audience.lead_filter")
+# Before any lead row is locked: the higher domains lock, in the global order (app.db), the rows that
+# leads_upserted will lock (the running ALWAYS_ON campaigns) — a lead is always locked after them.
+leads_locking = Hook("audience.leads_locking")
 
 CHANNEL_ADDRESS = {
     Channel.EMAIL: "email",
@@ -147,6 +150,11 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
             row["tags_text"] = tags_text(tags)
         if item.center_given:
             if item.center_id is None:
+                # A lead with no home center lies at organization level: a zone- or center-scoped caller can
+                # neither create one nor move one of its leads there (out of its own scope).
+                if principal.scope.kind != UnitKind.ORGANIZATION:
+                    raise DomainError(ErrorCode.SCOPE_OUTSIDE, "a lead without a home center lies outside your "
+                                      "scope: name a center inside it", ["leads", str(index), "centerId"])
                 row["center_id"], row["zone_id"] = None, None
             else:
                 center = centers.get(item.center_id)
@@ -156,7 +164,8 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
                 row["center_id"], row["zone_id"] = center.id, center.zone_id
         rows.append(row)
 
-    async with in_transaction():
+    async def write():
+        await leads_locking.run(principal.org_id)
         existing = {
             lead.external_id: lead
             for lead in await Lead.filter(organization_id=principal.org_id, external_id__in=list(seen)).select_for_update()
@@ -198,6 +207,9 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
             out = [created.get(lead.external_id, lead) for lead in out]
         grown = sorted({cid for found in await leads_upserted.run(principal.org_id, [lead.id for lead in out])
                         for cid in found})
+        return out, grown
+
+    out, grown = await transaction(write)
     for campaign_id in grown:
         await bus.campaign_changed(principal.org_id, campaign_id, "recipients")
     return out

@@ -15,7 +15,7 @@ from app.tenancy.access import Principal
 from app.tenancy.service import check_name
 from models.budgets import BudgetAlert, SpendEntry
 from models.campaigns import Campaign
-from models.enums import Channel
+from models.enums import CampaignStatus, Channel, StatusReason
 from subscriptions import bus
 
 THRESHOLDS = (80, 90, 100)
@@ -92,6 +92,13 @@ async def on_sends_changed(batch) -> None:
     for cid in sorted(c for c, d in batch.spend.items() if d > 0 and c in moved):
         campaign_org, spent, budget = moved[cid]
         batch.alerts.extend(await raise_alerts_at(campaign_org, cid, spent, budget))
+        # Budget rule for late or costlier receipts: the cost is recorded as reported (a send revived by a
+        # late SENT receipt, or a provider's final cost above the reserved unit cost), and the moment
+        # spent ≥ budget a LIVE campaign pauses with BUDGET_EXHAUSTED, so nothing new is queued past it.
+        if budget > 0 and spent >= budget:
+            await Campaign.filter(id=cid, status=CampaignStatus.LIVE).update(
+                status=CampaignStatus.PAUSED, status_reason=StatusReason.BUDGET_EXHAUSTED,
+                updated_at=datetime.now(timezone.utc))
 
 
 async def log_spend(principal: Principal, data: SpendData) -> tuple[SpendEntry, list[BudgetAlert]]:

@@ -335,6 +335,19 @@ async def _resolve_recipients(campaign: Campaign) -> None:
     campaign.reach = campaign.audience_size - campaign.control_size
 
 
+async def _growing_campaigns(org_id: int) -> list[Campaign]:
+    """The running ALWAYS_ON campaigns of an organization, locked in id order (the global lock order:
+    campaigns before leads, see app.db)."""
+    return await Campaign.filter(
+        organization_id=org_id, type=CampaignType.ALWAYS_ON, status__in=[S.SCHEDULED, S.LIVE, S.PAUSED],
+    ).order_by("id").select_for_update()
+
+
+async def lock_growing_campaigns(org_id: int) -> None:
+    """audience.leads_locking: take the campaign locks a lead upsert will need before it locks any lead."""
+    await _growing_campaigns(org_id)
+
+
 async def add_matching_recipients(org_id: int, lead_ids: list[int]) -> list[int]:
     """ALWAYS_ON campaigns keep adding leads that match their audience filter.
 
@@ -345,9 +358,7 @@ async def add_matching_recipients(org_id: int, lead_ids: list[int]) -> list[int]
     if not lead_ids:
         return []
     changed = []
-    running = await Campaign.filter(
-        organization_id=org_id, type=CampaignType.ALWAYS_ON, status__in=[S.SCHEDULED, S.LIVE, S.PAUSED],
-    ).select_for_update()
+    running = await _growing_campaigns(org_id)
     for campaign in running:
         flt = filter_from_json(campaign.audience_filter)
         if flt is None:

@@ -19,11 +19,18 @@ def to_micros(value: Decimal | str | int | float | None, field: str = "amount", 
         raise DomainError(ErrorCode.INVALID, "not a decimal number", field) from None
     if not dec.is_finite():
         raise DomainError(ErrorCode.INVALID, "must be a finite number", field)
-    if dec.as_tuple().exponent < -6 and dec != dec.quantize(Decimal("0.000001")):
-        raise DomainError(ErrorCode.INVALID, "at most 6 decimal places", field)
     if dec < 0 and not allow_negative:
         raise DomainError(ErrorCode.OUT_OF_RANGE, "must not be negative", field)
-    micros = int((dec * MICROS).to_integral_value(ROUND_HALF_EVEN))
+    # Bound the magnitude before any arithmetic: "1E+999999" would overflow the decimal context, and a
+    # value with more digits than its precision cannot be quantized (decimal.Overflow/InvalidOperation).
+    if dec and dec.adjusted() >= 17:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "amount too large", field)
+    try:
+        if dec.as_tuple().exponent < -6 and dec != dec.quantize(Decimal("0.000001")):
+            raise DomainError(ErrorCode.INVALID, "at most 6 decimal places", field)
+        micros = int((dec * MICROS).to_integral_value(ROUND_HALF_EVEN))
+    except ArithmeticError:
+        raise DomainError(ErrorCode.INVALID, "not a usable amount", field) from None
     if abs(micros) >= MAX_MICROS:
         raise DomainError(ErrorCode.OUT_OF_RANGE, "amount too large", field)
     return micros

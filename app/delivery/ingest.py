@@ -605,14 +605,15 @@ async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, units
             f"SELECT l.id, l.center_id FROM lead l WHERE {scope_sql} AND {id_in}", [*scope_params, *id_params])}
     leads_by_ext = {ext: (i, center) for i, center, ext in await visible_leads.filter(external_id__in=list(lead_exts))
                     .values_list("id", "center_id", "external_id")} if lead_exts else {}
-    control: set = set()
+    # A send's lead must be a recipient of its campaign (and never one of its control group).
+    groups_of: dict[tuple[int, int], str] = {}
     candidates = {lead[0] for lead in leads.values()} | {lead[0] for lead in leads_by_ext.values()}
     if campaigns and candidates:
         campaign_in, campaign_params = in_list("campaign_id", sorted(campaigns))
         lead_in, lead_params = in_list("lead_id", sorted(candidates))
-        control = {(r["campaign_id"], r["lead_id"]) for r in await fetch(
-            f'SELECT campaign_id, lead_id FROM recipient WHERE {campaign_in} AND "group" = ? AND {lead_in}',
-            [*campaign_params, RecipientGroup.CONTROL.value, *lead_params])}
+        groups_of = {(r["campaign_id"], r["lead_id"]): str(r["group"]) for r in await fetch(
+            f'SELECT campaign_id, lead_id, "group" FROM recipient WHERE {campaign_in} AND {lead_in}',
+            [*campaign_params, *lead_params])}
     planned: dict[tuple[Channel, str], SendRow] = {}
     for key in missing:
         evs = groups[key]
@@ -646,7 +647,11 @@ async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, units
             reject(ErrorCode.CHANNEL_NOT_ON_CAMPAIGN, f"channel {key[0].value} is not configured on the campaign")
             continue
         lead_id, center_id = lead
-        if (campaign.id, lead_id) in control:
+        group = groups_of.get((campaign.id, lead_id))
+        if group is None:
+            reject(ErrorCode.NOT_RECIPIENT, "the lead is not a recipient of the campaign")
+            continue
+        if group == RecipientGroup.CONTROL.value:
             reject(ErrorCode.CONTROL_RECIPIENT, "the lead is in the campaign's control group: it is never messaged")
             continue
         queued_at = min(v.data.occurred_at for v in evs)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from tortoise.expressions import Q
 
-from app.core.errors import Forbidden, NotFound, Unauthenticated
+from app.core.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 from models.enums import Role, UnitKind
 from models.tenancy import ApiToken, Center, Organization, User, Zone
 
@@ -49,6 +49,14 @@ class Unit:
         if self.kind == UnitKind.ZONE:
             return Q(organization_id=self.org_id, zone_id=self.id)
         return Q(organization_id=self.org_id, center_id=self.id)
+
+    def holds_lead(self, org_id: int, zone_id: int | None, center_id: int | None) -> bool:
+        """Does a lead (its organization, home zone and center) lie in this unit? The same test as lead_q."""
+        if org_id != self.org_id:
+            return False
+        if self.kind == UnitKind.ORGANIZATION:
+            return True
+        return (zone_id if self.kind == UnitKind.ZONE else center_id) == self.id
 
     def lead_q(self) -> Q:
         """Leads whose home center lies in this unit (org scope: every lead)."""
@@ -87,8 +95,47 @@ class Principal:
     def require_ingest(self) -> None:
         self.require(Role.OWNER, Role.MANAGER, Role.INTEGRATION)
 
+    def sees_lead(self, lead) -> bool:
+        """Every path that returns a lead asks this (a lead outside the scope is as invisible as a missing one)."""
+        return self.scope.holds_lead(lead.organization_id, lead.zone_id, lead.center_id)
+
+    def members_q(self, prefix: str = "") -> Q:
+        """The members this principal sees and manages: for an owner, every member whose scope lies inside
+        the owner's scope (all of them for an organization-wide owner); for anyone else, itself.
+        `prefix` is the relation to the member ("user__" for tokens)."""
+        if not self.is_owner:
+            return Q(**{f"{prefix}id": self.user_id})
+        return member_scope_q(self.scope, prefix)
+
+    def check_grant(self, role: Role, unit: "Unit", field: str | list[str]) -> None:
+        """May this principal create (or turn a member into) `role` with scope `unit`? Only an owner, only
+        for a unit inside its own scope, and an OWNER only organization-wide (SPEC §1)."""
+        self.require(Role.OWNER)
+        if not self.scope.contains(unit):
+            raise NotFound("unit", field)
+        check_owner_scope(role, unit, field)
+
 
 # ---------------------------------------------------------------- units
+
+
+def check_owner_scope(role: Role, unit: Unit, field: str | list[str]) -> None:
+    """Owners are organization-wide: an OWNER never has a zone or center scope."""
+    if role == Role.OWNER and unit.kind != UnitKind.ORGANIZATION:
+        raise DomainError(ErrorCode.INVALID, "owners are organization-wide: an OWNER cannot have a zone or "
+                                             "center scope", field)
+
+
+def member_scope_q(scope: Unit, prefix: str = "") -> Q:
+    """Members whose own scope lies inside `scope` (`prefix`: the relation to the member)."""
+    org = Q(**{f"{prefix}organization_id": scope.org_id})
+    if scope.kind == UnitKind.ORGANIZATION:
+        return org
+    center = Q(**{f"{prefix}scope_kind": UnitKind.CENTER})
+    if scope.kind == UnitKind.ZONE:
+        return org & (Q(**{f"{prefix}scope_kind": UnitKind.ZONE, f"{prefix}scope_zone_id": scope.id})
+                      | (center & Q(**{f"{prefix}scope_center__zone_id": scope.id})))
+    return org & center & Q(**{f"{prefix}scope_center_id": scope.id})
 
 
 async def unit_of(kind: UnitKind, org_id: int, unit_id: int) -> Unit | None:
@@ -214,12 +261,4 @@ def visible_centers(principal: Principal):
         qs = qs.filter(zone_id=principal.scope.id)
     elif principal.scope.kind == UnitKind.CENTER:
         qs = qs.filter(id=principal.scope.id)
-    return qs
-
-
-def visible_users(principal: Principal):
-    """Members an owner may list (the organization's), or only the caller itself."""
-    qs = User.filter(organization_id=principal.org_id)
-    if principal.role != Role.OWNER:
-        qs = qs.filter(id=principal.user_id)
     return qs

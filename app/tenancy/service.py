@@ -10,10 +10,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.tenancy.access import Principal, Unit, hash_token, new_token, resolve_unit
-from app.core.errors import DomainError, ErrorCode, NotFound
+from app.tenancy.access import (
+    Principal,
+    Unit,
+    check_owner_scope,
+    hash_token,
+    new_token,
+    principal_for_user,
+    resolve_unit,
+)
+from app.core.errors import DomainError, ErrorCode, Forbidden, NotFound
 from models.enums import Role, UnitKind
-from models.tenancy import ApiToken, Center, Organization, User, Zone
+from models.tenancy import ApiToken, Center, MemberChange, Organization, User, Zone
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -83,42 +91,101 @@ async def create_token(
     name: str = "",
     can_export: bool | None = None,
     user_name: str | None = None,
+    issuer: Principal | None = None,
 ) -> IssuedToken:
-    """Create (or update) the member with this email and give it a new token."""
+    """Issue a new token: to a new member created with this role and scope, or to the existing member with
+    this email. Issuing a token never changes an existing member (that is memberUpdate): if the request
+    names another role, scope or export permission than the member has, it is refused (MEMBER_EXISTS).
+    `issuer`: the principal asking (None for the CLI); an existing member outside its scope is not found."""
     email = check_email(email)
     name = check_name(name, "name", required=False)
     scope = scope or Unit(UnitKind.ORGANIZATION, org_id, org_id)
+    check_owner_scope(role, scope, "scopeUnitId")
     async with in_transaction():
         user = await User.get_or_none(organization_id=org_id, email=email)
-        fields = {
-            "role": role,
-            "scope_kind": scope.kind,
-            "scope_zone_id": scope.id if scope.kind == UnitKind.ZONE else None,
-            "scope_center_id": scope.id if scope.kind == UnitKind.CENTER else None,
-        }
-        if can_export is not None:
-            fields["can_export"] = can_export
-        if user_name is not None:
-            fields["name"] = check_name(user_name, "userName", required=False)
         if user is None:
+            fields = {
+                "role": role,
+                "scope_kind": scope.kind,
+                "scope_zone_id": scope.id if scope.kind == UnitKind.ZONE else None,
+                "scope_center_id": scope.id if scope.kind == UnitKind.CENTER else None,
+            }
+            if can_export is not None:
+                fields["can_export"] = can_export
+            if user_name is not None:
+                fields["name"] = check_name(user_name, "userName", required=False)
             user = await User.create(organization_id=org_id, email=email, **fields)
-        else:
-            await User.filter(id=user.id).update(**fields)
-            await user.refresh_from_db()
+            return await _issue(user, name)
+        if issuer is not None and not await User.filter(id=user.id).filter(issuer.members_q()).exists():
+            raise NotFound("member", "email")
+        current = (await principal_for_user(user)).scope
+        if (Role(user.role) != role or (current.kind, current.id) != (scope.kind, scope.id)
+                or (can_export is not None and bool(user.can_export) != can_export)):
+            raise DomainError(ErrorCode.MEMBER_EXISTS,
+                              "a member with this email exists with another role, scope or export permission; "
+                              "a token never changes a member: change it with memberUpdate first", "email")
         return await _issue(user, name)
 
 
 async def token_create(principal: Principal, email: str, role: Role, scope_kind, scope_id, **kw) -> IssuedToken:
     principal.require(Role.OWNER)
     scope = await resolve_unit(principal, scope_kind, scope_id, "scopeUnitId")
-    return await create_token(principal.org_id, email, role, scope, **kw)
+    principal.check_grant(role, scope, "scopeUnitId")
+    return await create_token(principal.org_id, email, role, scope, issuer=principal, **kw)
+
+
+def _grant(user: User, scope: Unit) -> dict:
+    return {"role": Role(user.role).value, "scopeKind": scope.kind.value, "scopeId": scope.id,
+            "canExport": bool(user.can_export)}
+
+
+async def member_update(principal: Principal, member_id: int, *, role: Role | None = None,
+                        scope_kind=None, scope_id=None, can_export: bool | None = None) -> User:
+    """Change a member's role, scope and/or export permission. Allowed only to an owner who could create
+    both the member as it is and the member as it becomes; the organization keeps at least one
+    organization-wide owner; every change is recorded (MemberChange)."""
+    principal.require(Role.OWNER)
+    async with in_transaction():
+        # One member change per organization at a time (the last-owner rule reads the other owners).
+        await Organization.filter(id=principal.org_id).select_for_update().first()
+        user = await User.filter(id=member_id).filter(principal.members_q()).first()
+        if user is None:
+            raise NotFound("member", "id")
+        current = (await principal_for_user(user)).scope
+        principal.check_grant(Role(user.role), current, "id")
+        new_role = role or Role(user.role)
+        new_scope = (await resolve_unit(principal, scope_kind, scope_id, "scopeUnitId")
+                     if scope_kind is not None else current)
+        principal.check_grant(new_role, new_scope, "scopeUnitId" if scope_kind is not None else "role")
+        before = _grant(user, current)
+        if user.role == Role.OWNER and new_role != Role.OWNER:
+            others = await User.filter(organization_id=principal.org_id, role=Role.OWNER,
+                                       scope_kind=UnitKind.ORGANIZATION).exclude(id=user.id).count()
+            if others == 0:
+                raise DomainError(ErrorCode.LAST_OWNER, "the organization must keep an owner", "role")
+        fields = {
+            "role": new_role,
+            "scope_kind": new_scope.kind,
+            "scope_zone_id": new_scope.id if new_scope.kind == UnitKind.ZONE else None,
+            "scope_center_id": new_scope.id if new_scope.kind == UnitKind.CENTER else None,
+        }
+        if can_export is not None:
+            fields["can_export"] = can_export
+        await User.filter(id=user.id).update(**fields)
+        await user.refresh_from_db()
+        after = _grant(user, new_scope)
+        if after != before:
+            await MemberChange.create(organization_id=principal.org_id, member_id=user.id,
+                                      changed_by_id=principal.user_id, token_id=principal.token_id,
+                                      before=before, after=after)
+        return user
 
 
 async def token_revoke(principal: Principal, token_id: int) -> ApiToken:
-    token = await ApiToken.get_or_none(id=token_id).select_related("user")
-    # Another member's token is as invisible to a non-owner as a missing one.
-    if token is None or token.user.organization_id != principal.org_id or (
-            token.user_id != principal.user_id and not principal.is_owner):
+    # Another member's token is as invisible to a non-owner (or to an owner whose scope does not hold
+    # that member) as a missing one.
+    token = await tokens_query(principal).filter(id=token_id).first()
+    if token is None:
         raise NotFound("token", "id")
     if token.revoked_at is None:
         token.revoked_at = datetime.now(timezone.utc)
@@ -127,14 +194,18 @@ async def token_revoke(principal: Principal, token_id: int) -> ApiToken:
 
 
 def tokens_query(principal: Principal):
-    qs = ApiToken.filter(user__organization_id=principal.org_id)
-    if not principal.is_owner:
-        qs = qs.filter(user_id=principal.user_id)
-    return qs
+    return ApiToken.filter(user__organization_id=principal.org_id).filter(principal.members_q("user__"))
+
+
+def members_query(principal: Principal):
+    """Members the principal sees: those inside an owner's scope; oneself for anyone else."""
+    return User.filter(organization_id=principal.org_id).filter(principal.members_q())
 
 
 async def zone_create(principal: Principal, name: str) -> Zone:
     principal.require(Role.OWNER)
+    if principal.scope.kind != UnitKind.ORGANIZATION:
+        raise Forbidden("only an organization-wide owner creates zones")
     name = check_name(name)
     try:
         return await Zone.create(organization_id=principal.org_id, name=name)
@@ -146,7 +217,7 @@ async def center_create(principal: Principal, zone_id: int, name: str) -> Center
     principal.require(Role.OWNER)
     name = check_name(name)
     zone = await Zone.get_or_none(id=zone_id, organization_id=principal.org_id)
-    if zone is None:
+    if zone is None or not principal.scope.contains(Unit(UnitKind.ZONE, principal.org_id, zone.id, zone.id)):
         raise NotFound("zone", "zoneId")
     try:
         return await Center.create(organization_id=principal.org_id, zone=zone, name=name)

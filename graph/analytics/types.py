@@ -8,11 +8,12 @@ from collections import defaultdict
 from decimal import Decimal
 
 import strawberry
+from strawberry.types import Info
 
 from app.analytics import service as svc
 from app.core.money import from_micros
 from graph.audience.types import Lead
-from graph.core import After, Connection, First, Money, UserError, describe_enum, paginate
+from graph.core import After, Connection, First, Money, UserError, ctx, describe_enum, paginate
 from graph.core.enums import GoalType, RecipientGroup
 from graph.delivery.mutations import RejectedEvent
 from models.campaigns import Campaign as CampaignModel
@@ -78,9 +79,9 @@ class RecipientStat:
     clicked_at: dt.datetime | None = strawberry.field(description="First counted click.")
     goal_at: dt.datetime | None = strawberry.field(description="First attributed goal of the campaign's goal.")
 
-    @strawberry.field(description="The recipient.")
-    def lead(self) -> Lead:
-        return Lead.of(self.lead_)
+    @strawberry.field(description="The recipient; null when the lead lies outside your scope.")
+    def lead(self, info: Info) -> Lead | None:
+        return Lead.of(self.lead_) if ctx(info).principal.sees_lead(self.lead_) else None
 
 
 @strawberry.type(description="Sent, viewed, clicked and goals: totals, per day and per recipient.")

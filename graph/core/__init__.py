@@ -55,6 +55,10 @@ ErrorCode = describe_enum(DomainErrorCode, "Why a mutation (or one item of a bat
     "CONTROL_RECIPIENT": "The lead is in the campaign's control group, which is never messaged.",
     "WEAK_PASSWORD": "The export password does not meet the password rules.",
     "ALREADY_DOWNLOADED": "A one-time (SCHEDULED) campaign's export was already downloaded once.",
+    "MEMBER_EXISTS": "A member with this email exists with another role, scope or export permission "
+                     "(change it with memberUpdate; a token never changes a member).",
+    "LAST_OWNER": "The organization must keep at least one organization-wide owner.",
+    "NOT_RECIPIENT": "The lead is not a recipient of the campaign.",
 })
 
 

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from app.reporting import kpis
 from graph.audience.types import Lead
-from graph.core import Money, Node, to_global_id
+from graph.core import Money, Node, ctx, to_global_id
 from graph.core.enums import BounceType, Channel, SendEventType, SendStatus
 from graph.core.loaders import loaders
 from graph.tenancy.types import org_currency
@@ -145,11 +145,11 @@ class Send(Node):
     lead_: strawberry.Private[ml.Lead | None] = None
     currency_: strawberry.Private[str | None] = None
 
-    @strawberry.field(description="The recipient.")
-    async def recipient(self, info: Info) -> Lead:
-        if self.lead_ is not None:
-            return Lead.of(self.lead_)
-        return Lead.of(await loaders(info).lead.load(self.m.lead_id))
+    @strawberry.field(description="The recipient; null when the lead lies outside your scope (its home center is "
+                                  "not yours), exactly as `node(id)` of that lead is.")
+    async def recipient(self, info: Info) -> Lead | None:
+        lead = self.lead_ if self.lead_ is not None else await loaders(info).lead.load(self.m.lead_id)
+        return Lead.of(lead) if lead is not None and ctx(info).principal.sees_lead(lead) else None
 
     @strawberry.field(description="Channel.")
     def channel(self) -> Channel:

@@ -22,7 +22,9 @@ def unit_ref(gid: str | None, field: str | list[str]) -> tuple[UnitKind, int] | 
     return UNIT_TYPES[parsed[0]], parsed[1]
 
 
-@strawberry.input(description="Create or update a member and give it a new API token.")
+@strawberry.input(description="Issue an API token: to a new member created with this role and scope, or to the "
+                              "existing member with this email (whose role, scope and export permission must then "
+                              "match: a token never changes a member — use memberUpdate).")
 class TokenCreateInput:
     email: str = strawberry.field(description="Member's email (created if new).")
     role: Role = strawberry.field(description="Member's role.")
@@ -37,3 +39,10 @@ class OrganizationCreateInput:
     owner_email: str = strawberry.field(description="Email of the first owner.")
     currency: str = strawberry.field(default="EUR", description="ISO 4217 currency code.")
     timezone: str = strawberry.field(default="UTC", description="IANA time zone for daily figures.")
+
+
+@strawberry.input(description="A change of a member's role, scope and/or export permission (omitted: unchanged).")
+class MemberUpdateInput:
+    role: Role | None = strawberry.field(default=None, description="New role (OWNER only with organization scope).")
+    scope_unit_id: strawberry.ID | None = strawberry.field(default=None, description="New scope unit (inside yours).")
+    can_export: bool | None = strawberry.field(default=None, description="New export permission.")

@@ -10,7 +10,7 @@ from strawberry.types import Info
 from app.tenancy import service as tenancy_service
 from graph.core import ObjectId, UserError, ctx, require_id
 from graph.core.mutations import attempt, user_errors_field
-from graph.tenancy.inputs import OrganizationCreateInput, TokenCreateInput, unit_ref
+from graph.tenancy.inputs import MemberUpdateInput, OrganizationCreateInput, TokenCreateInput, unit_ref
 from graph.tenancy.types import ApiToken, Center, Organization, User, Zone
 
 
@@ -41,7 +41,32 @@ class CenterPayload:
     user_errors: list[UserError] = user_errors_field()
 
 
-@strawberry.mutation(description="Create or update a member and issue it a token. Owners only.")
+@strawberry.type(description="Result of memberUpdate.")
+class MemberUpdatePayload:
+    user: User | None = strawberry.field(description="The member as it is now.")
+    user_errors: list[UserError] = user_errors_field()
+
+
+@strawberry.mutation(description="Change a member's role, scope or export permission. Only an owner who could create "
+                                 "the member both as it is and as it becomes (its scope inside the owner's; owners "
+                                 "are organization-wide); the organization keeps an owner; every change is recorded "
+                                 "(User.changes). Live subscriptions of the member end and must be reopened.")
+async def member_update(self, info: Info, id: ObjectId,
+                        input: Annotated[MemberUpdateInput, strawberry.argument(description="What changes.")]) -> MemberUpdatePayload:
+    p = ctx(info).principal
+
+    async def run():
+        member_id = require_id(id, "member", "id", "User")
+        scope = unit_ref(input.scope_unit_id, "scopeUnitId")
+        return await tenancy_service.member_update(p, member_id, role=input.role, scope_kind=scope[0] if scope else None,
+                                                   scope_id=scope[1] if scope else None, can_export=input.can_export)
+
+    user, errors = await attempt(run)
+    return MemberUpdatePayload(user=User.of(user) if user else None, user_errors=errors)
+
+
+@strawberry.mutation(description="Issue a token: to a new member (created with the given role and scope) or to an "
+                                 "existing one, which it never changes (see memberUpdate). Owners only.")
 async def token_create(self, info: Info, input: Annotated[TokenCreateInput, strawberry.argument(description="Member and token.")]) -> TokenCreatePayload:
     p = ctx(info).principal
 

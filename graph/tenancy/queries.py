@@ -7,8 +7,8 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.core.errors import DomainError
-from app.tenancy.access import Principal, Unit, resolve_unit, visible_users
-from app.tenancy.service import tokens_query
+from app.tenancy.access import Principal, Unit, resolve_unit
+from app.tenancy.service import members_query, tokens_query
 from graph.core import (
     After,
     Connection,
@@ -38,14 +38,14 @@ async def viewer(self, info: Info) -> User:
     return User.of(await mt.User.get(id=ctx(info).principal.user_id))
 
 
-@strawberry.field(description="API tokens: all of the organization for owners, your own otherwise.")
+@strawberry.field(description="API tokens: for owners, those of every member inside their scope; your own otherwise.")
 async def tokens(self, info: Info, first: First = 50, after: After = None) -> Connection[ApiToken]:
     return await paginate(tokens_query(ctx(info).principal), first, after, ApiToken.of)
 
 
-@strawberry.field(description="Members of the organization (owners), or yourself.")
+@strawberry.field(description="Members inside your scope (owners), or yourself.")
 async def users(self, info: Info, first: First = 50, after: After = None) -> Connection[User]:
-    return await paginate(visible_users(ctx(info).principal), first, after, User.of)
+    return await paginate(members_query(ctx(info).principal), first, after, User.of)
 
 
 async def scope_unit(p: Principal, scope: str | None) -> Unit:

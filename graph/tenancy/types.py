@@ -131,9 +131,57 @@ class User(Node):
     async def organization(self, info: Info) -> Organization:
         return Organization.of(await loaders(info).organization.load(self.m.organization_id))
 
+    @strawberry.field(description="Recorded changes of this member's role, scope or export permission "
+                                  "(memberUpdate), oldest first.")
+    async def changes(self) -> list["MemberChange"]:
+        rows = await mt.MemberChange.filter(member_id=self.m.id).order_by("id")
+        return [MemberChange.of(r) for r in rows]
+
     @staticmethod
     def of(m: mt.User) -> "User":
         return User(id=to_global_id("User", m.id), m=m)
+
+
+@strawberry.type(description="A member's role, scope and export permission at one moment.")
+class MemberGrant:
+    role: Role = strawberry.field(description="Role.")
+    scope_unit_id: strawberry.ID = strawberry.field(description="Global id of the scope unit.")
+    can_export: bool = strawberry.field(description="Export permission as stored (owners may always export).")
+
+    @staticmethod
+    def of(d: dict) -> "MemberGrant":
+        type_name = {"ORGANIZATION": "Organization", "ZONE": "Zone", "CENTER": "Center"}[d["scopeKind"]]
+        return MemberGrant(role=d["role"], scope_unit_id=to_global_id(type_name, d["scopeId"]),
+                           can_export=bool(d["canExport"]))
+
+
+@strawberry.type(description="One recorded memberUpdate: who changed the member, when, from what to what.")
+class MemberChange:
+    m: strawberry.Private[mt.MemberChange]
+
+    @strawberry.field(description="When the change was made.")
+    def changed_at(self) -> dt.datetime:
+        return self.m.changed_at
+
+    @strawberry.field(description="Global id of the member who made the change (null once deleted).")
+    def changed_by_id(self) -> strawberry.ID | None:
+        return to_global_id("User", self.m.changed_by_id) if self.m.changed_by_id else None
+
+    @strawberry.field(description="Global id of the API token the change was made with.")
+    def token_id(self) -> strawberry.ID | None:
+        return to_global_id("ApiToken", self.m.token_id) if self.m.token_id else None
+
+    @strawberry.field(description="The grant before the change.")
+    def before(self) -> MemberGrant:
+        return MemberGrant.of(self.m.before)
+
+    @strawberry.field(description="The grant after the change.")
+    def after(self) -> MemberGrant:
+        return MemberGrant.of(self.m.after)
+
+    @staticmethod
+    def of(m: mt.MemberChange) -> "MemberChange":
+        return MemberChange(m=m)
 
 
 @strawberry.type(description="An API token (the secret itself is shown only once, at creation).")

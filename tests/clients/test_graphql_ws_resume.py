@@ -75,10 +75,10 @@ async def setup_campaign(api: Api, sends: int) -> tuple[str, list[str]]:
     lead_ids = [lead["id"] for lead in (await api(
         "mutation($l:[LeadInput!]!){ leadsUpsert(leads:$l){ leads{ id } userErrors{ code } } }",
         {"l": leads}))["leadsUpsert"]["leads"]]
-    # One recipient for the launch; no sender runs here (PULSE_WORKER_IN_PROCESS=false): every
-    # change of the stream comes from the events this test ingests.
+    # Every lead is a recipient (a send's lead must be one); no sender runs here
+    # (PULSE_WORKER_IN_PROCESS=false): every change of the stream comes from the events this test ingests.
     d = await api("mutation($c:ID!,$l:[ID!]){ audienceSet(campaignId:$c, input:{leadIds:$l}){ userErrors{ code } } }",
-                  {"c": campaign_id, "l": lead_ids[-1:]})
+                  {"c": campaign_id, "l": lead_ids})
     assert not d["audienceSet"]["userErrors"], d
     d = await api("mutation($id:ID!){ campaignLaunch(id:$id){ campaign{ status } userErrors{ code message } } }",
                   {"id": campaign_id})

@@ -39,7 +39,7 @@ async def test_connection_init_resume_map(tenant, live_server):
     leads = await make_leads(gql, 4)
     campaign = await create_campaign(gql, channels=[{"channel": "EMAIL"}])
     await gql("mutation($c:ID!,$l:[ID!]){ audienceSet(campaignId:$c, input:{leadIds:$l}){ userErrors{ code } } }",
-              {"c": campaign["id"], "l": [leads[3]["id"]]})
+              {"c": campaign["id"], "l": [lead["id"] for lead in leads]})
     await mutate(gql, "campaignLaunch", campaign["id"])
     cid = campaign["id"]
 

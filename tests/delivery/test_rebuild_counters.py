@@ -86,7 +86,7 @@ async def _workload(tenant, seed: int) -> tuple[list[str], list[str]]:
         channels = [ch["channel"] for ch in CHANNEL_SETS[ci]]
         for s in range(rng.randint(28, 36)):
             ext = f"w{seed}-c{ci}-s{s}"
-            channel, lead = rng.choice(channels), rng.choice(leads)
+            channel, lead = rng.choice(channels), rng.choice(leads[ci::2])  # a recipient of the campaign
             minute = rng.uniform(0, 3 * 1440)  # spread over several days (and midnights)
             for type_, gap, extra in rng.choice(SCENARIOS):
                 minute += gap

@@ -843,3 +843,213 @@ async def test_non_owners_cannot_create_centers(world):
         got = await body(gql, CENTER_DOC, {"z": world.gid("zone_Z2"), "n": unique("c")})
         assert codes(got["data"]["r"]) == ["FORBIDDEN"], actor
         assert got == await body(gql, CENTER_DOC, {"z": made_up("Zone"), "n": unique("c")})
+
+
+# ---------------------------------------------------------------- owners, members and tokens (issue 10, item 1)
+
+MEMBER_DOC = ("mutation($id: ID!, $i: MemberUpdateInput!) { r: memberUpdate(id: $id, input: $i) { user { id role "
+              "scope { id kind } canExport changes { changedById before { role scopeUnitId } after { role scopeUnitId } } } "
+              f"{ERR} }} }}")
+TOKEN_CREATE_FULL = ("mutation($i: TokenCreateInput!) { r: tokenCreate(input: $i) { token user { id role scope { id } } "
+                     f"{ERR} }} }}")
+TOKENS_AND_USERS = "{ viewer { id } tokens(first: 100) { edges { node { id } } } users(first: 100) { edges { node { id } } } }"
+
+
+@pytest.mark.parametrize("unit", ["zone_Z1", "center_C1"])
+async def test_owner_with_zone_or_center_scope_is_refused(world, unit):
+    """Owners are organization-wide: tokenCreate with role OWNER and a narrower scope is a user error."""
+    got = await body(world.clients[A_OWNER], TOKEN_CREATE_FULL,
+                     {"i": {"email": f"{unique('o')}@example.test", "role": "OWNER", "scopeUnitId": world.gid(unit)}})
+    assert got["data"]["r"]["token"] is None
+    assert codes(got["data"]["r"]) == ["INVALID"]
+
+
+async def test_token_create_never_changes_an_existing_member(world):
+    """A token for an existing email neither demotes nor re-scopes that member (nor authenticates as a changed one)."""
+    gql = world.clients[A_OWNER]
+    owner_email = (await gql("{ viewer { email } }"))["viewer"]["email"]
+    got = await body(gql, TOKEN_CREATE_FULL, {"i": {"email": owner_email, "role": "ANALYST",
+                                                     "scopeUnitId": world.gid("center_C2")}})
+    assert got["data"]["r"]["token"] is None and codes(got["data"]["r"]) == ["MEMBER_EXISTS"]
+    me = await gql("{ viewer { role scope { kind } } }")
+    assert me["viewer"] == {"role": "OWNER", "scope": {"kind": "ORGANIZATION"}}
+    # The same grant again is simply a second token for the same member.
+    again = await body(gql, TOKEN_CREATE_FULL, {"i": {"email": owner_email, "role": "OWNER"}})
+    assert again["data"]["r"]["user"]["id"] == world.gid("user_A_owner"), again
+    second = world.clients[A_OWNER].as_(again["data"]["r"]["token"])
+    assert (await second("{ viewer { id role } }"))["viewer"] == {"id": world.gid("user_A_owner"), "role": "OWNER"}
+
+
+async def _legacy_scoped_owner(world, unit_key: str) -> tuple[GQL, str]:
+    """An OWNER with a zone scope, as rows written before owners had to be organization-wide may hold
+    (the API no longer creates one): a manager turned owner directly in the database."""
+    from models.tenancy import User
+
+    gql, user_id, _ = await _member(Tenant(world.clients[A_OWNER], world.gid("org_A"), ""), "MANAGER",
+                                    world.gid(unit_key))
+    pk = int(base64.b64decode(user_id).decode().split(":")[1])
+    await User.filter(id=pk).update(role="OWNER")
+    return gql, user_id
+
+
+async def test_scoped_owner_lists_revokes_and_creates_only_inside_its_scope(world):
+    gql, me = await _legacy_scoped_owner(world, "zone_Z1")
+    d = await gql(TOKENS_AND_USERS)
+    tokens = {e["node"]["id"] for e in d["tokens"]["edges"]}
+    users = {e["node"]["id"] for e in d["users"]["edges"]}
+    assert world.gid("token_A_zone") in tokens and world.gid("token_A_analyst") in tokens
+    for outside in ("token_A_owner", "token_A_integration"):
+        assert world.gid(outside) not in tokens
+    assert world.gid("user_A_owner") not in users and world.gid("user_A_integration") not in users
+    assert world.gid("user_A_analyst") in users and me in users
+    # Revoking the org-wide owner's token answers like a missing token; it keeps working.
+    got = await body(gql, REVOKE_DOC, {"id": world.gid("token_A_owner")})
+    assert codes(got["data"]["r"]) == ["NOT_FOUND"]
+    assert got == await body(gql, REVOKE_DOC, {"id": made_up("ApiToken")})
+    assert (await world.clients[A_OWNER]("{ viewer { id } }"))["viewer"]["id"]
+    # Units: no zone at all, no center in another zone; a center in its own zone is fine.
+    z = await body(gql, "mutation($n: String!) { r: zoneCreate(name: $n) { zone { id } " + ERR + " } }",
+                   {"n": unique("zone")})
+    assert codes(z["data"]["r"]) == ["FORBIDDEN"]
+    c = await body(gql, CENTER_DOC, {"z": world.gid("zone_Z2"), "n": unique("c")})
+    assert codes(c["data"]["r"]) == ["NOT_FOUND"]
+    assert c == await body(gql, CENTER_DOC, {"z": made_up("Zone"), "n": unique("c")})
+    ok = await body(gql, CENTER_DOC, {"z": world.gid("zone_Z1"), "n": unique("c")})
+    assert ok["data"]["r"]["center"]["id"] and not ok["data"]["r"]["userErrors"]
+    # No owner made by it, no change to the org-wide owner, no token for it.
+    made = await body(gql, TOKEN_CREATE_FULL, {"i": {"email": f"{unique('o')}@example.test", "role": "OWNER"}})
+    assert codes(made["data"]["r"]) == ["INVALID"]
+    demote = await body(gql, MEMBER_DOC, {"id": world.gid("user_A_owner"), "i": {"role": "ANALYST"}})
+    assert codes(demote["data"]["r"]) == ["NOT_FOUND"]
+    owner_email = (await world.clients[A_OWNER]("{ viewer { email } }"))["viewer"]["email"]
+    steal = await body(gql, TOKEN_CREATE_FULL, {"i": {"email": owner_email, "role": "OWNER"}})
+    assert steal["data"]["r"]["token"] is None and codes(steal["data"]["r"]) in (["INVALID"], ["NOT_FOUND"])
+    assert (await world.clients[A_OWNER]("{ viewer { role scope { kind } } }"))["viewer"] == {
+        "role": "OWNER", "scope": {"kind": "ORGANIZATION"}}
+
+
+async def test_member_update_changes_role_and_scope_and_is_recorded(world):
+    owner = world.clients[A_OWNER]
+    gql, member, _ = await _member(Tenant(owner, world.gid("org_A"), ""), "ANALYST", world.gid("center_C1"))
+    got = await body(owner, MEMBER_DOC, {"id": member, "i": {"role": "MANAGER", "scopeUnitId": world.gid("zone_Z2")}})
+    r = got["data"]["r"]
+    assert not r["userErrors"], r
+    assert r["user"]["role"] == "MANAGER" and r["user"]["scope"] == {"id": world.gid("zone_Z2"), "kind": "ZONE"}
+    assert r["user"]["changes"] == [{"changedById": world.gid("user_A_owner"),
+                                     "before": {"role": "ANALYST", "scopeUnitId": world.gid("center_C1")},
+                                     "after": {"role": "MANAGER", "scopeUnitId": world.gid("zone_Z2")}}]
+    # The member's token now acts with the new grant.
+    d = await gql("query($id: ID!) { campaign(id: $id) { id } }", {"id": world.gid("camp_c2")})
+    assert d["campaign"]["id"] == world.gid("camp_c2")
+    # An owner only organization-wide.
+    bad = await body(owner, MEMBER_DOC, {"id": member, "i": {"role": "OWNER"}})
+    assert codes(bad["data"]["r"]) == ["INVALID"]
+
+
+@pytest.mark.parametrize("actor", [A_ZONE, A_ANALYST, A_INTEGRATION, B_OWNER])
+async def test_member_update_by_non_owner_or_foreign_owner_changes_nothing(world, actor):
+    got = await body(world.clients[actor], MEMBER_DOC, {"id": world.gid("user_A_analyst"), "i": {"role": "MANAGER"}})
+    assert got["data"]["r"]["user"] is None
+    assert codes(got["data"]["r"]) == (["NOT_FOUND"] if actor == B_OWNER else ["FORBIDDEN"])
+    d = await world.clients[A_ANALYST]("{ viewer { role } }")
+    assert d["viewer"]["role"] == "ANALYST"
+
+
+async def test_the_last_owner_cannot_be_demoted(tenant_factory):
+    t = await tenant_factory()
+    me = (await t.gql("{ viewer { id } }"))["viewer"]["id"]
+    got = await body(t.gql, MEMBER_DOC, {"id": me, "i": {"role": "MANAGER"}})
+    assert codes(got["data"]["r"]) == ["LAST_OWNER"]
+    assert (await t.gql("{ viewer { role } }"))["viewer"]["role"] == "OWNER"
+
+
+# ---------------------------------------------------------------- leads through sends and streams (item 2)
+
+
+@pytest.mark.parametrize("actor,campaign,lead", cases([
+    (A_INTEGRATION, "camp_c1", "lead_c2"), (A_INTEGRATION, "camp_c2", "lead_c1"), (A_OWNER, "camp_c1", "lead_none"),
+    (A_ZONE, "camp_z1", "lead_c1b"),  # lead_c1b is a recipient of camp_z1: accepted (control row below)
+]))
+async def test_send_lead_must_be_a_recipient_of_its_campaign(world, actor, campaign, lead):
+    before = await snapshot(world, campaign)
+    got = await body(world.clients[actor], INGEST_DOC, {"e": [_event(campaignId=world.gid(campaign),
+                                                                      leadId=world.gid(lead))]})
+    r = got["data"]["r"]
+    if lead == "lead_c1b":
+        assert r["accepted"] == 1 and not r["rejected"], r
+        return
+    assert r["accepted"] == 0 and [x["code"] for x in r["rejected"]] == ["NOT_RECIPIENT"], r
+    assert await snapshot(world, campaign) == before
+
+
+RECIPIENTS_DOC = """query($id: ID!) { campaign(id: $id) { sends(first: 100) { edges { node { id recipient { id name email phone } } } }
+  stats { recipients(first: 100) { edges { node { lead { id name email } } } } } } }"""
+
+
+async def test_leads_outside_scope_do_not_leak_through_sends_or_stats(world):
+    """A recipient of a center-C1 campaign that later moves home to center C2: the center-C1 analyst still sees
+    the campaign and its sends, but that lead only as null — as node(id) of it is."""
+    owner, analyst = world.clients[A_OWNER], world.clients[A_ANALYST]
+    ext = unique("mover")
+    [mover] = await upsert_leads(owner, [{"externalId": ext, "name": "Mover", "email": f"{ext}@example.test",
+                                          "centerId": world.gid("center_C1")}])
+    c = await create_campaign(owner, name=unique("mixed"), ownerUnitId=world.gid("center_C1"))
+    await _audience(owner, c["id"], [world.gid("lead_c1"), mover["id"]])
+    await _launch(owner, c["id"])
+    for lead in (world.gid("lead_c1"), mover["id"]):
+        r = await ingest(owner, [_event(campaignId=c["id"], leadId=lead)])
+        assert r["accepted"] == 1, r
+    await upsert_leads(owner, [{"externalId": ext, "centerId": world.gid("center_C2")}])
+    assert (await analyst("query($id: ID!) { node(id: $id) { id } }", {"id": mover["id"]}))["node"] is None
+    d = await analyst(RECIPIENTS_DOC, {"id": c["id"]})
+    seen = [e["node"]["recipient"] for e in d["campaign"]["sends"]["edges"]]
+    assert len(seen) == 2 and None in seen
+    assert [x["id"] for x in seen if x] == [world.gid("lead_c1")]
+    stats = [e["node"]["lead"] for e in d["campaign"]["stats"]["recipients"]["edges"]]
+    assert {x["id"] for x in stats if x} == {world.gid("lead_c1")} and None in stats
+    # The owner still sees both.
+    d = await owner(RECIPIENTS_DOC, {"id": c["id"]})
+    assert {e["node"]["recipient"]["id"] for e in d["campaign"]["sends"]["edges"]} == {world.gid("lead_c1"), mover["id"]}
+
+
+# ---------------------------------------------------------------- lead moves (item 3)
+
+LEAD_CENTER = "query($id: ID!) { node(id: $id) { ... on Lead { center { id } } } }"
+
+
+async def test_scoped_user_cannot_move_a_lead_out_of_its_scope(world):
+    """A zone-Z1 manager: centerId null (organization level) or a center of another zone is refused, and the
+    lead stays where it was; a move inside the zone is fine."""
+    gql = world.clients[A_ZONE]
+    ext = unique("z1-lead")
+    [lead] = await upsert_leads(gql, [{"externalId": ext, "centerId": world.gid("center_C1")}])
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext, "centerId": None}]})
+    assert codes(got["data"]["r"]) == ["SCOPE_OUTSIDE"] and got["data"]["r"]["leads"] == []
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext, "centerId": world.gid("center_C2")}]})
+    assert codes(got["data"]["r"]) == ["NOT_FOUND"]
+    d = await world.clients[A_OWNER](LEAD_CENTER, {"id": lead["id"]})
+    assert d["node"]["center"]["id"] == world.gid("center_C1")
+    assert (await gql(LEAD_CENTER, {"id": lead["id"]}))["node"]["center"]["id"] == world.gid("center_C1")
+
+
+@pytest.mark.parametrize("actor", [A_ZONE])
+async def test_scoped_user_cannot_create_a_lead_without_center(world, actor):
+    gql = world.clients[actor]
+    ext = unique("homeless")
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext, "centerId": None}]})
+    assert codes(got["data"]["r"]) == ["SCOPE_OUTSIDE"]
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext}]})
+    assert codes(got["data"]["r"]) == ["INVALID"]
+    found = await world.clients[A_OWNER](LEADS_SEARCH, {"s": ext})
+    assert found["leads"]["totalCount"] == 0
+
+
+async def test_center_scoped_integration_creates_leads_in_its_center(world):
+    owner = Tenant(world.clients[A_OWNER], world.gid("org_A"), "")
+    gql, _, _ = await _member(owner, "INTEGRATION", world.gid("center_C1"))
+    ext = unique("c1-int")
+    got = await body(gql, UPSERT_DOC, {"l": [{"externalId": ext, "centerId": None}]})
+    assert codes(got["data"]["r"]) == ["SCOPE_OUTSIDE"]
+    [lead] = await upsert_leads(gql, [{"externalId": ext}])
+    d = await world.clients[A_OWNER](LEAD_CENTER, {"id": lead["id"]})
+    assert d["node"]["center"]["id"] == world.gid("center_C1")
