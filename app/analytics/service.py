@@ -33,7 +33,7 @@ from app.db import conn, db_datetime, execute, fetch, in_list, is_postgres, is_r
 from app.audience.leads import leads_query
 from app.delivery.ingest import Rejection
 from app.tenancy.access import Principal
-from app.core.errors import DomainError, ErrorCode
+from app.core.errors import check_range, DomainError, ErrorCode
 from app.core.money import to_micros
 from models.campaigns import Campaign, Recipient
 from models.enums import CampaignStatus, GoalType, RecipientGroup
@@ -540,8 +540,7 @@ async def period_range(campaign: Campaign, period: str | None, date_from: date |
     tz = ZoneInfo((await Organization.get(id=campaign.organization_id)).timezone)
     today = datetime.now(tz).date()
     if date_from or date_to:
-        if date_from and date_to and date_to < date_from:
-            raise DomainError(ErrorCode.INVALID, "`to` is before `from`", "to")
+        check_range(date_from, date_to, "to")
         return date_from, date_to, tz
     if period == "TODAY":
         return today, today, tz
@@ -608,8 +607,14 @@ async def lift(campaign: Campaign) -> Lift:
     actual = t["revenue_micros"] + c["revenue_micros"]
     se = math.sqrt(rt * (1 - rt) / nt + rc * (1 - rc) / nc) if nt and nc else 0.0
     reason = None
-    if campaign.control_group_percent == 0 or nc == 0:
+    if campaign.control_group_percent == 0:
         reason = "the campaign has no control group: lift cannot be measured"
+    elif campaign.status == CampaignStatus.DRAFT:
+        reason = ("the campaign is not launched yet: its control group "
+                  f"({campaign.control_group_percent} %) is drawn from the audience at launch")
+    elif nc == 0:
+        reason = (f"the control group is empty: {campaign.control_group_percent} % of "
+                  f"{nt} recipients rounds to nobody, so lift cannot be measured")
     elif campaign.goal_type is None:
         reason = "the campaign has no goal: there is nothing to convert"
     return Lift(

@@ -10,7 +10,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from app.tenancy.access import Principal, Unit, resolve_unit
-from app.core.errors import DomainError, ErrorCode, NotFound
+from app.core.errors import check_range, DomainError, ErrorCode, NotFound
 from app.core.hooks import Hook
 from app.audience.leads import LeadFilterData, filter_q
 from app.core.money import to_micros
@@ -144,8 +144,7 @@ def _validate(data: CampaignData, current: Campaign | None) -> dict:
                 out[attr] = value
     start = out.get("start_at", current.start_at if current else None)
     end = out.get("end_at", current.end_at if current else None)
-    if start and end and end <= start:
-        raise DomainError(ErrorCode.INVALID, "endAt must be after startAt", "endAt")
+    check_range(start, end, "endAt", strict=True)
     return out
 
 
