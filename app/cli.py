@@ -34,7 +34,20 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-@click.group()
+class _Group(click.Group):
+    """Reports a bad PULSE_* setting as one line per setting (exit 2), never a traceback."""
+
+    def invoke(self, ctx):
+        from app.settings import SettingsError
+
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
 def main() -> None:
     """Campaign Pulse: live marketing campaign tracking over GraphQL."""
     from app.wiring import wire
@@ -272,7 +285,7 @@ async def token_list(org_ref: str) -> None:
         for t in await ApiToken.filter(user__organization_id=organization.id).select_related("user").order_by("id"):
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
             used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
-            click.echo(f"{t.id}\t{t.prefix}…\t{t.user.email}\t{t.user.role}\t{state}\tlast used {used}\t{t.name}")
+            click.echo(f"{t.id}\t{t.prefix}…\t{t.user.email}\t{Role(t.user.role).value}\t{state}\tlast used {used}\t{t.name}")
 
     await _with_db(go)
 

@@ -289,9 +289,16 @@ async def execute(query: str, params: list | tuple = ()) -> int:
 
 
 def _default_config() -> dict[str, Any]:
-    from app.settings import get_settings
+    import os
 
-    return tortoise_config(get_settings().database_url)
+    from app.settings import SettingsError, get_settings
+
+    try:
+        return tortoise_config(get_settings().database_url)
+    except SettingsError:
+        # Importing must not fail on an unrelated bad setting: the command that reads the
+        # settings reports it (one line per setting).
+        return tortoise_config(os.environ.get("PULSE_DATABASE_URL", "sqlite://./pulse.db"))
 
 
 # For the `tortoise` CLI (makemigrations): `[tool.tortoise] tortoise_orm` in pyproject.

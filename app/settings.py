@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -126,6 +126,29 @@ class Settings(BaseSettings):
         return self.env == "production"
 
 
+class SettingsError(ValueError):
+    """A bad PULSE_* setting: one line per wrong setting, naming it and saying why."""
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = err.get("loc") or ()
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if loc:
+            name = "PULSE_" + "_".join(str(p) for p in loc).upper()
+            given = err.get("input")
+            shown = f" (got {given!r})" if isinstance(given, (str, int, float)) and "secret" not in name.lower() \
+                and "password" not in name.lower() else ""
+            lines.append(f"{name}: {message}{shown}")
+        else:
+            lines.append(message)  # a cross-field rule: its message names the settings
+    return "\n".join(f"invalid setting: {line}" for line in lines)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_error(exc)) from None

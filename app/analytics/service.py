@@ -30,7 +30,7 @@ from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from app.audience.leads import leads_query
-from app.core.errors import DomainError, ErrorCode, check_no_nul, has_nul
+from app.core.errors import DomainError, ErrorCode, check_no_nul, check_range, has_nul
 from app.core.money import to_micros
 from app.db import (
     conn,
@@ -556,8 +556,7 @@ async def period_range(campaign: Campaign, period: str | None, date_from: date |
     tz = ZoneInfo((await Organization.get(id=campaign.organization_id)).timezone)
     today = datetime.now(tz).date()
     if date_from or date_to:
-        if date_from and date_to and date_to < date_from:
-            raise DomainError(ErrorCode.INVALID, "`to` is before `from`", "to")
+        check_range(date_from, date_to, "to")
         return date_from, date_to, tz
     if period == "TODAY":
         return today, today, tz
@@ -624,8 +623,14 @@ async def lift(campaign: Campaign) -> Lift:
     actual = t["revenue_micros"] + c["revenue_micros"]
     se = math.sqrt(rt * (1 - rt) / nt + rc * (1 - rc) / nc) if nt and nc else 0.0
     reason = None
-    if campaign.control_group_percent == 0 or nc == 0:
+    if campaign.control_group_percent == 0:
         reason = "the campaign has no control group: lift cannot be measured"
+    elif campaign.status == CampaignStatus.DRAFT:
+        reason = ("the campaign is not launched yet: its control group "
+                  f"({campaign.control_group_percent} %) is drawn from the audience at launch")
+    elif nc == 0:
+        reason = (f"the control group is empty: {campaign.control_group_percent} % of "
+                  f"{nt} recipients rounds to nobody, so lift cannot be measured")
     elif campaign.goal_type is None:
         reason = "the campaign has no goal: there is nothing to convert"
     return Lift(

@@ -14,7 +14,7 @@ from app.db import fetch, param_datetime
 from app.tenancy.access import Principal
 from app.tenancy.service import check_name
 from models.budgets import BudgetAlert, SpendEntry
-from models.campaigns import Campaign
+from models.campaigns import Campaign, CampaignChannel
 from models.enums import CampaignStatus, Channel, StatusReason
 from subscriptions import bus
 
@@ -125,6 +125,10 @@ async def log_spend(principal: Principal, data: SpendData) -> tuple[SpendEntry, 
             if amount <= 0:
                 raise DomainError(ErrorCode.OUT_OF_RANGE, "must be positive; correct an entry with `reverses`", "amount")
             channel = data.channel
+            if channel is not None and not await CampaignChannel.filter(campaign_id=campaign.id,
+                                                                         channel=channel).exists():
+                raise DomainError(ErrorCode.CHANNEL_NOT_ON_CAMPAIGN,
+                                  f"{Channel(channel).value} is not a channel of this campaign", "channel")
         entry = await SpendEntry.create(
             organization_id=principal.org_id, campaign=campaign, amount_micros=amount, category=category, note=note,
             incurred_on=data.incurred_on or datetime.now(timezone.utc).date(), channel=channel,
@@ -145,3 +149,11 @@ async def logged_spend_by_campaign(campaign_ids: list[int]) -> dict[int, int]:
         f"SELECT campaign_id, COALESCE(SUM(amount_micros), 0) AS total FROM spend_entry "
         f"WHERE campaign_id IN ({marks}) GROUP BY campaign_id", campaign_ids)
     return {r["campaign_id"]: int(r["total"]) for r in rows}
+
+
+async def logged_spend_by_channel(campaign_id: int) -> dict[Channel, int]:
+    """Logged spend of one campaign per channel (entries logged with a channel; reversals follow
+    their entry's channel)."""
+    rows = await fetch("SELECT channel, COALESCE(SUM(amount_micros), 0) AS total FROM spend_entry "
+                       "WHERE campaign_id = ? AND channel IS NOT NULL GROUP BY channel", [campaign_id])
+    return {Channel(r["channel"]): int(r["total"]) for r in rows}

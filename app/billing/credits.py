@@ -94,6 +94,7 @@ class ConsumptionRow:
     targeted: int
     processed: int
     credits: int
+    reported: int = 0  # credits the sends carry (provider-reported or per-message), in the range
 
 
 @dataclass
@@ -104,6 +105,7 @@ class ConsumptionReport:
     total_credits: int
     total_processed: int
     total_targeted: int
+    total_reported: int = 0
 
 
 @dataclass
@@ -148,7 +150,7 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
         f"WHERE kind IN ('CONSUMPTION','REFUND') AND {clause} GROUP BY campaign_id, channel, center_key, day",
         pg_params)
     counter_rows = await fetch(
-        f"SELECT campaign_id, channel, SUM(sent) AS processed FROM send_counter "
+        f"SELECT campaign_id, channel, SUM(sent) AS processed, SUM(credits) AS reported FROM send_counter "
         f"WHERE {clause} GROUP BY campaign_id, channel", pg_params)
     job_where = [f"campaign_id IN ({marks})"]
     job_params: list = list(ids)
@@ -168,10 +170,12 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
         day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"]))
         days[day] += n
     processed = {(r["campaign_id"], r["channel"]): int(r["processed"] or 0) for r in counter_rows}
+    reported = {(r["campaign_id"], r["channel"]): int(r["reported"] or 0) for r in counter_rows}
     targeted = {(r["campaign_id"], r["channel"]): int(r["n"]) for r in target_rows}
     keys = sorted(set(credits) | set(processed) | set(targeted), key=lambda k: (-k[0], list(Channel).index(Channel(k[1]))))
     rows = [ConsumptionRow(by_id[cid], Channel(ch), source_for(by_id[cid].type, Channel(ch)),
-                           targeted.get((cid, ch), 0), processed.get((cid, ch), 0), credits.get((cid, ch), 0))
+                           targeted.get((cid, ch), 0), processed.get((cid, ch), 0), credits.get((cid, ch), 0),
+                           reported.get((cid, ch), 0))
             for cid, ch in keys]
     return ConsumptionReport(
         rows=rows,
@@ -180,6 +184,7 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
         total_credits=sum(r.credits for r in rows),
         total_processed=sum(r.processed for r in rows),
         total_targeted=sum(r.targeted for r in rows),
+        total_reported=sum(r.reported for r in rows),
     )
 
 

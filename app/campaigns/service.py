@@ -9,14 +9,28 @@ from datetime import datetime, timezone
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
-from app.tenancy.access import Principal, Unit, resolve_unit
-from app.core.errors import Checks, DomainError, DomainErrors, ErrorCode, NotFound
-from app.core.hooks import Hook
 from app.audience.leads import LeadFilterData, filter_q
+from app.core.errors import (
+    Checks,
+    DomainError,
+    DomainErrors,
+    ErrorCode,
+    NotFound,
+)
+from app.core.hooks import Hook
 from app.core.money import to_micros
+from app.tenancy.access import Principal, Unit, resolve_unit
 from app.tenancy.service import check_name
 from models.campaigns import AudienceMember, Campaign, CampaignChannel, Recipient
-from models.enums import CampaignStatus, CampaignType, Channel, GoalType, RecipientGroup, StatusReason, UnitKind
+from models.enums import (
+    CampaignStatus,
+    CampaignType,
+    Channel,
+    GoalType,
+    RecipientGroup,
+    StatusReason,
+    UnitKind,
+)
 from models.leads import Lead
 from models.tenancy import Center
 from subscriptions import bus
@@ -150,7 +164,7 @@ def _validate(data: CampaignData, current: Campaign | None, checks: Checks | Non
     start = out.get("start_at", current.start_at if current else None)
     end = out.get("end_at", current.end_at if current else None)
     if start and end and end <= start:
-        checks.fail(ErrorCode.INVALID, "endAt must be after startAt", "endAt")
+        checks.fail(ErrorCode.INVALID_RANGE, "`endAt` must be after the start of the range", "endAt")
     if own:
         checks.done()
     return out

@@ -32,6 +32,18 @@ class ErrorCode(str, Enum):
     MEMBER_EXISTS = "MEMBER_EXISTS"
     LAST_OWNER = "LAST_OWNER"
     NOT_RECIPIENT = "NOT_RECIPIENT"
+    INVALID_RANGE = "INVALID_RANGE"
+
+
+def check_range(start, end, field: list[str] | str, *, strict: bool = False) -> None:
+    """The one rule for every range argument (dates or times): the end may not come before the
+    start (with `strict`, not at it either); open ends are fine. Raises INVALID_RANGE on `field`
+    (the end's name)."""
+    if start is not None and end is not None and (end <= start if strict else end < start):
+        names = field if isinstance(field, str) else field[-1]
+        raise DomainError(ErrorCode.INVALID_RANGE,
+                          f"`{names}` is before the start of the range" if not strict
+                          else f"`{names}` must be after the start of the range", field)
 
 
 class DomainError(Exception):

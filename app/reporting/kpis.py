@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from app.billing.budget import logged_spend_by_campaign
+from app.billing.budget import logged_spend_by_campaign, logged_spend_by_channel
 from app.db import fetch
 from app.tenancy.access import Unit
 from app.core.money import ratio
@@ -95,10 +95,14 @@ class Dashboard:
     total_reach: int
     total_spent_micros: int
     total_budget_micros: int
+    active_budget_micros: int = 0  # budgets of LIVE campaigns that have one
+    budgeted_spent_micros: int = 0  # spend of those same campaigns
+    unbudgeted_spent_micros: int = 0  # spend of LIVE campaigns without a budget
 
     @property
     def budget_utilization(self) -> float:
-        return ratio(self.total_spent_micros, self.total_budget_micros)
+        """Same set on both sides: LIVE campaigns with a budget (issue 12 item 1)."""
+        return ratio(self.budgeted_spent_micros, self.active_budget_micros)
 
 
 async def dashboard(unit: Unit) -> Dashboard:
@@ -107,10 +111,17 @@ async def dashboard(unit: Unit) -> Dashboard:
         "SELECT "
         "COALESCE(SUM(CASE WHEN c.status = 'LIVE' THEN 1 ELSE 0 END), 0) AS active, "
         "COALESCE(SUM(CASE WHEN c.status = 'LIVE' THEN c.reach ELSE 0 END), 0) AS reach, "
-        "COALESCE(SUM(c.spent_micros), 0) AS spent, COALESCE(SUM(c.budget_micros), 0) AS budget "
+        "COALESCE(SUM(c.spent_micros), 0) AS spent, COALESCE(SUM(c.budget_micros), 0) AS budget, "
+        "COALESCE(SUM(CASE WHEN c.status = 'LIVE' AND c.budget_micros > 0 THEN c.budget_micros ELSE 0 END), 0) "
+        "AS active_budget, "
+        "COALESCE(SUM(CASE WHEN c.status = 'LIVE' AND c.budget_micros > 0 THEN c.spent_micros ELSE 0 END), 0) "
+        "AS budgeted_spent, "
+        "COALESCE(SUM(CASE WHEN c.status = 'LIVE' AND c.budget_micros <= 0 THEN c.spent_micros ELSE 0 END), 0) "
+        "AS unbudgeted_spent "
         f"FROM campaign c WHERE {where}", params)
     r = rows[0]
-    return Dashboard(int(r["active"]), int(r["reach"]), int(r["spent"]), int(r["budget"]))
+    return Dashboard(int(r["active"]), int(r["reach"]), int(r["spent"]), int(r["budget"]), int(r["active_budget"]),
+                     int(r["budgeted_spent"]), int(r["unbudgeted_spent"]))
 
 
 CHANNEL_NAMES = {Channel.EMAIL: "Email", Channel.PUSH: "Push", Channel.SMS: "SMS", Channel.WHATSAPP: "WhatsApp",
@@ -188,11 +199,13 @@ class CampaignSnapshot:
     currency: str
     computed_at: datetime
     engagement: dict = field(default_factory=dict)  # lifetime viewed, clicked, conversions, revenue
+    logged_by_channel: dict = field(default_factory=dict)  # Channel -> logged spend micros
 
     def fingerprint(self) -> tuple:
         c = self.campaign
         return (c.status, c.status_reason, c.reach, c.audience_size, c.budget_micros, c.spent_micros,
-                self.logged_micros, self.metrics, tuple(sorted(self.engagement.items())))
+                self.logged_micros, self.metrics, tuple(sorted(self.engagement.items())),
+                tuple(sorted((ch.value, v) for ch, v in self.logged_by_channel.items())))
 
 
 async def campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
@@ -217,4 +230,4 @@ async def campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
                   "converters": int(outcome[0]["converters"]), "conversions": int(outcome[0]["conversions"]),
                   "revenue_micros": int(outcome[0]["revenue"])}
     return CampaignSnapshot(campaign, found[campaign_id], logged.get(campaign_id, 0), org.currency,
-                            datetime.now(timezone.utc), engagement)
+                            datetime.now(timezone.utc), engagement, await logged_spend_by_channel(campaign_id))

@@ -59,8 +59,13 @@ async def _currency(org_id: int) -> str:
 @strawberry.type(description="Analytics figures over a period.")
 class StatFigures:
     sent: int = strawberry.field(description="Messages accepted by providers.")
-    viewed: int = strawberry.field(description="Reads within the view window (machine opens excluded).")
-    clicked: int = strawberry.field(description="Clicks (of counted reads).")
+    viewed: int = strawberry.field(description=(
+        "Messages read within the campaign's view window after their send (attribution.viewWindowHours, default "
+        "168 h), counted on the day of the read; machine opens excluded. Differs from metrics.read, which counts "
+        "every read whenever it came: metrics.read − stats.totals.viewed (LIFETIME) = reads outside the view window."))
+    clicked: int = strawberry.field(description=(
+        "Clicked messages whose read is counted in `viewed` (within the view window), on the day of the click. "
+        "metrics.clicked counts every click."))
     goals: int = strawberry.field(description="Goals of the campaign's goal attributed to treatment recipients.")
     revenue: Money = strawberry.field(description="Revenue of those goals (SALE goals only).")
 
@@ -143,9 +148,33 @@ class Funnel:
     engagements: int = strawberry.field(description="Treatment recipients who clicked or replied.")
     conversions: int = strawberry.field(description="Treatment recipients who reached the campaign's goal.")
     goal_kind: GoalKind | None = strawberry.field(description="Conversion (business goal) or goal reached (assisting); null without a goal.")
-    exposure_rate: float = strawberry.field(description="exposures / prospects.")
-    engagement_rate: float = strawberry.field(description="engagements / exposures.")
-    conversion_rate: float = strawberry.field(description="conversions / engagements.")
+    exposure_rate: float = strawberry.field(description="exposures / prospects (the previous step is prospects).")
+    engagement_rate: float = strawberry.field(description="engagements / exposures (against the previous step); "
+                                                          "same as engagementRateOfExposures.")
+    conversion_rate: float = strawberry.field(
+        description="conversions / engagements (against the previous step); same as conversionRateOfEngagements. "
+                    "A conversion needs a read, not a click, so it can exceed 1 or be 0 with conversions: "
+                    "prefer conversionRateOfProspects.",
+        deprecation_reason="Ambiguous: use conversionRateOfProspects or conversionRateOfEngagements.")
+    engagement_rate_of_prospects: float = strawberry.field(description="engagements / prospects (0 without prospects).")
+    engagement_rate_of_exposures: float = strawberry.field(description="engagements / exposures, the previous step "
+                                                                       "(0 without exposures).")
+    conversion_rate_of_prospects: float = strawberry.field(
+        description="conversions / prospects (0 without prospects): the same figure as lift.treatmentConversionRate.")
+    conversion_rate_of_engagements: float = strawberry.field(
+        description="conversions / engagements, the previous step (0 without engagements). Conversions need a read "
+                    "within the windows, not a click, so this can exceed 1.")
+    steps: list["FunnelStep"] = strawberry.field(description="The four steps in order, each with its count and its "
+                                                             "rate against prospects and against the previous step.")
+
+
+@strawberry.type(description="One step of the funnel.")
+class FunnelStep:
+    name: str = strawberry.field(description="PROSPECTS, EXPOSURES, ENGAGEMENTS or CONVERSIONS.")
+    count: int = strawberry.field(description="Treatment recipients at this step.")
+    rate_of_prospects: float = strawberry.field(description="count / prospects (0 without prospects).")
+    rate_of_previous: float = strawberry.field(description="count / the previous step's count (1 for PROSPECTS when "
+                                                           "there are any; 0 when the previous step is 0).")
 
 
 @strawberry.type(description="Control-group lift (SPEC §9).")
@@ -269,14 +298,13 @@ class CampaignAnalytics:
 
 
 async def campaign_stats(campaign: CampaignModel, period, date_from, date_to) -> CampaignStats:
-    from graphql import GraphQLError
-
     from app.core.errors import DomainError
+    from graph.core import range_error
 
     try:
         start, end, _tz = await svc.period_range(campaign, period.value if period else None, date_from, date_to)
     except DomainError as exc:
-        raise GraphQLError(exc.message, extensions={"code": "BAD_USER_INPUT"}) from None
+        raise range_error(exc) from None
     rows = await svc.daily(campaign.id, start, end)
     return CampaignStats(campaign=campaign, currency=await _currency(campaign.organization_id),
                          date_from=start, date_to=end, rows=rows)
@@ -289,9 +317,16 @@ async def campaign_funnel(campaign: CampaignModel) -> Funnel:
     if campaign.goal_type:
         kind = _GoalKind.CONVERSION if svc.GoalType(campaign.goal_type) in svc.BUSINESS_GOALS else _GoalKind.GOAL_REACHED
     ratio = lambda a, b: a / b if b else 0.0  # noqa: E731
+    counts = [("PROSPECTS", prospects), ("EXPOSURES", exposed), ("ENGAGEMENTS", engaged), ("CONVERSIONS", converted)]
+    steps = [FunnelStep(name=name, count=n, rate_of_prospects=ratio(n, prospects),
+                        rate_of_previous=ratio(n, counts[i - 1][1] if i else prospects))
+             for i, (name, n) in enumerate(counts)]
     return Funnel(prospects=prospects, exposures=exposed, engagements=engaged, conversions=converted, goal_kind=kind,
                   exposure_rate=ratio(exposed, prospects), engagement_rate=ratio(engaged, exposed),
-                  conversion_rate=ratio(converted, engaged))
+                  conversion_rate=ratio(converted, engaged),
+                  engagement_rate_of_prospects=ratio(engaged, prospects), engagement_rate_of_exposures=ratio(engaged, exposed),
+                  conversion_rate_of_prospects=ratio(converted, prospects),
+                  conversion_rate_of_engagements=ratio(converted, engaged), steps=steps)
 
 
 async def campaign_lift(campaign: CampaignModel) -> Lift:

@@ -149,9 +149,17 @@ class CreditConsumptionRow:
     def processed(self) -> int:
         return self.r.processed
 
-    @strawberry.field(description="Credits consumed in the range (consumption − refunds).")
+    @strawberry.field(description="Credits charged to a wallet in the range: the ledger's consumption − refunds. "
+                                  "0 for messages no wallet pays for (e.g. sent by an integrator's own system): "
+                                  "see creditsReported.")
     def credits_consumed(self) -> int:
         return self.r.credits
+
+    @strawberry.field(description="Credits the sends of the range carry, as metrics.credits counts them (the channel's "
+                                  "credits per message, or what the provider reported), whether or not a wallet "
+                                  "was charged.")
+    def credits_reported(self) -> int:
+        return self.r.reported
 
     @strawberry.field(description="Channel.")
     def channel(self) -> Channel:
@@ -187,7 +195,8 @@ class CreditsByDay:
 class CreditConsumptionTotals:
     targeted: int = strawberry.field(description="Recipients targeted.")
     processed: int = strawberry.field(description="Messages successfully sent.")
-    credits: int = strawberry.field(description="Credits consumed.")
+    credits: int = strawberry.field(description="Credits charged to wallets (creditsConsumed summed).")
+    credits_reported: int = strawberry.field(default=0, description="Credits reported (creditsReported summed).")
 
 
 @strawberry.type(description="Credit consumption report: one row per campaign and channel, with drilldowns.")

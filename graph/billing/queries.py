@@ -9,7 +9,8 @@ from strawberry.types import Info
 
 from app.billing import credits as credit_service
 from app.campaigns.service import in_visible_campaigns
-from app.core.errors import DomainError
+from app.core.errors import DomainError, check_range
+from graph.core import range_error
 from app.tenancy.access import resolve_unit
 from graph.billing.credits import (
     CreditConsumptionFilter,
@@ -62,6 +63,10 @@ async def credit_consumption(
     p = ctx(info).principal
     f = filter or CreditConsumptionFilter()
     try:
+        check_range(f.date_from, f.date_to, ["filter", "dateTo"])
+    except DomainError as exc:
+        raise range_error(exc) from None
+    try:
         unit = await resolve_unit(p, *(unit_ref(f.scope, "scope") or (None, None)))
         ids = None if f.campaign_ids is None else [require_id(i, "campaign", "campaignIds", "Campaign")
                                                  for i in f.campaign_ids]
@@ -75,4 +80,4 @@ async def credit_consumption(
         by_center=[CreditsByCenter(center_key=k, center_obj=centers.get(k), credits=v) for k, v in report.by_center],
         by_day=[CreditsByDay(day=d, credits=v) for d, v in report.by_day],
         totals=CreditConsumptionTotals(targeted=report.total_targeted, processed=report.total_processed,
-                                       credits=report.total_credits))
+                                       credits=report.total_credits, credits_reported=report.total_reported))

@@ -15,10 +15,12 @@ from models import budgets as mb
 from models import campaigns as mc
 
 
-@strawberry.type(description="Cost of one channel's messages.")
+@strawberry.type(description="Spend of one channel: its messages' cost, and logged spend entered for that channel.")
 class ChannelCost:
     channel: Channel | None = strawberry.field(description="The channel.")
-    cost: Money = strawberry.field(description="Cost of the messages accepted by providers.")
+    cost: Money = strawberry.field(description="Cost of the messages accepted by providers (logged spend excluded).")
+    logged_spend: Money = strawberry.field(description="Logged spend entries given this channel (reversals included).")
+    total: Money = strawberry.field(description="cost + loggedSpend of this channel.")
 
 
 @strawberry.type(description="A logged (offline) spend entry. Never edited; corrected by a reversing entry.")
@@ -118,19 +120,29 @@ class Budget:
     def reserved(self) -> Money:
         return Money.of(self.campaign.reserved_micros, self.currency)
 
-    @strawberry.field(description="allocated − spent (may be negative through logged spend).")
-    def remaining(self) -> Money:
+    @strawberry.field(description="allocated − spent; null when the campaign has no budget (allocated 0). "
+                                  "Negative only when logged spend took spend over a real budget.")
+    def remaining(self) -> Money | None:
+        if self.campaign.budget_micros <= 0:
+            return None
         return Money.of(self.campaign.budget_micros - self.campaign.spent_micros, self.currency)
 
-    @strawberry.field(description="spent / allocated (0 when there is no budget).")
+    @strawberry.field(description="spent / allocated, 1.0 = 100 % (0 when there is no budget).")
     def utilization(self) -> float:
         b = self.campaign.budget_micros
         return self.campaign.spent_micros / b if b else 0.0
 
-    @strawberry.field(description="Message cost per channel; logged spend is under `loggedSpend`.")
+    @strawberry.field(description="Per channel of the campaign: message cost, logged spend entered for the channel, "
+                                  "and their total. Logged spend without a channel shows only in `loggedSpend`.")
     async def by_channel(self, info: Info) -> list[ChannelCost]:
+        from app.billing.budget import logged_spend_by_channel
+
         metrics = await loaders(info).metrics.load(self.campaign.id)
-        return [ChannelCost(channel=m.channel, cost=Money.of(m.cost_micros, self.currency)) for m in metrics.by_channel]
+        logged = await logged_spend_by_channel(self.campaign.id)
+        c = self.currency
+        return [ChannelCost(channel=m.channel, cost=Money.of(m.cost_micros, c),
+                            logged_spend=Money.of(logged.get(m.channel, 0), c),
+                            total=Money.of(m.cost_micros + logged.get(m.channel, 0), c)) for m in metrics.by_channel]
 
     @strawberry.field(description="Sum of logged spend entries (reversals included).")
     async def logged_spend(self, info: Info) -> Money:

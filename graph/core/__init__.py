@@ -59,7 +59,18 @@ ErrorCode = describe_enum(DomainErrorCode, "Why a mutation (or one item of a bat
                      "(change it with memberUpdate; a token never changes a member).",
     "LAST_OWNER": "The organization must keep at least one organization-wide owner.",
     "NOT_RECIPIENT": "The lead is not a recipient of the campaign.",
+    "INVALID_RANGE": "A range ends before it starts (every range argument: stats from/to, creditConsumption "
+                     "dateFrom/dateTo, campaign startAt/endAt). Queries report it as a top-level error with "
+                     "extensions.code BAD_USER_INPUT and extensions.reason INVALID_RANGE.",
 })
+
+
+def range_error(exc: DomainError):
+    """A DomainError raised by a query's argument check, as the top-level error every query uses."""
+    from graphql import GraphQLError
+
+    return GraphQLError(exc.message, extensions={"code": "BAD_USER_INPUT", "reason": exc.code.value,
+                                                 "field": exc.field})
 
 
 @strawberry.type(description="An expected failure of a mutation: show `message` to the user, branch on `code`.")

@@ -50,11 +50,14 @@ class ChannelMetrics:
     def bounced(self) -> int:
         return self.m.bounced
 
-    @strawberry.field(description="Sends read (opened/viewed; machine opens excluded; a click counts as a read).")
+    @strawberry.field(description="Sends read at any time (opened/viewed; machine opens excluded; a click counts as "
+                                  "a read). Not limited to the view window, unlike stats.totals.viewed, which counts "
+                                  "only reads within attribution.viewWindowHours of the send.")
     def read(self) -> int:
         return self.m.read
 
-    @strawberry.field(description="Sends clicked.")
+    @strawberry.field(description="Sends clicked at any time (stats.totals.clicked counts only clicks of reads "
+                                  "within the view window).")
     def clicked(self) -> int:
         return self.m.clicked
 
@@ -70,7 +73,9 @@ class ChannelMetrics:
     def cost(self) -> Money:
         return Money.of(self.m.cost_micros, self.currency)
 
-    @strawberry.field(description="Credits of the sends accepted by providers.")
+    @strawberry.field(description="Credits of the sends accepted by providers, as the send carries them (the "
+                                  "channel's credits per message, or what the provider's event reported). "
+                                  "Not necessarily charged to a wallet: see creditConsumption.")
     def credits(self) -> int:
         return self.m.credits
 

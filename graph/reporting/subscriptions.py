@@ -35,9 +35,11 @@ class BudgetSummary:
     def spent(self) -> Money:
         return Money.of(self.snapshot.campaign.spent_micros, self.snapshot.currency)
 
-    @strawberry.field(description="allocated − spent.")
-    def remaining(self) -> Money:
+    @strawberry.field(description="allocated − spent; null when the campaign has no budget (allocated 0).")
+    def remaining(self) -> Money | None:
         c = self.snapshot.campaign
+        if c.budget_micros <= 0:
+            return None
         return Money.of(c.budget_micros - c.spent_micros, self.snapshot.currency)
 
     @strawberry.field(description="spent / allocated (0 when there is no budget).")
@@ -45,9 +47,12 @@ class BudgetSummary:
         c = self.snapshot.campaign
         return c.spent_micros / c.budget_micros if c.budget_micros else 0.0
 
-    @strawberry.field(description="Message cost per channel.")
+    @strawberry.field(description="Per channel: message cost, logged spend entered for the channel, their total.")
     def by_channel(self) -> list[ChannelCost]:
-        return [ChannelCost(channel=m.channel, cost=Money.of(m.cost_micros, self.snapshot.currency))
+        cur, logged = self.snapshot.currency, self.snapshot.logged_by_channel
+        return [ChannelCost(channel=m.channel, cost=Money.of(m.cost_micros, cur),
+                            logged_spend=Money.of(logged.get(m.channel, 0), cur),
+                            total=Money.of(m.cost_micros + logged.get(m.channel, 0), cur))
                 for m in self.snapshot.metrics.by_channel]
 
     @strawberry.field(description="Sum of logged spend entries.")

@@ -34,14 +34,32 @@ class Dashboard(SharedPayload):
     def total_reach(self) -> int:
         return self.d.total_reach
 
-    @strawberry.field(description="Message costs plus logged spend, over all campaigns of the scope.")
+    @strawberry.field(description="Message costs plus logged spend, over all campaigns of the scope (any status, "
+                                  "with or without a budget).")
     def total_spent(self) -> Money:
         return Money.of(self.d.total_spent_micros, self.currency)
 
-    @strawberry.field(description="Sum of allocated budgets over all campaigns of the scope.")
+    @strawberry.field(description="Sum of allocated budgets over all campaigns of the scope (any status, drafts "
+                                  "included). Not the denominator of budgetUtilization: see activeBudget.")
     def total_budget(self) -> Money:
         return Money.of(self.d.total_budget_micros, self.currency)
 
-    @strawberry.field(description="totalSpent / totalBudget (0 when there is no budget).")
+    @strawberry.field(description="Sum of allocated budgets of the LIVE campaigns that have a budget "
+                                  "(the denominator of budgetUtilization).")
+    def active_budget(self) -> Money:
+        return Money.of(self.d.active_budget_micros, self.currency)
+
+    @strawberry.field(description="Spend (message costs plus logged spend) of the LIVE campaigns that have a budget "
+                                  "(the numerator of budgetUtilization).")
+    def budgeted_spent(self) -> Money:
+        return Money.of(self.d.budgeted_spent_micros, self.currency)
+
+    @strawberry.field(description="Spend (message costs plus logged spend) of the LIVE campaigns without a budget; "
+                                  "not part of budgetUtilization.")
+    def unbudgeted_spent(self) -> Money:
+        return Money.of(self.d.unbudgeted_spent_micros, self.currency)
+
+    @strawberry.field(description="budgetedSpent / activeBudget: spend over budget of the same campaigns, the LIVE "
+                                  "ones that have a budget (0 when none has). 1.0 = 100 %.")
     def budget_utilization(self) -> float:
         return self.d.budget_utilization

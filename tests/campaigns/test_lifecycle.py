@@ -283,7 +283,7 @@ INVALID_INPUTS = {
     "controlGroupPercent 60": ({"controlGroupPercent": 60}, "OUT_OF_RANGE", ["controlGroupPercent"]),
     "controlGroupPercent -1": ({"controlGroupPercent": -1}, "OUT_OF_RANGE", ["controlGroupPercent"]),
     "blank name": ({"name": "   "}, "INVALID", ["name"]),
-    "endAt before startAt": ({"startAt": future(10), "endAt": future(5)}, "INVALID", ["endAt"]),
+    "endAt before startAt": ({"startAt": future(10), "endAt": future(5)}, "INVALID_RANGE", ["endAt"]),
     "negative budget": ({"budget": "-5"}, "OUT_OF_RANGE", ["budget"]),
 }
 
