@@ -292,7 +292,7 @@ def _filter_to_json(flt: LeadFilterData) -> dict:
     return {
         "center_ids": flt.center_ids, "zone_ids": flt.zone_ids, "tags": flt.tags,
         "verified_only": flt.verified_only, "has_channel": [c.value for c in flt.has_channel or []],
-        "search": flt.search,
+        "search": flt.search, "outreach": flt.outreach,
     }
 
 
@@ -302,7 +302,7 @@ def filter_from_json(data: dict | None) -> LeadFilterData | None:
     return LeadFilterData(
         center_ids=data.get("center_ids"), zone_ids=data.get("zone_ids"), tags=data.get("tags"),
         verified_only=bool(data.get("verified_only")), has_channel=[Channel(c) for c in data.get("has_channel") or []],
-        search=data.get("search"),
+        search=data.get("search"), outreach=data.get("outreach") or None,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any, Awaitable, Callable
 
 import strawberry
 from strawberry.types import Info
@@ -72,6 +72,20 @@ class Attribution:
     goal_window_hours: int = strawberry.field(description="A goal counts within this many hours of the send.")
     goal_after_view_window_hours: int = strawberry.field(
         description="A goal counts within this many hours after a read.")
+
+
+# ---------------------------------------------------------------- outreach fields
+
+# graph.outreach sits above graph.campaigns (import-linter layers): it registers here the
+# resolvers of Campaign.steps and Campaign.kpis when graph.outreach.types is imported (which
+# the lazy annotations below do when the schema is built). Keys: "steps", "kpis".
+CampaignFieldResolver = Callable[[Info, mc.Campaign], Awaitable[Any]]
+outreach_fields: dict[str, CampaignFieldResolver] = {}
+
+
+def register_campaign_field(name: str, resolver: CampaignFieldResolver) -> None:
+    """Called by a higher graph package to serve a Campaign field it owns the type of."""
+    outreach_fields[name] = resolver
 
 
 # ---------------------------------------------------------------- campaign
@@ -206,6 +220,15 @@ class Campaign(Node):
     @strawberry.field(description="Comparisons over time: conversion rate vs peers, revenue, other goals reached.")
     async def analytics(self) -> CampaignAnalytics:
         return await campaign_analytics(self.m)
+
+    @strawberry.field(description="The campaign's outreach sequence: its ordered steps (empty when it has none).")
+    async def steps(self, info: Info) -> list[Annotated["OutreachStep", strawberry.lazy("graph.outreach.types")]]:
+        return await outreach_fields["steps"](info, self.m)
+
+    @strawberry.field(description="Outreach KPIs of the campaign and of each step (recipients, scheduled, engaged, "
+                                  "replied, RSVP, action required, off track), over the leads you see.")
+    async def kpis(self, info: Info) -> Annotated["CampaignOutreachKpis", strawberry.lazy("graph.outreach.types")]:
+        return await outreach_fields["kpis"](info, self.m)
 
     @staticmethod
     def of(m: mc.Campaign) -> "Campaign":

@@ -10,7 +10,9 @@ from strawberry.types import Info
 from app.outreach import service
 from app.tenancy.access import Principal, Unit
 from graph.core import ScopeArg, ctx
+from graph.core.realtime import relay
 from graph.outreach.types import LeadsKpis
+from graph.tenancy.queries import scope_unit
 from subscriptions.hubs import SnapshotHub, Sub, get_registry
 
 
@@ -29,10 +31,8 @@ def _hub(key: tuple, unit: Unit, org_id: int) -> SnapshotHub:
 @strawberry.subscription(description="Leads KPIs of your scope (or a narrower unit): the current value, then every "
                                      "change (a step marked done, an email sent, a reply, a day passing).")
 async def leads_kpis(self, info: Info, scope: ScopeArg = None) -> AsyncGenerator[LeadsKpis, None]:
-    from graph.subscriptions import _relay, _unit
-
     p = ctx(info).principal
-    unit = await _unit(p, scope)
+    unit = await scope_unit(p, scope)
     key = ("leadsKpis", unit.kind.value, unit.id)
     sub = Sub(p, latest_only=True)
 
@@ -41,7 +41,7 @@ async def leads_kpis(self, info: Info, scope: ScopeArg = None) -> AsyncGenerator
 
     hub = await get_registry().join(key, p.org_id, make, sub)
     try:
-        async for item in _relay(info, sub, "leadsKpis", first=await hub.current(sub)):
+        async for item in relay(info, sub, "leadsKpis", first=await hub.current(sub)):
             yield item
     finally:
         await get_registry().leave(hub, sub)

@@ -7,6 +7,7 @@ import datetime as dt
 import strawberry
 
 from app.outreach import rules, service
+from graph.campaigns.types import register_campaign_field
 from graph.core import describe_enum, to_global_id
 
 StepKind = describe_enum(rules.StepKind, "What a step does.", {
@@ -177,3 +178,23 @@ class CampaignOutreachKpis:
                 step=OutreachStep.of(s.step), recipients=s.recipients, scheduled=s.scheduled, engaged=s.engaged,
                 replied=s.replied, rsvp=s.rsvp, action_required=s.action_required, off_track=s.off_track)
                 for s in k.steps])
+
+
+# ---------------------------------------------------------------- Campaign.steps / Campaign.kpis
+
+
+async def _campaign_steps(info, campaign) -> list[OutreachStep]:
+    return [OutreachStep.of(s) for s in await service.steps_of(campaign.id)]
+
+
+async def _campaign_kpis(info, campaign) -> CampaignOutreachKpis:
+    from graph.core import ctx
+
+    k = await service.campaign_kpis(ctx(info).principal, campaign.id)
+    if k is None:  # the Campaign object was visible a moment ago: answer zeros rather than fail
+        k = service.CampaignOutreachKpis(campaign.id, 0, 0, 0, 0, 0, 0, 0, [])
+    return CampaignOutreachKpis.of(k)
+
+
+register_campaign_field("steps", _campaign_steps)
+register_campaign_field("kpis", _campaign_kpis)

@@ -77,3 +77,45 @@ async def test_concurrent_mark_done_and_reply_count_once(tenant):
     assert k["actionRequired"]["value"] == 0  # B replied: its step is skipped
     kp = (await gql("query($c:ID!){ campaignOutreachKpis(campaignId:$c){ replied engaged } }", {"c": campaign["id"]}))
     assert kp["campaignOutreachKpis"] == {"replied": 1, "engaged": 1}
+
+
+CAMPAIGN_OUTREACH = """query($id:ID!){ campaign(id:$id){ steps{ id kind dayOffset condition }
+  kpis{ campaignId recipients scheduled engaged replied rsvp actionRequired offTrack
+        steps{ step{ kind } recipients scheduled engaged replied rsvp actionRequired } } } }"""
+
+
+async def test_campaign_steps_and_kpis_fields_follow_the_callers_scope(tenant, tenant_factory):
+    campaign, leads, c1, c2 = await _setup(tenant)
+    owner = tenant.gql
+    c = (await owner(CAMPAIGN_OUTREACH, {"id": campaign["id"]}))["campaign"]
+    assert [(s["kind"], s["dayOffset"], s["condition"]) for s in c["steps"]] == [("LINKEDIN_REQUEST", 0, "NONE")]
+    k = c["kpis"]
+    assert k["campaignId"] == campaign["id"]
+    assert {n: k[n] for n in ("recipients", "scheduled", "engaged", "replied", "rsvp", "actionRequired",
+                              "offTrack")} == {"recipients": 2, "scheduled": 2, "engaged": 0, "replied": 0,
+                                               "rsvp": 0, "actionRequired": 2, "offTrack": 0}
+    assert k["steps"] == [{"step": {"kind": "LINKEDIN_REQUEST"}, "recipients": 2, "scheduled": 2, "engaged": 0,
+                           "replied": 0, "rsvp": 0, "actionRequired": 2}]
+    # The same figures as the top-level query.
+    top = (await owner("query($c:ID!){ campaignOutreachKpis(campaignId:$c){ recipients actionRequired } }",
+                       {"c": campaign["id"]}))["campaignOutreachKpis"]
+    assert top == {"recipients": 2, "actionRequired": 2}
+
+    # A marks done, B replies: engaged 1, replied 1, nothing left to do.
+    a_step = [a for a in (await owner(ACTIONS))["actionRequired"] if a["leadName"] == "A"][0]
+    await owner(DONE, {"r": a_step["id"]})
+    ev = {"idempotencyKey": "rep-b", "type": "REPLIED", "campaignId": campaign["id"], "leadId": leads[1]["id"],
+          "occurredAt": "2026-01-01T00:00:00Z"}
+    await owner("mutation($e:[OutreachEventInput!]!){ outreachEventsIngest(events:$e){ accepted } }", {"e": [ev]})
+    k = (await owner(CAMPAIGN_OUTREACH, {"id": campaign["id"]}))["campaign"]["kpis"]
+    assert (k["recipients"], k["scheduled"], k["engaged"], k["replied"], k["actionRequired"]) == (2, 0, 1, 1, 0)
+
+    # A center-scoped user does not see an organization-owned campaign: neither its steps nor its KPIs.
+    center = await tenant.member("MANAGER", scope=c1)
+    assert (await center(CAMPAIGN_OUTREACH, {"id": campaign["id"]}))["campaign"] is None
+    assert (await center("query($c:ID!){ campaignOutreachKpis(campaignId:$c){ recipients } "
+                         "outreachSteps(campaignId:$c){ id } }", {"c": campaign["id"]})) == {
+        "campaignOutreachKpis": None, "outreachSteps": []}
+    # Another organization: the campaign is not found at all.
+    other = await tenant_factory()
+    assert (await other.gql(CAMPAIGN_OUTREACH, {"id": campaign["id"]}))["campaign"] is None
