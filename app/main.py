@@ -50,6 +50,12 @@ log = logging.getLogger("pulse")
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 
+def _unavailable() -> Response:
+    response = _json_error(503, "the database is unavailable; retry later", "SERVICE_UNAVAILABLE")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _json_error(status: int, message: str, code: str) -> Response:
     return Response(orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}),
                     status_code=status, media_type="application/json",
@@ -226,6 +232,9 @@ class PulseGraphQL(GraphQL):
             status, code = _REFUSALS.get(exc.reason, (exc.status_code, _STATUS_CODES.get(exc.status_code, "BAD_REQUEST")))
             headers = {"Allow": "GET, POST"} if status == 405 else None
             response = self.refusal(request, status, exc.reason, code, headers)
+        if scope.get("pulse.unavailable"):  # a dead database is no answer: 503, the client retries
+            response.status_code = 503
+            response.headers["Retry-After"] = "5"
         if scope.get("pulse.graphql"):
             outcome = "refused" if response.status_code >= 400 or scope.get("pulse.refused") else \
                 "error" if scope.get("pulse.errors") else "ok"
@@ -294,6 +303,11 @@ class PulseGraphQL(GraphQL):
                 else:
                     code = "GRAPHQL_VALIDATION_FAILED"
                 formatted.setdefault("extensions", {})["code"] = code
+        for error, formatted in zip(result.errors or [], response.get("errors") or []):
+            if db.is_unavailable(error.original_error):
+                formatted["message"] = "the database is unavailable; retry later"
+                formatted.setdefault("extensions", {})["code"] = "SERVICE_UNAVAILABLE"
+                request.scope["pulse.unavailable"] = True
         for formatted in response.get("errors") or []:
             code = (formatted.get("extensions") or {}).get("code")
             code = code if isinstance(code, str) and len(code) <= 64 else "INTERNAL"
@@ -387,18 +401,27 @@ class HttpMetrics:
         fields = {"request_id": request_id}
         token = logs.request_fields.set(fields)
 
+        started_response = False
+
         async def sending(message: dict) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
-        except Exception:
-            access_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            raise
+        except Exception as exc:
+            if db.is_unavailable(exc) and not started_response:
+                access_log.warning("database unavailable in %s %s: %s", scope["method"], scope["path"],
+                                   type(exc).__name__)
+                scope["pulse.error_code"] = "SERVICE_UNAVAILABLE"
+                await _unavailable()(scope, receive, sending)
+            else:
+                access_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+                raise
         finally:
             elapsed = time.perf_counter() - started
             route = scope["path"] if scope["path"] in _ROUTES else "other"
@@ -432,6 +455,11 @@ class HttpAuth:
                 principal = await authenticate(header, touch_resolution_s=self.settings.token_last_used_resolution_s)
             except Unauthenticated as exc:
                 return await _json_error(401, str(exc), "UNAUTHENTICATED")(scope, receive, send)
+            except Exception as exc:
+                if not db.is_unavailable(exc):
+                    raise
+                scope["pulse.error_code"] = "SERVICE_UNAVAILABLE"
+                return await _unavailable()(scope, receive, send)
             scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
@@ -504,21 +532,26 @@ async def metrics_response() -> Response:
 
 
 async def _every(interval: float, fn, what: str) -> None:
+    outage = db.OutageLog(log, what)  # logged once per outage, not every interval
     while True:
         await asyncio.sleep(interval)
         try:
             await fn()
-        except Exception:  # noqa: BLE001 - keep going
-            log.warning("%s failed", what, exc_info=True)
+            outage.ok()
+        except Exception as exc:  # noqa: BLE001 - keep going
+            outage.failed(exc)
 
 
 async def _scheduler(interval: float) -> None:
-    """Moves SCHEDULED campaigns to LIVE at startAt and completes them at endAt."""
+    """Moves SCHEDULED campaigns to LIVE at startAt and completes them at endAt. A failure (the
+    database down) is logged once per outage, and its recovery once."""
+    outage = db.OutageLog(log, "scheduler tick")
     while True:
         try:
             await promote_due()
-        except Exception:  # noqa: BLE001 - keep ticking
-            log.warning("scheduler tick failed", exc_info=True)
+            outage.ok()
+        except Exception as exc:  # noqa: BLE001 - keep ticking
+            outage.failed(exc)
         await asyncio.sleep(interval)
 
 
@@ -592,7 +625,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
             tasks.append(asyncio.create_task(Worker(settings).run(stop), name="pulse-worker"))
         else:
-            tasks.append(asyncio.create_task(_scheduler(5.0)))
+            tasks.append(asyncio.create_task(_scheduler(settings.scheduler_interval_s)))
         if settings.runs_exports_in_process:
             tasks.append(asyncio.create_task(ExportRunner(settings).run(stop), name="pulse-exports"))
         metrics_server = await serve_metrics(settings) if settings.metrics_port is not None else None

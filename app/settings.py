@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     subscription_min_interval_s: float = 0.25
     stream_buffer_limit: int = 5000
     token_watchdog_interval_s: float = 2.0
+    # The API's campaign scheduler (when the worker runs elsewhere): seconds between ticks.
+    scheduler_interval_s: float = Field(default=5.0, gt=0)
     # The sender (worker). In-process by default on the embedded SQLite default.
     worker_in_process: bool | None = None
     sender_rate: float = Field(default=50.0, gt=0)  # messages queued per second per worker
