@@ -6,7 +6,9 @@ Domain code writes raw SQL with `?` placeholders and calls the helpers below (`s
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -303,3 +305,56 @@ def _default_config() -> dict[str, Any]:
 
 # For the `tortoise` CLI (makemigrations): `[tool.tortoise] tortoise_orm` in pyproject.
 TORTOISE_ORM = _default_config()
+
+
+# ------------------------------------------------------------ database outages
+
+_UNAVAILABLE_NAMES = {
+    # asyncpg: connection lost / refused / server shutting down / database gone
+    "ConnectionDoesNotExistError", "ConnectionFailureError", "CannotConnectNowError", "AdminShutdownError",
+    "CrashShutdownError", "InvalidCatalogNameError", "InterfaceError", "TooManyConnectionsError",
+    "PostgresConnectionError", "ClientCannotConnectError", "ConnectionRejectionError",
+    # tortoise
+    "DBConnectionError",
+}
+_SQLITE_UNAVAILABLE = ("unable to open database", "disk i/o error", "readonly database", "no such table",
+                       "file is not a database")
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """The database cannot be reached (down, restarting, dropped, unreadable) — not a bug of ours:
+    clients get 503 SERVICE_UNAVAILABLE and loops log it once per outage."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__name__ in _UNAVAILABLE_NAMES:
+            return True
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+            return True
+        if type(exc).__name__ == "OperationalError" and any(m in str(exc).lower() for m in _SQLITE_UNAVAILABLE):
+            return True
+        inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        exc = exc.__cause__ or inner or exc.__context__
+    return False
+
+
+class OutageLog:
+    """Logs a loop's failure once per outage ("… failed"), then "… recovered" at the first success,
+    instead of a traceback every tick while the database is down."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.log, self.what, self.down_since = logger, what, None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            if is_unavailable(exc):
+                self.log.error("%s failed: the database is unavailable (%s: %s); logged once until it recovers",
+                               self.what, type(exc).__name__, exc)
+            else:
+                self.log.error("%s failed; logged once until it recovers", self.what, exc_info=exc)
+
+    def ok(self) -> None:
+        if self.down_since is not None:
+            self.log.warning("%s recovered after %.1f s", self.what, time.monotonic() - self.down_since)
+            self.down_since = None

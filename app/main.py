@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import re
 import time
@@ -47,6 +48,12 @@ from subscriptions.hubs import Registry, set_registry
 
 log = logging.getLogger("pulse")
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+
+def _unavailable() -> Response:
+    response = _json_error(503, "the database is unavailable; retry later", "SERVICE_UNAVAILABLE")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _json_error(status: int, message: str, code: str) -> Response:
@@ -225,6 +232,9 @@ class PulseGraphQL(GraphQL):
             status, code = _REFUSALS.get(exc.reason, (exc.status_code, _STATUS_CODES.get(exc.status_code, "BAD_REQUEST")))
             headers = {"Allow": "GET, POST"} if status == 405 else None
             response = self.refusal(request, status, exc.reason, code, headers)
+        if scope.get("pulse.unavailable"):  # a dead database is no answer: 503, the client retries
+            response.status_code = 503
+            response.headers["Retry-After"] = "5"
         if scope.get("pulse.graphql"):
             outcome = "refused" if response.status_code >= 400 or scope.get("pulse.refused") else \
                 "error" if scope.get("pulse.errors") else "ok"
@@ -255,6 +265,10 @@ class PulseGraphQL(GraphQL):
         if request_data.operation_name is None and isinstance(query, str):
             named = _OPERATION_NAME.match(query)
             request.scope["pulse.operation"] = named.group(1) if named else None
+        if (not self.settings.allows_anonymous_introspection and isinstance(query, str) and _INTROSPECTION.search(query)
+                and request.scope.get("state", {}).get("principal") is None):
+            raise DocumentRefusal(401, "introspection needs a valid token (Authorization: Bearer …)", "UNAUTHENTICATED",
+                                  {"WWW-Authenticate": "Bearer"})
         method = request_adapter.method
         allowed = {OperationType.QUERY} if method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         try:
@@ -289,6 +303,11 @@ class PulseGraphQL(GraphQL):
                 else:
                     code = "GRAPHQL_VALIDATION_FAILED"
                 formatted.setdefault("extensions", {})["code"] = code
+        for error, formatted in zip(result.errors or [], response.get("errors") or []):
+            if db.is_unavailable(error.original_error):
+                formatted["message"] = "the database is unavailable; retry later"
+                formatted.setdefault("extensions", {})["code"] = "SERVICE_UNAVAILABLE"
+                request.scope["pulse.unavailable"] = True
         for formatted in response.get("errors") or []:
             code = (formatted.get("extensions") or {}).get("code")
             code = code if isinstance(code, str) and len(code) <= 64 else "INTERNAL"
@@ -325,6 +344,9 @@ class PulseGraphQL(GraphQL):
 
 
 
+# An introspection field anywhere in a document (a match inside a string literal only refuses an
+# anonymous request, which could read nothing anyway).
+_INTROSPECTION = re.compile(r"__(?:schema|type)\b")
 _OPERATION_NAME = re.compile(r"\s*(?:#[^\n]*\s*)*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
 
 # Strawberry's refusals (HTTPException reasons) → (status, code).
@@ -379,18 +401,27 @@ class HttpMetrics:
         fields = {"request_id": request_id}
         token = logs.request_fields.set(fields)
 
+        started_response = False
+
         async def sending(message: dict) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
-        except Exception:
-            access_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            raise
+        except Exception as exc:
+            if db.is_unavailable(exc) and not started_response:
+                access_log.warning("database unavailable in %s %s: %s", scope["method"], scope["path"],
+                                   type(exc).__name__)
+                scope["pulse.error_code"] = "SERVICE_UNAVAILABLE"
+                await _unavailable()(scope, receive, sending)
+            else:
+                access_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+                raise
         finally:
             elapsed = time.perf_counter() - started
             route = scope["path"] if scope["path"] in _ROUTES else "other"
@@ -419,11 +450,16 @@ class HttpAuth:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), None)
-        if header:
+        if header and scope["path"] != "/metrics":  # /metrics has its own token (PULSE_METRICS_TOKEN)
             try:
                 principal = await authenticate(header, touch_resolution_s=self.settings.token_last_used_resolution_s)
             except Unauthenticated as exc:
                 return await _json_error(401, str(exc), "UNAUTHENTICATED")(scope, receive, send)
+            except Exception as exc:
+                if not db.is_unavailable(exc):
+                    raise
+                scope["pulse.error_code"] = "SERVICE_UNAVAILABLE"
+                return await _unavailable()(scope, receive, send)
             scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
@@ -464,7 +500,28 @@ async def export_download(request: Request) -> Response:
     return await download_export(request)
 
 
-async def metrics_endpoint(_request: Request) -> Response:
+def metrics_access(settings: Settings, authorization: str | None, own_port: bool) -> Response | None:
+    """None when this request may read /metrics; otherwise the JSON refusal. On the API port: not
+    served when metrics have their own port, nor in production without a metrics token."""
+    if not own_port and settings.metrics_port is not None:
+        return _json_error(404, "metrics are served on their own port (PULSE_METRICS_PORT)", "NOT_FOUND")
+    if settings.metrics_token:
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            return _json_error(401, "metrics need Authorization: Bearer <PULSE_METRICS_TOKEN>", "UNAUTHENTICATED")
+        return None
+    if not own_port and settings.env == "production":
+        return _json_error(404, "metrics are not served on the API port in production: set PULSE_METRICS_PORT "
+                           "or PULSE_METRICS_TOKEN", "NOT_FOUND")
+    return None
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    refusal = metrics_access(request.app.state.settings, request.headers.get("authorization"), own_port=False)
+    return refusal or await metrics_response()
+
+
+async def metrics_response() -> Response:
     from app.sender.service import queue_stats
 
     with contextlib.suppress(Exception):  # the database may be down: serve the rest
@@ -475,22 +532,55 @@ async def metrics_endpoint(_request: Request) -> Response:
 
 
 async def _every(interval: float, fn, what: str) -> None:
+    outage = db.OutageLog(log, what)  # logged once per outage, not every interval
     while True:
         await asyncio.sleep(interval)
         try:
             await fn()
-        except Exception:  # noqa: BLE001 - keep going
-            log.warning("%s failed", what, exc_info=True)
+            outage.ok()
+        except Exception as exc:  # noqa: BLE001 - keep going
+            outage.failed(exc)
 
 
 async def _scheduler(interval: float) -> None:
-    """Moves SCHEDULED campaigns to LIVE at startAt and completes them at endAt."""
+    """Moves SCHEDULED campaigns to LIVE at startAt and completes them at endAt. A failure (the
+    database down) is logged once per outage, and its recovery once."""
+    outage = db.OutageLog(log, "scheduler tick")
     while True:
         try:
             await promote_due()
-        except Exception:  # noqa: BLE001 - keep ticking
-            log.warning("scheduler tick failed", exc_info=True)
+            outage.ok()
+        except Exception as exc:  # noqa: BLE001 - keep ticking
+            outage.failed(exc)
         await asyncio.sleep(interval)
+
+
+async def serve_metrics(settings: Settings) -> asyncio.AbstractServer:
+    """GET /metrics on PULSE_METRICS_PORT (PULSE_HOST): a minimal HTTP/1.0 server, one request per
+    connection. Every `--workers` process binds it (SO_REUSEPORT): a scrape reads one process."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            lines = head.decode("latin-1").split("\r\n")
+            method, path = (lines[0].split(" ") + ["", ""])[:2]
+            authorization = next((line.split(":", 1)[1].strip() for line in lines[1:]
+                                  if line.lower().startswith("authorization:")), None)
+            if method != "GET" or path.split("?")[0] != "/metrics":
+                response: Response = _json_error(404, "only GET /metrics is served here", "NOT_FOUND")
+            else:
+                response = metrics_access(settings, authorization, own_port=True) or await metrics_response()
+            body = response.body
+            headers = "".join(f"{k}: {v}\r\n" for k, v in response.headers.items() if k != "content-length")
+            writer.write(f"HTTP/1.0 {response.status_code} {'OK' if response.status_code == 200 else 'Error'}\r\n"
+                         f"{headers}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
+            await writer.drain()
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, settings.host, settings.metrics_port, reuse_port=True)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -535,9 +625,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
             tasks.append(asyncio.create_task(Worker(settings).run(stop), name="pulse-worker"))
         else:
-            tasks.append(asyncio.create_task(_scheduler(5.0)))
+            tasks.append(asyncio.create_task(_scheduler(settings.scheduler_interval_s)))
         if settings.runs_exports_in_process:
             tasks.append(asyncio.create_task(ExportRunner(settings).run(stop), name="pulse-exports"))
+        metrics_server = await serve_metrics(settings) if settings.metrics_port is not None else None
         try:
             yield
         finally:
@@ -548,6 +639,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if metrics_server is not None:
+                metrics_server.close()
+                await metrics_server.wait_closed()
             await registry.close()
             set_registry(None)
             await bus.disconnect()

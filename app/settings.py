@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # Seconds allowed between two chunks of a request body (a client trickling bytes is cut off with 408).
     body_read_timeout_s: float = Field(default=10.0, gt=0)
+    # Introspection (`__schema`, `__type`) without a valid token: allowed by default except in
+    # production, where an anonymous introspection request gets 401 UNAUTHENTICATED.
+    anonymous_introspection: bool | None = None
+    # GET /metrics: on its own port (then not on the API port), and/or behind `Authorization: Bearer
+    # <PULSE_METRICS_TOKEN>`. In production with neither, the API port does not serve it (404).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_token: str | None = None
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
@@ -55,6 +62,8 @@ class Settings(BaseSettings):
     subscription_min_interval_s: float = 0.25
     stream_buffer_limit: int = 5000
     token_watchdog_interval_s: float = 2.0
+    # The API's campaign scheduler (when the worker runs elsewhere): seconds between ticks.
+    scheduler_interval_s: float = Field(default=5.0, gt=0)
     # The sender (worker). In-process by default on the embedded SQLite default.
     worker_in_process: bool | None = None
     sender_rate: float = Field(default=50.0, gt=0)  # messages queued per second per worker
@@ -119,6 +128,12 @@ class Settings(BaseSettings):
 
     @property
     def graphiql(self) -> bool:
+        return self.env != "production"
+
+    @property
+    def allows_anonymous_introspection(self) -> bool:
+        if self.anonymous_introspection is not None:
+            return self.anonymous_introspection
         return self.env != "production"
 
     @property

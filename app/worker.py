@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 
-from app.db import is_retryable
+from app.db import OutageLog, is_retryable, is_unavailable
 from app.campaigns.service import promote_due
 from app.sender.providers import build_providers
 from app.sender.service import complete_finished, dispatch_batch, expire_receipts, queue_batch
@@ -34,6 +34,15 @@ class Worker:
         self.providers = build_providers(settings)
         self.queued = 0
         self.handed = 0
+        self.outage = OutageLog(log, "worker round")  # a dead database: logged once per outage
+        self._down = False
+
+    def _report(self, what: str, exc: BaseException) -> None:
+        if is_unavailable(exc):
+            self._down = True
+            self.outage.failed(exc)
+        else:
+            _report(what, exc)
 
     async def tick(self) -> int:
         """One round; returns how much work it did."""
@@ -45,14 +54,14 @@ class Worker:
             self.queued += queued.queued
             work += queued.queued + queued.skipped
         except Exception as exc:  # noqa: BLE001
-            _report("queueing round", exc)
+            self._report("queueing round", exc)
         try:
             dispatched = await dispatch_batch(self.providers, s.sender_batch, lease_s=s.dispatch_lease_s,
                                               max_attempts=s.dispatch_max_attempts, backoff_s=s.dispatch_backoff_s)
             self.handed += dispatched.handed
             work += dispatched.handed + dispatched.retried + dispatched.failed
         except Exception as exc:  # noqa: BLE001
-            _report("dispatch round", exc)
+            self._report("dispatch round", exc)
         return work
 
     async def maintain(self) -> None:
@@ -65,13 +74,16 @@ class Worker:
         last_maintenance = 0.0
         while not stop.is_set():
             started = time.monotonic()
+            self._down = False
             try:
                 await self.tick()
                 if started - last_maintenance > 2:
                     await self.maintain()
                     last_maintenance = started
             except Exception as exc:  # noqa: BLE001 - a bad round must not stop the sender
-                _report("worker round", exc)
+                self._report("worker round", exc)
+            if not self._down:
+                self.outage.ok()
             elapsed = time.monotonic() - started
             try:
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, self.settings.sender_tick_s - elapsed))

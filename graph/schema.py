@@ -138,6 +138,11 @@ class PulseMaskErrors(MaskErrors):
     """Strawberry's masking, keeping a code on the masked error."""
 
     def anonymise_error(self, error):
+        from app.db import is_unavailable
+
+        if is_unavailable(error.original_error):  # not a fault to hide: the client retries (HTTP 503)
+            return GraphQLError("the database is unavailable; retry later", nodes=error.nodes, path=error.path,
+                                original_error=error.original_error, extensions={"code": "SERVICE_UNAVAILABLE"})
         masked = super().anonymise_error(error)
         masked.extensions = {"code": INTERNAL}
         return masked

@@ -40,6 +40,9 @@ class Send(Model):
     reserved_micros = fields.BigIntField(default=0)
     dispatch_after = fields.DatetimeField(null=True, db_index=True)
     dispatch_attempts = fields.IntField(default=0)
+    # The fence of the current dispatch claim: a claim writes a fresh token; lease renewals and
+    # outcomes apply only where it is still the claimer's (a worker whose lease expired is a stranger).
+    claim_token = fields.CharField(max_length=32, null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

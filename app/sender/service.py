@@ -17,7 +17,10 @@ Two steps, each one short transaction, safe with many workers on PostgreSQL:
    with a lease), give them to their provider outside the transaction, then
    record the outcome. A crash after the claim only delays the hand-off until
    the lease expires; provider reports carry deterministic idempotency keys,
-   so a repeated hand-off changes nothing. Transient failures retry with
+   so a repeated hand-off changes nothing. Every claim writes a fresh
+   `claim_token`; lease renewals and outcomes apply only where the token is
+   still the claimer's, so a worker whose lease expired (a slow provider) never
+   hands a message that another worker has claimed since, nor records over it. Transient failures retry with
    exponential backoff; after the last attempt (or a permanent refusal) the
    send ends FAILED with the reason — never stuck PENDING.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -73,7 +77,7 @@ SYSTEM_PREFIX = SYSTEM_EXTERNAL_PREFIX
 # Channels whose provider is one of these are sent by the customer's own system and
 # only reported with sendEventsIngest: the built-in sender creates no jobs for them.
 EXTERNAL_PROVIDERS = {"external", "integrator"}
-DISPATCH_CHUNK = 100  # hand-offs recorded every this many messages (bounds duplicate sends after a crash)
+DISPATCH_CHUNK = 20  # hand-offs recorded every this many messages (bounds duplicate sends after a crash)
 
 
 def system_principal(org_id: int) -> Principal:
@@ -304,9 +308,10 @@ async def dispatch_batch(providers: dict[str, Provider], limit: int = 200, *, le
         ids = [r["id"] for r in rows]
         if not ids:
             return out
-        await Send.filter(id__in=ids).update(dispatch_after=now + timedelta(seconds=lease_s))
+        token = secrets.token_hex(16)  # this claim's fence
+        await Send.filter(id__in=ids).update(dispatch_after=now + timedelta(seconds=lease_s), claim_token=token)
         await execute(f"UPDATE send SET dispatch_attempts = dispatch_attempts + 1 WHERE id IN ({','.join('?' for _ in ids)})", ids)
-    sends = await Send.filter(id__in=ids)
+    sends = await Send.filter(id__in=ids, claim_token=token)
     campaigns = {c.id: c for c in await Campaign.filter(id__in=list({s.campaign_id for s in sends}))}
     leads = {lead.id: lead for lead in await Lead.filter(id__in=list({s.lead_id for s in sends}))}
     by_provider: dict[str, list[tuple[Send, Message]]] = defaultdict(list)
@@ -323,16 +328,25 @@ async def dispatch_batch(providers: dict[str, Provider], limit: int = 200, *, le
         # and a crash re-sends at most one chunk.
         for start in range(0, len(all_items), DISPATCH_CHUNK):
             items = all_items[start:start + DISPATCH_CHUNK]
-            # renew the lease of this chunk before handing it over
-            await Send.filter(id__in=[s.id for s, _ in items], status=SendStatus.PENDING).update(
+            # renew the lease of this chunk before handing it over — only where the claim is still ours:
+            # once our lease expired another worker may have claimed (and sent) these messages.
+            chunk_ids = [s.id for s, _ in items]
+            await Send.filter(id__in=chunk_ids, status=SendStatus.PENDING, claim_token=token).update(
                 dispatch_after=datetime.now(timezone.utc) + timedelta(seconds=lease_s))
-            await _dispatch_chunk(name, provider, items, out, now, max_attempts, backoff_s)
+            mine = set(await Send.filter(id__in=chunk_ids, status=SendStatus.PENDING, claim_token=token)
+                       .values_list("id", flat=True))
+            if len(mine) < len(items):
+                log.warning("dispatch claim lost for %d message(s) (lease expired): not handed off",
+                            len(items) - len(mine))
+            items = [(s, m) for s, m in items if s.id in mine]
+            if items:
+                await _dispatch_chunk(name, provider, items, out, now, max_attempts, backoff_s, token)
     return out
 
 
-async def _dispatch_chunk(name, provider, items, out: DispatchResult, now, max_attempts, backoff_s) -> None:
+async def _dispatch_chunk(name, provider, items, out: DispatchResult, now, max_attempts, backoff_s,
+                          token: str) -> None:
     reports: dict[int, list[SendEventData]] = defaultdict(list)
-    handed: list[int] = []
     if provider is None:
         outcomes = [None] * len(items)
     else:
@@ -341,26 +355,31 @@ async def _dispatch_chunk(name, provider, items, out: DispatchResult, now, max_a
         except Exception as exc:  # noqa: BLE001 - a provider bug is a transient failure
             log.exception("provider %s failed", name)
             outcomes = [Outcome(False, retry=True, reason=f"{name}: {type(exc).__name__}")] * len(items)
-    for (s, m), outcome in zip(items, outcomes):
-        if outcome is None:
-            reports[s.organization_id].append(_failed(m, f"no provider named {name!r} is configured"))
-            out.failed += 1
-        elif outcome.accepted:
-            handed.append(s.id)
-            reports[s.organization_id].extend(outcome.events or [])
-            out.handed += 1
-        elif outcome.retry and s.dispatch_attempts < max_attempts:
-            delay = backoff_s * 2 ** (s.dispatch_attempts - 1)
-            await Send.filter(id=s.id, status=SendStatus.PENDING).update(dispatch_after=now + timedelta(seconds=delay))
-            out.retried += 1
-        else:
-            reports[s.organization_id].extend(outcome.events or [_failed(m, outcome.reason or "refused")])
-            out.failed += 1
+    # Record each outcome only where the claim is still ours (fenced by the token), releasing it in the
+    # same conditional update: a late worker whose lease expired and whose messages another worker
+    # claimed since changes nothing — neither the lease, nor the retry time, nor the status.
+    async with in_transaction():
+        for (s, m), outcome in zip(items, outcomes):
+            retry = outcome is not None and not outcome.accepted and outcome.retry and s.dispatch_attempts < max_attempts
+            after = now + timedelta(seconds=backoff_s * 2 ** (s.dispatch_attempts - 1)) if retry else None
+            if not await Send.filter(id=s.id, status=SendStatus.PENDING, claim_token=token).update(
+                    dispatch_after=after, claim_token=None):
+                log.warning("dispatch outcome of send %s not recorded: its claim was lost (lease expired)", s.id)
+                continue
+            if outcome is None:
+                reports[s.organization_id].append(_failed(m, f"no provider named {name!r} is configured"))
+                out.failed += 1
+            elif outcome.accepted:
+                reports[s.organization_id].extend(outcome.events or [])
+                out.handed += 1
+            elif retry:
+                out.retried += 1
+            else:
+                reports[s.organization_id].extend(outcome.events or [_failed(m, outcome.reason or "refused")])
+                out.failed += 1
     for org_id, events in reports.items():
         if events:
             await ingest_send_events(system_principal(org_id), events)
-    if handed:
-        await Send.filter(id__in=handed).update(dispatch_after=None)
 
 
 def _failed(m: Message, reason: str) -> SendEventData:
