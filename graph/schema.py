@@ -116,7 +116,8 @@ class PulseSchema(strawberry.Schema):
         super().__init__(*args, **kwargs)
         self.limit_rules, self.max_tokens = limits
         # A subscription is charged to the rate limit when its source stream starts (its events are free).
-        for field in self._schema.subscription_type.fields.values():
+        subscription = self._schema.subscription_type
+        for field in (subscription.fields.values() if subscription is not None else ()):
             if field.subscribe is not None:
                 field.subscribe = _charged_subscribe(field.subscribe)
 
