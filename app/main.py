@@ -41,6 +41,7 @@ from app.web.cors import add_cors
 from app.web.dashboard import mount_dashboard
 from graph.core import Context
 from graph.core.execution import PulseTransportWSHandler
+from graph.core.limits import RateLimiter
 from graph.core.persisted import DocumentRefusal, DocumentStore, load_manifest
 from graph.schema import build_schema
 from subscriptions.bus import Bus, get_bus, set_bus
@@ -153,10 +154,12 @@ class PulseGraphQL(GraphQL):
 
     graphql_transport_ws_handler_class = PulseTransportWSHandler
 
-    def __init__(self, settings: Settings, documents: DocumentStore | None = None, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, documents: DocumentStore | None = None,
+                 limiter: RateLimiter | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.documents = documents or DocumentStore()
+        self.limiter = limiter
         # Open websockets and the token each authenticated with (for revocation); kept by
         # PulseTransportWSHandler.
         self.sockets: dict[Any, int | None] = {}
@@ -328,7 +331,8 @@ class PulseGraphQL(GraphQL):
         response = super().create_response(response_data, sub_response)
         if getattr(sub_response, "graphql_response_json", False) and isinstance(response_data, dict):
             errors = response_data.get("errors") or []
-            if errors and response_data.get("data") is None and all(not e.get("path") for e in errors):
+            if errors and response_data.get("data") is None and all(not e.get("path") for e in errors) \
+                    and response.status_code == 200:  # a 429 (RATE_LIMITED) stays a 429
                 response_data = {k: v for k, v in response_data.items() if k != "data"}
                 response.body = self.encode_json(response_data).encode()
                 response.headers["content-length"] = str(len(response.body))
@@ -340,7 +344,8 @@ class PulseGraphQL(GraphQL):
         principal = None
         if request.scope["type"] == "http":
             principal = request.scope.get("state", {}).get("principal")
-        return Context(request=request, principal_=principal, response=response, settings=self.settings)
+        return Context(request=request, principal_=principal, response=response, settings=self.settings,
+                       limiter=self.limiter)
 
 
 
@@ -588,7 +593,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.env != "test":
         logs.configure(settings.env, settings.log_level)
     wire()
-    schema = build_schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.mask_errors)
+    schema = build_schema(settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.mask_errors,
+                          max_cost=settings.max_query_cost, rate_points=settings.rate_limit_points,
+                          rate_window_s=settings.rate_limit_window_s)
     trusted = None
     if settings.trusted_documents:
         trusted = {}
@@ -597,9 +604,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     documents = DocumentStore(settings.broadcast_url if settings.broadcast_url.startswith(("redis://", "rediss://"))
                               else None, prefix=settings.channel_prefix, size=settings.apq_cache_size,
                               ttl_s=settings.apq_ttl_s, trusted=trusted)
+    limiter = RateLimiter(settings.rate_limit_points, settings.rate_limit_window_s,
+                          settings.broadcast_url if settings.broadcast_url.startswith(("redis://", "rediss://"))
+                          else None, prefix=settings.channel_prefix)
     graphql = PulseGraphQL(
         settings,
         documents,
+        limiter,
         schema=schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -647,6 +658,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await bus.disconnect()
             set_bus(None)
             await documents.close()
+            await limiter.close()
             await db.close_db()
 
     app = Starlette(

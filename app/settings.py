@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_tokens: int = 5000
     max_batch_size: int = 5000
+    # Query cost (graph/core/limits.py, docs/api.md): the most one operation may cost (nodes it can
+    # return through `first`/`last`, multiplied down nested connections); 0 = no limit.
+    max_query_cost: int = Field(default=20000, ge=0)
+    # Rate limit in cost points per token and window (Redis when the broadcast URL is redis://…,
+    # shared by every instance; in memory otherwise); 0 points = off.
+    rate_limit_points: int = Field(default=100000, ge=0)
+    rate_limit_window_s: int = Field(default=60, ge=1)
     token_last_used_resolution_s: int = 60
     log_level: str = "info"
     # Automatic persisted queries (graph/core/persisted.py): in-process LRU size; Redis entry lifetime.

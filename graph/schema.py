@@ -18,6 +18,7 @@ from graph.billing import queries as billing_queries
 from graph.billing import subscriptions as billing_subscriptions
 from graph.campaigns import mutations as campaigns_mutations
 from graph.campaigns import queries as campaigns_queries
+from graph.core import limits
 from graph.core.execution import PulseExecutionContext
 from graph.delivery import mutations as delivery_mutations
 from graph.delivery import subscriptions as delivery_subscriptions
@@ -41,8 +42,16 @@ log = logging.getLogger("pulse.graphql")
 # each field's resolver lives with its domain (graph/<domain>/{queries,mutations,subscriptions}.py).
 
 
-@strawberry.type(description="Reads. Every read is scoped to the caller.")
+QUERY_DESCRIPTION = ("Reads. Every read is scoped to the caller. " + limits.COST_FORMULA +
+                     " An operation may cost at most {max_cost} (PULSE_MAX_QUERY_COST): costlier ones are refused "
+                     "before they run with `extensions.code` QUERY_TOO_COSTLY. Each token may spend {points} points "
+                     "per {window} s (PULSE_RATE_LIMIT_POINTS, PULSE_RATE_LIMIT_WINDOW_S); over it: RATE_LIMITED, "
+                     "HTTP 429 with Retry-After. See `rateLimit`.")
+
+
+@strawberry.type(description=QUERY_DESCRIPTION.format(max_cost=20000, points=100000, window=60))
 class Query:
+    rate_limit = limits.rate_limit
     node = node.node
     viewer = tenancy_queries.viewer
     dashboard = reporting_queries.dashboard
@@ -158,6 +167,11 @@ class PulseSchema(strawberry.Schema):
     def __init__(self, *args, limits: tuple[tuple, int], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.limit_rules, self.max_tokens = limits
+        # A subscription is charged to the rate limit when its source stream starts (its events are free).
+        subscription = self._schema.subscription_type
+        for field in (subscription.fields.values() if subscription is not None else ()):
+            if field.subscribe is not None:
+                field.subscribe = _charged_subscribe(field.subscribe)
 
     def process_errors(self, errors, execution_context=None) -> None:
         """Every error gets `extensions.code`; a client's mistake is logged only by the request's one
@@ -191,7 +205,24 @@ class PulseSchema(strawberry.Schema):
         return context
 
 
-def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False):
+def _charged_subscribe(subscribe):
+    async def charged(root, info, **kwargs):
+        context = info.context
+        cost = getattr(context, "query_cost", None)  # set by this operation's executor just now
+        if cost is not None:
+            refusal = await _limits.charge(context)
+            if refusal is not None:
+                raise refusal
+        result = subscribe(root, info, **kwargs)
+        return await result if hasattr(result, "__await__") else result
+    return charged
+
+
+_limits = limits
+
+
+def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000, mask_errors: bool = False,
+                 max_cost: int = 20000, rate_points: int = 100000, rate_window_s: int = 60):
     # Factories, not instances: Strawberry builds them per request (an instance is shared by
     # concurrent requests and its `execution_context` is overwritten by each one: MaskErrors could
     # then mask another request's result). The limit rules are built once: QueryDepthLimiter and
@@ -206,15 +237,19 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
     ]
     if mask_errors:
         extensions.append(lambda: PulseMaskErrors(should_mask_error=should_mask))
-    return PulseSchema(
+    schema = PulseSchema(
         limits=(rules, max_tokens),
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=NODE_TYPES,
         extensions=extensions,
-        execution_context_class=PulseExecutionContext,
+        execution_context_class=type("PulseExecutionContext", (PulseExecutionContext,), {"max_cost": max_cost}),
     )
+    # The limits this deployment runs with, readable by introspection.
+    schema._schema.query_type.description = QUERY_DESCRIPTION.format(
+        max_cost=max_cost, points=rate_points if rate_points > 0 else "unlimited", window=rate_window_s)
+    return schema
 
 
 # The default schema (for `strawberry export-schema graph.schema:schema` and tests).

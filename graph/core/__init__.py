@@ -194,15 +194,16 @@ def decode_cursor(cursor: str | None) -> int | None:
     return parsed[1]
 
 
-async def paginate(qs, first: int | None, after: str | None, convert: Callable[[Any], Any], *,
-                   max_first: int = 500, default_first: int = 50) -> Connection:
-    """Keyset pagination, newest (highest id) first."""
+def check_first(first: int | None, *, max_first: int = 500, default_first: int = 50) -> int:
     first = default_first if first is None else first
     if first < 0 or first > max_first:
         raise GraphQLError(f"`first` must be between 0 and {max_first}", extensions={"code": "BAD_USER_INPUT"})
-    after_id = decode_cursor(after)
-    page_qs = qs.filter(id__lt=after_id) if after_id is not None else qs
-    rows = await page_qs.order_by("-id").limit(first + 1) if first else []
+    return first
+
+
+def page_of(rows: list, first: int, after_id: int | None, convert: Callable[[Any], Any],
+            count: Callable[[], Awaitable[int]]) -> Connection:
+    """A connection from up to first + 1 rows, newest first (the extra row says a next page exists)."""
     has_next = len(rows) > first
     rows = rows[:first]
     edges = [Edge(cursor=encode_cursor(r.id), node=convert(r)) for r in rows]
@@ -211,8 +212,18 @@ async def paginate(qs, first: int | None, after: str | None, convert: Callable[[
         page_info=PageInfo(has_next_page=has_next, has_previous_page=after_id is not None,
                            start_cursor=edges[0].cursor if edges else None,
                            end_cursor=edges[-1].cursor if edges else None),
-        _count=qs.count,
+        _count=count,
     )
+
+
+async def paginate(qs, first: int | None, after: str | None, convert: Callable[[Any], Any], *,
+                   max_first: int = 500, default_first: int = 50) -> Connection:
+    """Keyset pagination, newest (highest id) first."""
+    first = check_first(first, max_first=max_first, default_first=default_first)
+    after_id = decode_cursor(after)
+    page_qs = qs.filter(id__lt=after_id) if after_id is not None else qs
+    rows = await page_qs.order_by("-id").limit(first + 1) if first else []
+    return page_of(rows, first, after_id, convert, qs.count)
 
 
 # ---------------------------------------------------------------- context
@@ -227,6 +238,9 @@ class Context:
     settings: Any = None
     connection_params: dict | None = None
     ws_handler: Any = None  # the graphql-transport-ws handler of a websocket (graph/core/execution.py)
+    limiter: Any = None  # the rate limiter (graph/core/limits.py)
+    query_cost: int | None = None  # the running operation's cost, set before it executes
+    rate_limit: Any = None  # what charging it left (limits.RateState)
 
     @property
     def principal(self) -> Principal:

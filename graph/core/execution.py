@@ -41,11 +41,13 @@ import weakref
 from typing import Any
 
 import orjson
+from graphql import ExecutionResult
 from graphql.pyutils import RefMap
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from app import metrics
+from graph.core import limits
 
 _EXECUTED = metrics.SHARED_EXECUTIONS.labels("executed")
 _REUSED = metrics.SHARED_EXECUTIONS.labels("reused")
@@ -95,6 +97,10 @@ class _Entry:
 
 
 class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    # Set by PulseSchema: the query cost limit (graph/core/limits.py); 0 = none.
+    max_cost = 0
+    _charge_pending = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         try:
@@ -103,6 +109,38 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
             task = None
         if task is not None:
             _executors[task] = self
+
+    @classmethod
+    def build(cls, schema, document, *args: Any, **kwargs: Any):
+        """The cost of the operation, before anything runs: over the limit, the request ends here
+        (an error list, as for variable coercion). A query or mutation is charged to the rate
+        limit when it starts executing (`execute_operation`), a subscription when its source
+        stream starts (PulseSchema)."""
+        executor = super().build(schema, document, *args, **kwargs)
+        if isinstance(executor, list):
+            return executor
+        cost = limits.query_cost(schema, executor.fragments, executor.operation,
+                                 getattr(executor.variable_values, "coerced", executor.variable_values))
+        context = executor.context_value
+        if context is not None and hasattr(context, "query_cost"):
+            context.query_cost = cost
+        if executor.max_cost and cost > executor.max_cost:
+            return [limits.too_costly(cost, executor.max_cost, executor.operation)]
+        executor._charge_pending = executor.operation.operation.value != "subscription"
+        return executor
+
+    def execute_operation(self, serially: bool | None = None):
+        if not self._charge_pending:
+            return super().execute_operation(serially)
+        self._charge_pending = False
+        return self._charged(serially)
+
+    async def _charged(self, serially: bool | None):
+        refusal = await limits.charge(self.context_value)
+        if refusal is not None:
+            return ExecutionResult(None, errors=[refusal])
+        result = super().execute_operation(serially)
+        return await result if self.is_awaitable(result) else result
 
     def group(self) -> tuple:
         """What a subscriber's group is made of besides the operation: (variables, access)."""

@@ -8,6 +8,7 @@ from collections import defaultdict
 from strawberry.dataloader import DataLoader as _StrawberryDataLoader
 
 from app.billing import budget as budget_service
+from app.delivery.sends import send_counts, send_pages
 from app.reporting import kpis
 from models.budgets import BudgetAlert
 from models.campaigns import Campaign, CampaignChannel
@@ -63,6 +64,33 @@ async def _lead_totals(org_ids: list[int]):
     return [totals for _ in org_ids]
 
 
+async def _send_pages(keys: list[tuple]):
+    """Keys (campaign id, limit, before id, channel, status, recipient): one batch per distinct
+    (limit, before id, filter), two statements each (app/delivery/sends.py)."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for key in keys:
+        groups[key[1:]].append(key[0])
+    found = {}
+    for rest, ids in groups.items():
+        pages = await send_pages(sorted(set(ids)), *rest)
+        for i in ids:
+            found[(i, *rest)] = pages.get(i, [])
+    return [found[k] for k in keys]
+
+
+async def _send_counts(keys: list[tuple]):
+    """Keys (campaign id, channel, status, recipient): one statement per distinct filter."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for key in keys:
+        groups[key[1:]].append(key[0])
+    found = {}
+    for rest, ids in groups.items():
+        counts = await send_counts(sorted(set(ids)), *rest)
+        for i in ids:
+            found[(i, *rest)] = counts.get(i, 0)
+    return [found[k] for k in keys]
+
+
 class Loaders:
     """Created per request (see Context.loaders)."""
 
@@ -79,6 +107,8 @@ class Loaders:
         self.alerts = DataLoader(_grouped(BudgetAlert, "campaign_id", "threshold"))
         self.send_events = DataLoader(_grouped(SendEvent, "send_id", "occurred_at"))
         self.lead_totals = DataLoader(_lead_totals)
+        self.send_pages = DataLoader(_send_pages)
+        self.send_counts = DataLoader(_send_counts)
 
 
 def loaders(info) -> Loaders:
