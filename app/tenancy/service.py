@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.tenancy.access import Principal, Unit, hash_token, new_token, resolve_unit
+from app.tenancy.access import Principal, Unit, hash_token, new_token, principals_changed, resolve_unit
 from app.core.errors import DomainError, ErrorCode, NotFound
 from models.enums import Role, UnitKind
 from models.tenancy import ApiToken, Center, Organization, User, Zone
@@ -86,6 +86,7 @@ async def create_token(
     email = check_email(email)
     name = check_name(name, "name", required=False)
     scope = scope or Unit(UnitKind.ORGANIZATION, org_id, org_id)
+    changed = False
     async with in_transaction():
         user = await User.get_or_none(organization_id=org_id, email=email)
         fields = {
@@ -103,7 +104,11 @@ async def create_token(
         else:
             await User.filter(id=user.id).update(**fields)
             await user.refresh_from_db()
-        return await _issue(user, name)
+            changed = True
+        issued = await _issue(user, name)
+    if changed:  # role, scope or export right of existing tokens may have changed
+        await principals_changed()
+    return issued
 
 
 async def token_create(principal: Principal, email: str, role: Role, scope_kind, scope_id, **kw) -> IssuedToken:
@@ -121,6 +126,7 @@ async def token_revoke(principal: Principal, token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = datetime.now(timezone.utc)
         await ApiToken.filter(id=token.id).update(revoked_at=token.revoked_at)
+        await principals_changed()
     return token
 
 
