@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -327,6 +327,10 @@ class HttpMetrics:
 
         try:
             await self.app(scope, receive, sending)
+        except ClientDisconnect:
+            # The client went away before its body was read: a normal event (load generators,
+            # closed tabs). Nothing can be answered; the access line says 499, no traceback.
+            status = 499
         except Exception:
             access_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             raise
