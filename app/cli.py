@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from functools import wraps
 
@@ -27,6 +28,25 @@ async def _with_db(coro_fn, *, migrate: bool | None = None):
         return await coro_fn()
     finally:
         await db.close_db()
+
+
+async def _announce_principals_changed() -> None:
+    """Tell running API instances to forget cached principals (else their TTL bounds it)."""
+    from app.tenancy.access import principals_changed
+    from subscriptions.bus import Bus, set_bus
+
+    settings = get_settings()
+    bus = Bus(settings.broadcast_url, settings.channel_prefix)
+    try:
+        await asyncio.wait_for(bus.connect(), 5)
+        set_bus(bus)
+        await asyncio.wait_for(principals_changed(), 5)
+    except Exception:  # noqa: BLE001 - the revocation is committed; the TTL bounds the rest
+        pass
+    finally:
+        set_bus(None)
+        with contextlib.suppress(Exception):
+            await bus.disconnect()
 
 
 def _fail(message: str) -> None:
@@ -269,6 +289,7 @@ async def token_revoke(token_id: int) -> None:
         if not n and not await ApiToken.exists(id=token_id):
             _fail(f"no token {token_id}")
         click.echo(f"token {token_id} revoked")
+        await _announce_principals_changed()
 
     await _with_db(go)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,7 +30,8 @@ from cross_web import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app import db, logs, metrics
-from app.tenancy.access import access_still_granted, authenticate
+from app.tenancy.access import (PRINCIPALS_TOPIC, access_still_granted, authenticate, configure_principal_cache,
+                                forget_principals)
 from app.campaigns.service import promote_due
 from app.core.errors import Unauthenticated
 from app.exports.http import download as download_export
@@ -418,6 +419,10 @@ class HttpMetrics:
 
         try:
             await self.app(scope, receive, sending)
+        except ClientDisconnect:
+            # The client went away before its body was read: a normal event (load generators,
+            # closed tabs). Nothing can be answered; the access line says 499, no traceback.
+            status = 499
         except Exception as exc:
             if db.is_unavailable(exc) and not started_response:
                 access_log.warning("database unavailable in %s %s: %s", scope["method"], scope["path"],
@@ -536,6 +541,21 @@ async def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+async def _forget_principals_on_bus(bus: Bus) -> None:
+    """Another instance revoked a token or changed a member's role/scope: drop cached principals."""
+    while True:
+        try:
+            async with bus.subscribe(PRINCIPALS_TOPIC) as subscriber:
+                forget_principals()  # anything missed before this subscription took effect
+                async for _event in subscriber:
+                    forget_principals()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - resubscribe; the cache TTL bounds staleness meanwhile
+            log.warning("principal invalidation listener failed; resubscribing", exc_info=True)
+            await asyncio.sleep(1)
+
+
 async def _every(interval: float, fn, what: str) -> None:
     outage = db.OutageLog(log, what)  # logged once per outage, not every interval
     while True:
@@ -626,10 +646,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bus = Bus(settings.broadcast_url, settings.channel_prefix)
         await bus.connect()
         set_bus(bus)
+        configure_principal_cache(settings.principal_cache_ttl_s)
+        bus.on_reconnect(forget_principals)  # messages may have been missed while Redis was away
         registry = Registry(bus, access_still_granted, min_interval=settings.subscription_min_interval_s,
                             stream_limit=settings.stream_buffer_limit)
         set_registry(registry)
-        tasks = [asyncio.create_task(_every(settings.token_watchdog_interval_s, graphql.close_revoked, "token watchdog"))]
+        tasks = [asyncio.create_task(_every(settings.token_watchdog_interval_s, graphql.close_revoked, "token watchdog")),
+                 asyncio.create_task(_forget_principals_on_bus(bus), name="pulse-principals")]
         stop = asyncio.Event()
         if settings.runs_worker_in_process:
             from app.worker import Worker

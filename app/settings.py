@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     rate_limit_points: int = Field(default=100000, ge=0)
     rate_limit_window_s: int = Field(default=60, ge=1)
     token_last_used_resolution_s: int = 60
+    # Principal cache (app/tenancy/access.py): a token's member, role and scope are reused for this
+    # long. Revocations and role/scope changes are also pushed to every instance over the bus, so
+    # this is the worst case when a bus message is lost. 0 turns the cache off.
+    principal_cache_ttl_s: float = Field(default=5.0, ge=0, le=60)
     log_level: str = "info"
     # Automatic persisted queries (graph/core/persisted.py): in-process LRU size; Redis entry lifetime.
     apq_cache_size: int = Field(default=1000, ge=1)

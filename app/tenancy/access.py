@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -16,6 +17,7 @@ from tortoise.expressions import Q
 
 from app.core.errors import DomainError, ErrorCode, Forbidden, NotFound, Unauthenticated
 from models.enums import Role, UnitKind
+from subscriptions.bus import publish
 from models.tenancy import ApiToken, Center, Organization, User, Zone
 
 TOKEN_PREFIX = "cp_"
@@ -194,6 +196,37 @@ async def principal_for_user(user: User, token_id: int | None = None) -> Princip
     )
 
 
+# A per-process principal cache: token hash → (principal, last_used_at, expires). Safe to lose. A
+# revocation or a role/scope change calls forget_principals() on the instance that made it and
+# publishes PRINCIPALS_TOPIC on the bus; every other instance's listener (app/main.py) forgets too.
+# The TTL bounds staleness when a bus message is lost (bus down, CLI without a bus).
+PRINCIPALS_TOPIC = "pulse.principals"
+_principals: dict[str, tuple[Principal, datetime | None, float]] = {}
+_generation = 0
+principal_cache_ttl_s: float = 5.0
+_CACHE_MAX = 10_000
+
+
+def configure_principal_cache(ttl_s: float) -> None:
+    global principal_cache_ttl_s
+    principal_cache_ttl_s = ttl_s
+    forget_principals()
+
+
+def forget_principals() -> None:
+    """Drop every cached principal of this process (an entry being loaded is not stored)."""
+    global _generation
+    _generation += 1
+    _principals.clear()
+
+
+async def principals_changed() -> None:
+    """After a committed revocation or role/scope change: this instance forgets at once, the others
+    through the bus (best effort; the TTL bounds the rest)."""
+    forget_principals()
+    await publish(PRINCIPALS_TOPIC, {"what": "principals"})
+
+
 async def authenticate(raw: str | None, *, touch_resolution_s: int = 60) -> Principal:
     """Resolve a bearer token (with or without the `Bearer ` prefix)."""
     if not raw:
@@ -203,13 +236,31 @@ async def authenticate(raw: str | None, *, touch_resolution_s: int = 60) -> Prin
         token = token[7:].strip()
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthenticated("invalid token")
-    record = await ApiToken.get_or_none(token_hash=hash_token(token)).select_related("user")
+    key = hash_token(token)
+    now = datetime.now(timezone.utc)
+    clock = time.monotonic()
+    hit = _principals.get(key)
+    if hit is not None and hit[2] > clock:
+        principal, last_used = hit[0], hit[1]
+        if last_used is None or now - last_used > timedelta(seconds=touch_resolution_s):
+            await ApiToken.filter(id=principal.token_id).update(last_used_at=now)
+            if _principals.get(key) is hit:
+                _principals[key] = (principal, now, hit[2])
+        return principal
+    generation = _generation
+    record = await ApiToken.get_or_none(token_hash=key).select_related("user")
     if record is None or record.revoked_at is not None:
         raise Unauthenticated("invalid or revoked token")
-    now = datetime.now(timezone.utc)
-    if record.last_used_at is None or now - record.last_used_at > timedelta(seconds=touch_resolution_s):
+    last_used = record.last_used_at
+    if last_used is None or now - last_used > timedelta(seconds=touch_resolution_s):
         await ApiToken.filter(id=record.id).update(last_used_at=now)
-    return await principal_for_user(record.user, record.id)
+        last_used = now
+    principal = await principal_for_user(record.user, record.id)
+    if principal_cache_ttl_s > 0 and generation == _generation:
+        if len(_principals) >= _CACHE_MAX:
+            _principals.clear()
+        _principals[key] = (principal, last_used, clock + principal_cache_ttl_s)
+    return principal
 
 
 async def access_still_granted(principals: list[Principal]) -> list[str | None]:

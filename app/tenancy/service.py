@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app.core.errors import DomainError, ErrorCode, Forbidden, NotFound
 from app.tenancy.access import (
     Principal,
     Unit,
@@ -17,9 +18,9 @@ from app.tenancy.access import (
     hash_token,
     new_token,
     principal_for_user,
+    principals_changed,
     resolve_unit,
 )
-from app.core.errors import DomainError, ErrorCode, Forbidden, NotFound
 from models.enums import Role, UnitKind
 from models.tenancy import ApiToken, Center, MemberChange, Organization, User, Zone
 
@@ -178,7 +179,9 @@ async def member_update(principal: Principal, member_id: int, *, role: Role | No
             await MemberChange.create(organization_id=principal.org_id, member_id=user.id,
                                       changed_by_id=principal.user_id, token_id=principal.token_id,
                                       before=before, after=after)
-        return user
+    if after != before:  # cached principals of this member's tokens are stale on every instance
+        await principals_changed()
+    return user
 
 
 async def token_revoke(principal: Principal, token_id: int) -> ApiToken:
@@ -190,6 +193,7 @@ async def token_revoke(principal: Principal, token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = datetime.now(timezone.utc)
         await ApiToken.filter(id=token.id).update(revoked_at=token.revoked_at)
+        await principals_changed()
     return token
 
 

@@ -56,7 +56,7 @@ class SendStatusEvent(SharedPayload):
 
     @strawberry.field(description="The send as it is now.")
     def send(self) -> Send:
-        return Send(id=to_global_id("Send", self.send_.id), m=self.send_, lead_=self.lead, currency_=self.currency)
+        return Send.of(self.send_, lead_=self.lead, currency_=self.currency)
 
 
 def encode_change_cursor(change_id: int) -> str:

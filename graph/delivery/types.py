@@ -143,6 +143,16 @@ class SendEvent:
         return self.m.machine
 
 
+async def _send_recipient(root: "Send", info: Info) -> Lead | None:
+    lead = root.lead_ if root.lead_ is not None else await loaders(info).lead.load(root.m.lead_id)
+    return Lead.of(lead) if lead is not None and ctx(info).principal.sees_lead(lead) else None
+
+
+async def _send_cost(root: "Send", info: Info) -> Money:
+    return Money.of(root.m.cost_micros, root.currency_ or await org_currency(info, root.m.organization_id))
+
+
+# Declared as class fields (not methods) so that the schema keeps the field order.
 @strawberry.type(description="One message to one recipient on one channel (for SOCIAL, one published post).")
 class Send(Node):
     m: strawberry.Private[ms.Send]
@@ -150,75 +160,29 @@ class Send(Node):
     lead_: strawberry.Private[ml.Lead | None] = None
     currency_: strawberry.Private[str | None] = None
 
-    @strawberry.field(description="The recipient; null when the lead lies outside your scope (its home center is "
-                                  "not yours), exactly as `node(id)` of that lead is.")
-    async def recipient(self, info: Info) -> Lead | None:
-        lead = self.lead_ if self.lead_ is not None else await loaders(info).lead.load(self.m.lead_id)
-        return Lead.of(lead) if lead is not None and ctx(info).principal.sees_lead(lead) else None
+    recipient: Lead | None = strawberry.field(
+        resolver=_send_recipient, description="The recipient; null when the lead lies outside your scope (its home "
+                                              "center is not yours), exactly as `node(id)` of that lead is.")
 
-    @strawberry.field(description="Channel.")
-    def channel(self) -> Channel:
-        return self.m.channel
+    channel: Channel = strawberry.field(description="Channel.", default=None)
+    status: SendStatus = strawberry.field(description="Delivery status.", default=None)
 
-    @strawberry.field(description="Delivery status.")
-    def status(self) -> SendStatus:
-        return self.m.status
+    cost: Money = strawberry.field(resolver=_send_cost,
+                                   description="Cost, incurred once the provider accepted the message (else 0).")
 
-    @strawberry.field(description="Cost, incurred once the provider accepted the message (else 0).")
-    async def cost(self, info: Info) -> Money:
-        return Money.of(self.m.cost_micros, self.currency_ or await org_currency(info, self.m.organization_id))
-
-    @strawberry.field(description="Credits, incurred once the provider accepted the message (else 0).")
-    def credits(self) -> int:
-        return self.m.credits
-
-    @strawberry.field(description="When the message was queued.")
-    def queued_at(self) -> dt.datetime:
-        return self.m.queued_at
-
-    @strawberry.field(description="When the provider accepted it (from the SENT event).")
-    def sent_at(self) -> dt.datetime | None:
-        return self.m.sent_at
-
-    @strawberry.field(description="When it was delivered.")
-    def delivered_at(self) -> dt.datetime | None:
-        return self.m.delivered_at
-
-    @strawberry.field(description="When it failed.")
-    def failed_at(self) -> dt.datetime | None:
-        return self.m.failed_at
-
-    @strawberry.field(description="Why it failed.")
-    def failure_reason(self) -> str | None:
-        return self.m.failure_reason
-
-    @strawberry.field(description="When it bounced.")
-    def bounced_at(self) -> dt.datetime | None:
-        return self.m.bounced_at
-
-    @strawberry.field(description="Hard or soft bounce.")
-    def bounce_type(self) -> BounceType | None:
-        return self.m.bounce_type
-
-    @strawberry.field(description="First read (machine opens excluded).")
-    def read_at(self) -> dt.datetime | None:
-        return self.m.read_at
-
-    @strawberry.field(description="First click.")
-    def clicked_at(self) -> dt.datetime | None:
-        return self.m.clicked_at
-
-    @strawberry.field(description="First reply.")
-    def replied_at(self) -> dt.datetime | None:
-        return self.m.replied_at
-
-    @strawberry.field(description="When the recipient unsubscribed.")
-    def unsubscribed_at(self) -> dt.datetime | None:
-        return self.m.unsubscribed_at
-
-    @strawberry.field(description="Provider message id (unique per organization and channel).")
-    def external_id(self) -> str:
-        return self.m.external_id
+    credits: int = strawberry.field(description="Credits, incurred once the provider accepted the message (else 0).", default=None)
+    queued_at: dt.datetime = strawberry.field(description="When the message was queued.", default=None)
+    sent_at: dt.datetime | None = strawberry.field(description="When the provider accepted it (from the SENT event).", default=None)
+    delivered_at: dt.datetime | None = strawberry.field(description="When it was delivered.", default=None)
+    failed_at: dt.datetime | None = strawberry.field(description="When it failed.", default=None)
+    failure_reason: str | None = strawberry.field(description="Why it failed.", default=None)
+    bounced_at: dt.datetime | None = strawberry.field(description="When it bounced.", default=None)
+    bounce_type: BounceType | None = strawberry.field(description="Hard or soft bounce.", default=None)
+    read_at: dt.datetime | None = strawberry.field(description="First read (machine opens excluded).", default=None)
+    clicked_at: dt.datetime | None = strawberry.field(description="First click.", default=None)
+    replied_at: dt.datetime | None = strawberry.field(description="First reply.", default=None)
+    unsubscribed_at: dt.datetime | None = strawberry.field(description="When the recipient unsubscribed.", default=None)
+    external_id: str = strawberry.field(description="Provider message id (unique per organization and channel).", default=None)
 
     @strawberry.field(description="Every accepted event of this send, in the order they happened.")
     async def events(self, info: Info) -> list[SendEvent]:
@@ -230,8 +194,9 @@ class Send(Node):
         return to_global_id("Campaign", self.m.campaign_id)
 
     @staticmethod
-    def of(m: ms.Send) -> "Send":
-        return Send(id=to_global_id("Send", m.id), m=m)
+    def of(m: ms.Send, **private) -> "Send":
+        # Plain values are copied once into plain fields: no resolver call per value (DESIGN.md).
+        return Send(id=to_global_id("Send", m.id), m=m, channel=m.channel, status=m.status, credits=m.credits, queued_at=m.queued_at, sent_at=m.sent_at, delivered_at=m.delivered_at, failed_at=m.failed_at, failure_reason=m.failure_reason, bounced_at=m.bounced_at, bounce_type=m.bounce_type, read_at=m.read_at, clicked_at=m.clicked_at, replied_at=m.replied_at, unsubscribed_at=m.unsubscribed_at, external_id=m.external_id, **private)
 
 
 @strawberry.input(description="Filter of a campaign's send log.")
