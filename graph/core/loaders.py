@@ -58,6 +58,13 @@ async def _logged(ids: list[int]):
     return [found.get(i, 0) for i in ids]
 
 
+async def _send_queue(ids: list[int]):
+    from app.sender.service import ready_queues
+
+    found = await ready_queues(ids)
+    return [found.get(i, (0, None)) for i in ids]
+
+
 async def _lead_totals(org_ids: list[int]):
     totals = await kpis.lead_totals(sorted(set(org_ids)))
     return [totals for _ in org_ids]
@@ -79,6 +86,7 @@ class Loaders:
         self.alerts = DataLoader(_grouped(BudgetAlert, "campaign_id", "threshold"))
         self.send_events = DataLoader(_grouped(SendEvent, "send_id", "occurred_at"))
         self.lead_totals = DataLoader(_lead_totals)
+        self.send_queue = DataLoader(_send_queue)
 
 
 def loaders(info) -> Loaders:

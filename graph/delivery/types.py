@@ -10,11 +10,17 @@ from strawberry.types import Info
 from app.reporting import kpis
 from graph.audience.types import Lead
 from graph.core import Money, Node, ctx, to_global_id
-from graph.core.enums import BounceType, Channel, SendEventType, SendStatus
+from graph.core.enums import BounceType, Channel, SendEventType, SendStatus, SkipReason
 from graph.core.loaders import loaders
 from graph.tenancy.types import org_currency
 from models import leads as ml
 from models import sends as ms
+
+
+@strawberry.type(description="How many sends the sender skipped for one reason.")
+class SkipCount:
+    reason: SkipReason = strawberry.field(description="Why they were skipped.")
+    count: int = strawberry.field(description="Sends with status SKIPPED and this skipReason.")
 
 
 @strawberry.type(description="Send counters and rates of a campaign, on one channel or in total.")
@@ -26,9 +32,21 @@ class ChannelMetrics:
     def channel(self) -> Channel | None:
         return self.m.channel
 
-    @strawberry.field(description="Sends created.")
+    @strawberry.field(description="Sends created for messages queued or reported (status PENDING, SENT, DELIVERED, "
+                                  "FAILED or BOUNCED); skipped ones are counted in `skipped`, not here.")
     def generated(self) -> int:
         return self.m.generated
+
+    @strawberry.field(description="Sends the built-in sender skipped (status SKIPPED): recipients it never queued a "
+                                  "message for on the channel. Not in `generated`; the reasons are in skippedByReason.")
+    def skipped(self) -> int:
+        return self.m.skipped
+
+    @strawberry.field(description="`skipped` per reason (only reasons that occurred, in SkipReason order); the counts "
+                                  "add up to `skipped`.")
+    def skipped_by_reason(self) -> list[SkipCount]:
+        by = self.m.skipped_by_reason
+        return [SkipCount(reason=r, count=by[r.value]) for r in SkipReason if by.get(r.value)]
 
     @strawberry.field(description="Sends queued and not yet accepted by the provider.")
     def pending(self) -> int:
@@ -172,7 +190,7 @@ class Send(Node):
     def credits(self) -> int:
         return self.m.credits
 
-    @strawberry.field(description="When the message was queued.")
+    @strawberry.field(description="When the message was queued (for a SKIPPED send: when the sender skipped it).")
     def queued_at(self) -> dt.datetime:
         return self.m.queued_at
 
@@ -191,6 +209,10 @@ class Send(Node):
     @strawberry.field(description="Why it failed.")
     def failure_reason(self) -> str | None:
         return self.m.failure_reason
+
+    @strawberry.field(description="Why the sender skipped it (status SKIPPED only; null otherwise).")
+    def skip_reason(self) -> SkipReason | None:
+        return self.m.skip_reason
 
     @strawberry.field(description="When it bounced.")
     def bounced_at(self) -> dt.datetime | None:
