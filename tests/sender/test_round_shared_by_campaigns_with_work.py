@@ -32,12 +32,14 @@ async def _launch(gql, leads, **campaign):
 async def test_one_round_queues_the_full_batch_for_the_only_campaign_with_work(tenant):
     gql = tenant.gql
     leads = await make_leads(gql, 100)
+    # The idle campaigns' own recipients: the simulated provider may report an unsubscribe for them.
+    others = await make_leads(gql, 20)
     idle = []
-    for _ in range(10):  # LIVE, sent by an integrator: no jobs at all
-        idle.append(await _launch(gql, leads[:1], channels=[{"channel": "EMAIL", "unitCost": "0",
+    for i in range(10):  # LIVE, sent by an integrator: no jobs at all
+        idle.append(await _launch(gql, others[i:i + 1], channels=[{"channel": "EMAIL", "unitCost": "0",
                                                              "provider": "integrator"}]))
-    for _ in range(10):  # LIVE (ALWAYS_ON never completes), every job already queued
-        c = await _launch(gql, leads[:1], type="ALWAYS_ON", channels=[{"channel": "EMAIL", "unitCost": "0"}])
+    for i in range(10, 20):  # LIVE (ALWAYS_ON never completes), every job already queued
+        c = await _launch(gql, others[i:i + 1], type="ALWAYS_ON", channels=[{"channel": "EMAIL", "unitCost": "0"}])
         idle.append(c)
     await drain()  # the always-on ones queue their one message
     for c in idle:
