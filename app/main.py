@@ -532,12 +532,15 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 async def metrics_response() -> Response:
-    from app.sender.service import queue_stats
+    from app.sender.service import queue_stats, ready_stats
 
     with contextlib.suppress(Exception):  # the database may be down: serve the rest
         depth, age = await asyncio.wait_for(queue_stats(), timeout=3)
         metrics.SENDER_QUEUE_DEPTH.set(depth)
         metrics.SENDER_QUEUE_AGE.set(age)
+        ready, ready_age = await asyncio.wait_for(ready_stats(), timeout=3)
+        metrics.SENDER_READY_JOBS.set(ready)
+        metrics.SENDER_READY_AGE.set(ready_age)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

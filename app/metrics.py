@@ -29,6 +29,9 @@ GRAPHQL_LATENCY = Histogram("pulse_graphql_request_duration_seconds",
 GRAPHQL_ERRORS = Counter("pulse_graphql_errors_total", "GraphQL errors returned, by extensions.code", ["code"])
 SENDER_QUEUE_DEPTH = Gauge("pulse_sender_queue_depth", "System sends waiting for hand-off to a provider (PENDING)")
 SENDER_QUEUE_AGE = Gauge("pulse_sender_queue_oldest_age_seconds", "Age of the oldest system send still PENDING")
+SENDER_READY_JOBS = Gauge("pulse_sender_ready_jobs", "Send jobs of LIVE campaigns waiting to be queued (READY)")
+SENDER_READY_AGE = Gauge("pulse_sender_ready_oldest_age_seconds",
+                         "Age of the oldest READY send job of a LIVE campaign (per campaign: Campaign.sendQueue)")
 INGEST_EVENTS = Counter("pulse_ingest_events_total", "Send events ingested, by outcome (accepted, duplicate, rejected)",
                         ["outcome"])
 

@@ -62,6 +62,15 @@ class SendStatus(str, Enum):
     DELIVERED = "DELIVERED"
     FAILED = "FAILED"
     BOUNCED = "BOUNCED"
+    SKIPPED = "SKIPPED"  # the sender never queued it (see SkipReason); final, no events
+
+
+class SkipReason(str, Enum):
+    """Why the sender skipped a recipient on a channel (issue 12 item 8)."""
+
+    NO_ADDRESS = "NO_ADDRESS"
+    UNSUBSCRIBED = "UNSUBSCRIBED"
+    CHANNEL_DISABLED = "CHANNEL_DISABLED"
 
 
 class BounceType(str, Enum):

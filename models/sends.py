@@ -3,7 +3,7 @@
 from tortoise import fields
 from tortoise.models import Model
 
-from models.enums import BounceType, Channel, SendEventType, SendStatus
+from models.enums import BounceType, Channel, SendEventType, SendStatus, SkipReason
 
 
 class Send(Model):
@@ -26,6 +26,8 @@ class Send(Model):
     delivered_at = fields.DatetimeField(null=True)
     failed_at = fields.DatetimeField(null=True)
     failure_reason = fields.CharField(max_length=500, null=True)
+    # Why the sender skipped it (status SKIPPED only).
+    skip_reason = fields.CharEnumField(SkipReason, max_length=32, null=True)
     bounced_at = fields.DatetimeField(null=True)
     bounce_type = fields.CharEnumField(BounceType, max_length=8, null=True)
     read_at = fields.DatetimeField(null=True)

@@ -3,11 +3,11 @@
 from tortoise import fields
 from tortoise.models import Model
 
-from models.enums import Channel
+from models.enums import Channel, SkipReason
 
 COUNTER_FIELDS = (
     "generated", "pending", "sent", "delivered", "failed", "bounced",
-    "read", "clicked", "replied", "unsubscribed", "cost_micros", "credits",
+    "read", "clicked", "replied", "unsubscribed", "cost_micros", "credits", "skipped",
 )
 
 
@@ -32,7 +32,25 @@ class SendCounter(Model):
     unsubscribed = fields.BigIntField(default=0)
     cost_micros = fields.BigIntField(default=0)
     credits = fields.BigIntField(default=0)
+    # Sends with status SKIPPED (never queued; not in `generated`).
+    skipped = fields.BigIntField(default=0)
 
     class Meta:
         table = "send_counter"
         unique_together = (("campaign", "channel", "center_key", "day"),)
+
+
+class SkipCounter(Model):
+    """Skipped sends per campaign × channel × reason × day (issue 12 item 8), rebuilt from sends."""
+
+    id = fields.BigIntField(primary_key=True)
+    organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+    campaign = fields.ForeignKeyField("models.Campaign", related_name=False, on_delete=fields.CASCADE)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    reason = fields.CharEnumField(SkipReason, max_length=32)
+    day = fields.DateField()  # when the sender skipped them (organization time zone)
+    skipped = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "skip_counter"
+        unique_together = (("campaign", "channel", "reason", "day"),)

@@ -95,6 +95,8 @@ class ConsumptionRow:
     processed: int
     credits: int
     reported: int = 0  # credits the sends carry (provider-reported or per-message), in the range
+    skipped: int = 0  # sends the sender skipped in the range (issue 12 item 8)
+    skipped_by_reason: dict = field(default_factory=dict)  # SkipReason value -> count
 
 
 @dataclass
@@ -106,6 +108,7 @@ class ConsumptionReport:
     total_processed: int
     total_targeted: int
     total_reported: int = 0
+    total_skipped: int = 0
 
 
 @dataclass
@@ -152,6 +155,9 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
     counter_rows = await fetch(
         f"SELECT campaign_id, channel, SUM(sent) AS processed, SUM(credits) AS reported FROM send_counter "
         f"WHERE {clause} GROUP BY campaign_id, channel", pg_params)
+    skip_rows = await fetch(
+        f"SELECT campaign_id, channel, reason, SUM(skipped) AS n FROM skip_counter "
+        f"WHERE {clause} GROUP BY campaign_id, channel, reason", pg_params)
     job_where = [f"campaign_id IN ({marks})"]
     job_params: list = list(ids)
     if flt.channel:
@@ -172,10 +178,15 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
     processed = {(r["campaign_id"], r["channel"]): int(r["processed"] or 0) for r in counter_rows}
     reported = {(r["campaign_id"], r["channel"]): int(r["reported"] or 0) for r in counter_rows}
     targeted = {(r["campaign_id"], r["channel"]): int(r["n"]) for r in target_rows}
-    keys = sorted(set(credits) | set(processed) | set(targeted), key=lambda k: (-k[0], list(Channel).index(Channel(k[1]))))
+    skips: dict[tuple, dict[str, int]] = defaultdict(dict)
+    for r in skip_rows:
+        if int(r["n"] or 0):
+            skips[(r["campaign_id"], r["channel"])][r["reason"]] = int(r["n"])
+    keys = sorted(set(credits) | set(processed) | set(targeted) | set(skips), key=lambda k: (-k[0], list(Channel).index(Channel(k[1]))))
     rows = [ConsumptionRow(by_id[cid], Channel(ch), source_for(by_id[cid].type, Channel(ch)),
                            targeted.get((cid, ch), 0), processed.get((cid, ch), 0), credits.get((cid, ch), 0),
-                           reported.get((cid, ch), 0))
+                           reported.get((cid, ch), 0), sum(skips.get((cid, ch), {}).values()),
+                           skips.get((cid, ch), {}))
             for cid, ch in keys]
     return ConsumptionReport(
         rows=rows,
@@ -185,6 +196,7 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
         total_processed=sum(r.processed for r in rows),
         total_targeted=sum(r.targeted for r in rows),
         total_reported=sum(r.reported for r in rows),
+        total_skipped=sum(r.skipped for r in rows),
     )
 
 

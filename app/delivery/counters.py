@@ -23,6 +23,8 @@ SENT_LIKE = {SendStatus.SENT, SendStatus.DELIVERED, SendStatus.BOUNCED}
 
 def contribution(state: dict) -> dict[str, int]:
     status = SendStatus(state["status"])
+    if status == SendStatus.SKIPPED:  # never queued: counted apart, not in `generated` (issue 12 item 8)
+        return {"skipped": 1}
     sent = state["was_sent"]
     return {
         "generated": 1,
@@ -37,6 +39,7 @@ def contribution(state: dict) -> dict[str, int]:
         "unsubscribed": int(state["unsubscribed_at"] is not None),
         "cost_micros": int(state["cost_micros"]) if sent else 0,
         "credits": int(state["credits"]) if sent else 0,
+        "skipped": 0,
     }
 
 
@@ -87,8 +90,18 @@ class CounterDelta:
             await conn().execute_many(query, params)
 
 
+async def add_skips(skips: dict[tuple[int, int, str, str, date], int]) -> None:
+    """Skipped sends per (org, campaign, channel, reason, day), in the sender's transaction."""
+    if not skips:
+        return
+    query = sql("INSERT INTO skip_counter (organization_id, campaign_id, channel, reason, day, skipped) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, channel, reason, day) "
+                "DO UPDATE SET skipped = skip_counter.skipped + excluded.skipped")
+    await conn().execute_many(query, [[*key[:4], param_date(key[4]), n] for key, n in sorted(skips.items())])
+
+
 async def rebuild(campaign_ids: Iterable[int] | None = None) -> int:
-    """Recompute counters and campaign spend from sends and spend entries."""
+    """Recompute counters (send and skip counters) and campaign spend from sends and spend entries."""
     where, params = "", []
     ids = list(campaign_ids) if campaign_ids is not None else None
     if ids is not None:
@@ -99,7 +112,8 @@ async def rebuild(campaign_ids: Iterable[int] | None = None) -> int:
     cols = ", ".join(COUNTER_FIELDS)
     sent_like = "'SENT','DELIVERED','BOUNCED'"
     select = (
-        "SELECT organization_id, campaign_id, channel, center_key, day, COUNT(*), "
+        "SELECT organization_id, campaign_id, channel, center_key, day, "
+        "SUM(CASE WHEN status<>'SKIPPED' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status='PENDING' THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN status IN ({sent_like}) THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status='DELIVERED' THEN 1 ELSE 0 END), "
@@ -110,13 +124,20 @@ async def rebuild(campaign_ids: Iterable[int] | None = None) -> int:
         "SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN unsubscribed_at IS NOT NULL THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN was_sent THEN cost_micros ELSE 0 END), "
-        "SUM(CASE WHEN was_sent THEN credits ELSE 0 END) "
+        "SUM(CASE WHEN was_sent THEN credits ELSE 0 END), "
+        "SUM(CASE WHEN status='SKIPPED' THEN 1 ELSE 0 END) "
         f"FROM send{where} GROUP BY organization_id, campaign_id, channel, center_key, day"
     )
     async with in_transaction():
         await execute(f"DELETE FROM send_counter{where}", params)
         await execute(
             f"INSERT INTO send_counter (organization_id, campaign_id, channel, center_key, day, {cols}) {select}", params)
+        await execute(f"DELETE FROM skip_counter{where}", params)
+        skip_where = f"{where} AND status = 'SKIPPED'" if where else " WHERE status = 'SKIPPED'"
+        await execute(
+            "INSERT INTO skip_counter (organization_id, campaign_id, channel, reason, day, skipped) "
+            f"SELECT organization_id, campaign_id, channel, skip_reason, day, COUNT(*) FROM send{skip_where} "
+            "GROUP BY organization_id, campaign_id, channel, skip_reason, day", params)
         campaign_where = where.replace("campaign_id", "id")
         await execute(
             "UPDATE campaign SET spent_micros = "

@@ -553,6 +553,13 @@ async def _check_existing(principal: Principal, sends: dict, groups: dict, out: 
             del sends[key]
             hidden.add(key)
             continue
+        if send.status == SendStatus.SKIPPED or send.status == SendStatus.SKIPPED.value:
+            # The sender skipped it (no address, unsubscribed, channel off): it never went out.
+            out.rejected.extend(Rejection(v.index, ErrorCode.ILLEGAL_TRANSITION,
+                                          "the message was skipped by the sender and never sent") for v in groups[key])
+            del sends[key]
+            hidden.add(key)
+            continue
         for v in groups[key]:
             d = v.data
             if ((d.campaign_id and d.campaign_id != send.campaign_id) or (d.lead_id and d.lead_id != send.lead_id)

@@ -34,6 +34,8 @@ class Metrics:
     unsubscribed: int = 0
     cost_micros: int = 0
     credits: int = 0
+    skipped: int = 0  # sends the sender skipped (not in `generated`)
+    skipped_by_reason: dict = field(default_factory=dict)  # SkipReason value -> count
 
     def add(self, row: dict) -> None:
         for f in COUNTER_FIELDS:
@@ -81,6 +83,14 @@ async def metrics_for(campaign_ids: list[int], channels_of: dict[int, list[Chann
         m = per[cid].setdefault(ch, Metrics(ch))
         m.add(row)
         out[cid].totals.add(row)
+    for row in await fetch(
+            f"SELECT campaign_id, channel, reason, SUM(skipped) AS skipped FROM skip_counter WHERE campaign_id IN "
+            f"({','.join('?' for _ in campaign_ids)}) GROUP BY campaign_id, channel, reason", campaign_ids):
+        if not int(row["skipped"] or 0):
+            continue
+        cid, ch, n = row["campaign_id"], Channel(row["channel"]), int(row["skipped"])
+        for m in (per[cid].setdefault(ch, Metrics(ch)), out[cid].totals):
+            m.skipped_by_reason[row["reason"]] = m.skipped_by_reason.get(row["reason"], 0) + n
     for cid in campaign_ids:
         chans = list(channels_of.get(cid, []))
         chans += [c for c in per[cid] if c not in chans]

@@ -44,8 +44,8 @@ from tortoise.transactions import in_transaction
 from app.audience.leads import CHANNEL_ADDRESS
 from app.billing import credits as credit_service
 from app.core.hooks import Hook
-from app.db import execute, fetch, for_update, param_datetime
-from app.delivery.counters import CounterDelta
+from app.db import db_datetime, execute, fetch, for_update, param_datetime
+from app.delivery.counters import CounterDelta, add_skips
 from app.delivery.ingest import (
     SYSTEM_EXTERNAL_PREFIX,
     SendEventData,
@@ -64,6 +64,7 @@ from models.enums import (
     Role,
     SendEventType,
     SendStatus,
+    SkipReason,
     StatusReason,
     UnitKind,
 )
@@ -139,7 +140,11 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
     """Queue up to `limit` messages (optionally only for some campaigns: sharding, tests)."""
     now = now or datetime.now(timezone.utc)
     out = QueueResult()
-    live = [r["id"] for r in await fetch("SELECT id FROM campaign WHERE status = 'LIVE' ORDER BY id")]
+    # Only campaigns with work share the round (issue 12 item 9): a LIVE campaign whose jobs are
+    # all done, or whose channels an integrator sends, takes no part of the batch.
+    live = [r["id"] for r in await fetch(
+        "SELECT c.id FROM campaign c WHERE c.status = 'LIVE' AND EXISTS "
+        "(SELECT 1 FROM send_job j WHERE j.state = 'READY' AND j.campaign_id = c.id) ORDER BY c.id")]
     if campaign_ids is not None:
         wanted = set(campaign_ids)
         live = [cid for cid in live if cid in wanted]
@@ -147,16 +152,29 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
     if not live:
         return out
     async with in_transaction():
-        # Fair share: every live campaign gets a part of the batch, oldest jobs first.
+        # Fair share: every campaign with work gets a part of the batch, oldest jobs first;
+        # what one cannot use goes to the others (a second pass), so a round fills its batch.
         jobs: list[dict] = []
         share = max(1, limit // len(live))
+        full: dict[int, int] = {}  # campaign -> last claimed job id, when it filled its share
         for cid in live:
+            if len(jobs) >= limit:
+                break
+            want = min(share, limit - len(jobs))
+            got = await fetch(
+                "SELECT id, organization_id, campaign_id, lead_id, channel FROM send_job "
+                "WHERE campaign_id = ? AND state = 'READY' ORDER BY id LIMIT ?"
+                + for_update(skip_locked=True), [cid, want])
+            jobs += got
+            if len(got) == want:
+                full[cid] = got[-1]["id"]
+        for cid, last in full.items():
             if len(jobs) >= limit:
                 break
             jobs += await fetch(
                 "SELECT id, organization_id, campaign_id, lead_id, channel FROM send_job "
-                "WHERE campaign_id = ? AND state = 'READY' ORDER BY id LIMIT ?"
-                + for_update(skip_locked=True), [cid, min(share, limit - len(jobs))])
+                "WHERE campaign_id = ? AND state = 'READY' AND id > ? ORDER BY id LIMIT ?"
+                + for_update(skip_locked=True), [cid, last, limit - len(jobs)])
         if not jobs:
             return out
         by_campaign: dict[int, list[dict]] = defaultdict(list)
@@ -178,6 +196,7 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
         ledger: list[tuple[str, CreditEntry]] = []
         queued_ids: list[int] = []
         skipped: list[tuple[int, str]] = []
+        skip_sends: list[Send] = []
         reserved: dict[int, int] = defaultdict(int)
         for cid in sorted(by_campaign):
             campaign = campaigns[cid]
@@ -191,16 +210,24 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
                 config = channels.get((cid, channel))
                 lead = leads.get(job["lead_id"])
                 reason = None
-                if config is None or not config.enabled:
-                    reason = "channel disabled"
-                elif lead is None:
-                    reason = "lead deleted"
+                if lead is None:
+                    reason = "LEAD_DELETED"  # nobody to show it for: the job alone records it
+                elif config is None or not config.enabled:
+                    reason = SkipReason.CHANNEL_DISABLED.value
                 elif channel.value in (lead.unsubscribed or []):
-                    reason = "unsubscribed"
+                    reason = SkipReason.UNSUBSCRIBED.value
                 elif not _address(lead, channel):
-                    reason = "no address"
+                    reason = SkipReason.NO_ADDRESS.value
                 if reason:
                     skipped.append((job["id"], reason))
+                    if lead is not None:
+                        # A SKIPPED send: the send log lists it with its reason, the counters count it.
+                        skip_sends.append(Send(
+                            organization_id=campaign.organization_id, campaign_id=cid, lead_id=lead.id,
+                            channel=channel, center_key=lead.center_id or 0, day=now.astimezone(tz).date(),
+                            external_id=f"{SYSTEM_PREFIX}{job['id']}", status=SendStatus.SKIPPED,
+                            skip_reason=SkipReason(reason), queued_at=now, system=True,
+                            provider=config.provider if config else None))
                     continue
                 cost, creds = config.unit_cost_micros, config.credits_per_message
                 if room is not None and cost > room:
@@ -250,6 +277,15 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
             await SendChange.bulk_create([
                 SendChange(organization_id=s.organization_id, campaign_id=s.campaign_id, send_id=ids[s.external_id],
                            channel=s.channel, status=SendStatus.PENDING) for s in new_sends], batch_size=1000)
+        if skip_sends:
+            await Send.bulk_create(skip_sends, batch_size=1000)
+            delta = CounterDelta()
+            skips: dict[tuple, int] = defaultdict(int)
+            for s in skip_sends:
+                delta.add((s.organization_id, s.campaign_id, s.channel.value, s.center_key, s.day), {"skipped": 1})
+                skips[(s.organization_id, s.campaign_id, s.channel.value, s.skip_reason.value, s.day)] += 1
+            await delta.apply()
+            await add_skips(skips)
         if queued_ids:
             await _mark_jobs(queued_ids, "QUEUED", None, now)
         for reason in {r for _, r in skipped}:
@@ -258,8 +294,8 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
             await Campaign.filter(id=cid, status=CampaignStatus.LIVE).update(
                 status=CampaignStatus.PAUSED, status_reason=reason, updated_at=now)
         out.queued, out.skipped = len(new_sends), len(skipped)
-        out.campaigns = {s.campaign_id for s in new_sends} | set(out.paused)
-    queued_in = {s.campaign_id for s in new_sends}
+        out.campaigns = {s.campaign_id for s in new_sends + skip_sends} | set(out.paused)
+    queued_in = {s.campaign_id for s in new_sends + skip_sends}
     for cid in sorted(out.campaigns):
         org_id = campaigns[cid].organization_id
         if cid in queued_in:
@@ -432,3 +468,25 @@ async def queue_stats() -> tuple[int, float]:
     if not oldest or oldest[0] is None:
         return depth, 0.0
     return depth, max(0.0, (datetime.now(timezone.utc) - oldest[0]).total_seconds())
+
+
+async def ready_queues(campaign_ids: list[int]) -> dict[int, tuple[int, datetime | None]]:
+    """Per campaign: (READY send jobs waiting to be queued, when the oldest of them was created)."""
+    if not campaign_ids:
+        return {}
+    ids = sorted(set(campaign_ids))
+    rows = await fetch(
+        "SELECT campaign_id, COUNT(*) AS n, MIN(created_at) AS oldest FROM send_job WHERE state = 'READY' AND "
+        f"campaign_id IN ({','.join('?' for _ in ids)}) GROUP BY campaign_id", ids)
+    return {r["campaign_id"]: (int(r["n"]), db_datetime(r["oldest"])) for r in rows}
+
+
+async def ready_stats() -> tuple[int, float]:
+    """(READY send jobs of LIVE campaigns, age in seconds of the oldest one) — for /metrics."""
+    rows = await fetch("SELECT COUNT(*) AS n, MIN(j.created_at) AS oldest FROM send_job j JOIN campaign c "
+                       "ON c.id = j.campaign_id WHERE j.state = 'READY' AND c.status = 'LIVE'")
+    oldest = db_datetime(rows[0]["oldest"]) if rows else None
+    depth = int(rows[0]["n"] or 0) if rows else 0
+    if oldest is None:
+        return depth, 0.0
+    return depth, max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds())

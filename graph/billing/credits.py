@@ -22,7 +22,8 @@ from graph.core import (
     paginate,
     to_global_id,
 )
-from graph.core.enums import CampaignType, Channel
+from graph.core.enums import CampaignType, Channel, SkipReason
+from graph.delivery.types import SkipCount
 from graph.core.loaders import loaders
 from graph.tenancy.types import Center, OrgUnit, org_unit
 from models import credits as mcr
@@ -165,6 +166,17 @@ class CreditConsumptionRow:
     def channel(self) -> Channel:
         return self.r.channel
 
+    @strawberry.field(description="Recipients the sender skipped on this channel in the range (sends with status "
+                                  "SKIPPED: no address, unsubscribed, channel disabled); no credits are charged for "
+                                  "them. Same count as metrics.skipped over the range.")
+    def skipped(self) -> int:
+        return self.r.skipped
+
+    @strawberry.field(description="`skipped` per reason (only reasons that occurred, in SkipReason order).")
+    def skipped_by_reason(self) -> list[SkipCount]:
+        by = self.r.skipped_by_reason
+        return [SkipCount(reason=r, count=by[r.value]) for r in SkipReason if by.get(r.value)]
+
     @strawberry.field(description="Wallet the credits came from (null: not metered).")
     def credit_source(self) -> CreditSource | None:
         return self.r.source
@@ -197,6 +209,7 @@ class CreditConsumptionTotals:
     processed: int = strawberry.field(description="Messages successfully sent.")
     credits: int = strawberry.field(description="Credits charged to wallets (creditsConsumed summed).")
     credits_reported: int = strawberry.field(default=0, description="Credits reported (creditsReported summed).")
+    skipped: int = strawberry.field(default=0, description="Recipients skipped by the sender (rows' skipped summed).")
 
 
 @strawberry.type(description="Credit consumption report: one row per campaign and channel, with drilldowns.")

@@ -34,6 +34,15 @@ from models.enums import UnitKind as UK
 # ---------------------------------------------------------------- campaigns
 
 
+@strawberry.type(description="The built-in sender's queue of one campaign (send jobs not yet queued).")
+class SendQueue:
+    ready: int = strawberry.field(description="Messages (recipient × channel) waiting to be queued by the sender: "
+                                              "send jobs in state READY. 0 for channels an integrator sends.")
+    oldest_ready_at: dt.datetime | None = strawberry.field(
+        description="When the oldest of them was created (launch, or the recipient's addition); null when ready is 0. "
+                    "Its age is how long the campaign has waited for the sender.")
+
+
 @strawberry.type(description="A channel configured on a campaign.")
 class CampaignChannel:
     m: strawberry.Private[mc.CampaignChannel]
@@ -191,7 +200,14 @@ class Campaign(Node):
                               totals.get(kpis.unit_key(self.m), 0))
         return [Insight(code=i.code, severity=i.severity, channel=i.channel, message=i.message) for i in found]
 
-    @strawberry.field(description="The send log, newest first.")
+    @strawberry.field(description="The built-in sender's queue for this campaign: messages waiting to be queued "
+                                  "and since when (a LIVE campaign with ready > 0 gets a share of every round).")
+    async def send_queue(self, info: Info) -> SendQueue:
+        ready, oldest = await loaders(info).send_queue.load(self.m.id)
+        return SendQueue(ready=ready, oldest_ready_at=oldest)
+
+    @strawberry.field(description="The send log, newest first. Includes sends the sender skipped (status SKIPPED, "
+                                  "with skipReason); filter with `status: SKIPPED` to list only those.")
     async def sends(self, info: Info, filter: Annotated[SendFilter | None, strawberry.argument(description="Narrow the log.")] = None, first: First = 50,
                     after: After = None) -> Connection[Send]:
         # Batched across every campaign of the request (a DataLoader): a list of campaigns with their

@@ -46,6 +46,14 @@ SendStatus = describe_enum(e.SendStatus, "Delivery status of a send.", {
     "DELIVERED": "Delivered to the recipient.",
     "FAILED": "Failed (final).",
     "BOUNCED": "Bounced (final).",
+    "SKIPPED": "Never queued: the sender skipped this recipient on this channel (see skipReason); final, "
+               "counted in `skipped`, not in `generated`.",
+})
+SkipReason = describe_enum(e.SkipReason, "Why the sender skipped a recipient on a channel.", {
+    "NO_ADDRESS": "The lead has no address for the channel (no email for EMAIL, no phone for SMS/WHATSAPP, no "
+                  "push token for PUSH, no LinkedIn or Twitter URL for SOCIAL).",
+    "UNSUBSCRIBED": "The lead unsubscribed from the channel.",
+    "CHANNEL_DISABLED": "The channel was disabled on the campaign before the message was queued.",
 })
 BounceType = describe_enum(e.BounceType, "Kind of bounce.", {
     "HARD": "Permanent (address invalid).", "SOFT": "Temporary (mailbox full, …).",

@@ -59,6 +59,13 @@ async def _logged(ids: list[int]):
     return [found.get(i, 0) for i in ids]
 
 
+async def _send_queue(ids: list[int]):
+    from app.sender.service import ready_queues
+
+    found = await ready_queues(ids)
+    return [found.get(i, (0, None)) for i in ids]
+
+
 async def _lead_totals(org_ids: list[int]):
     totals = await kpis.lead_totals(sorted(set(org_ids)))
     return [totals for _ in org_ids]
@@ -109,6 +116,7 @@ class Loaders:
         self.lead_totals = DataLoader(_lead_totals)
         self.send_pages = DataLoader(_send_pages)
         self.send_counts = DataLoader(_send_counts)
+        self.send_queue = DataLoader(_send_queue)
 
 
 def loaders(info) -> Loaders:

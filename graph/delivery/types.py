@@ -10,11 +10,17 @@ from strawberry.types import Info
 from app.reporting import kpis
 from graph.audience.types import Lead
 from graph.core import Money, Node, ctx, to_global_id
-from graph.core.enums import BounceType, Channel, SendEventType, SendStatus
+from graph.core.enums import BounceType, Channel, SendEventType, SendStatus, SkipReason
 from graph.core.loaders import loaders
 from graph.tenancy.types import org_currency
 from models import leads as ml
 from models import sends as ms
+
+
+@strawberry.type(description="How many sends the sender skipped for one reason.")
+class SkipCount:
+    reason: SkipReason = strawberry.field(description="Why they were skipped.")
+    count: int = strawberry.field(description="Sends with status SKIPPED and this skipReason.")
 
 
 @strawberry.type(description="Send counters and rates of a campaign, on one channel or in total.")
@@ -26,9 +32,21 @@ class ChannelMetrics:
     def channel(self) -> Channel | None:
         return self.m.channel
 
-    @strawberry.field(description="Sends created.")
+    @strawberry.field(description="Sends created for messages queued or reported (status PENDING, SENT, DELIVERED, "
+                                  "FAILED or BOUNCED); skipped ones are counted in `skipped`, not here.")
     def generated(self) -> int:
         return self.m.generated
+
+    @strawberry.field(description="Sends the built-in sender skipped (status SKIPPED): recipients it never queued a "
+                                  "message for on the channel. Not in `generated`; the reasons are in skippedByReason.")
+    def skipped(self) -> int:
+        return self.m.skipped
+
+    @strawberry.field(description="`skipped` per reason (only reasons that occurred, in SkipReason order); the counts "
+                                  "add up to `skipped`.")
+    def skipped_by_reason(self) -> list[SkipCount]:
+        by = self.m.skipped_by_reason
+        return [SkipCount(reason=r, count=by[r.value]) for r in SkipReason if by.get(r.value)]
 
     @strawberry.field(description="Sends queued and not yet accepted by the provider.")
     def pending(self) -> int:
@@ -171,11 +189,14 @@ class Send(Node):
                                    description="Cost, incurred once the provider accepted the message (else 0).")
 
     credits: int = strawberry.field(description="Credits, incurred once the provider accepted the message (else 0).", default=None)
-    queued_at: dt.datetime = strawberry.field(description="When the message was queued.", default=None)
+    queued_at: dt.datetime = strawberry.field(
+        description="When the message was queued (for a SKIPPED send: when the sender skipped it).", default=None)
     sent_at: dt.datetime | None = strawberry.field(description="When the provider accepted it (from the SENT event).", default=None)
     delivered_at: dt.datetime | None = strawberry.field(description="When it was delivered.", default=None)
     failed_at: dt.datetime | None = strawberry.field(description="When it failed.", default=None)
     failure_reason: str | None = strawberry.field(description="Why it failed.", default=None)
+    skip_reason: SkipReason | None = strawberry.field(
+        description="Why the sender skipped it (status SKIPPED only; null otherwise).", default=None)
     bounced_at: dt.datetime | None = strawberry.field(description="When it bounced.", default=None)
     bounce_type: BounceType | None = strawberry.field(description="Hard or soft bounce.", default=None)
     read_at: dt.datetime | None = strawberry.field(description="First read (machine opens excluded).", default=None)
@@ -196,7 +217,7 @@ class Send(Node):
     @staticmethod
     def of(m: ms.Send, **private) -> "Send":
         # Plain values are copied once into plain fields: no resolver call per value (DESIGN.md).
-        return Send(id=to_global_id("Send", m.id), m=m, channel=m.channel, status=m.status, credits=m.credits, queued_at=m.queued_at, sent_at=m.sent_at, delivered_at=m.delivered_at, failed_at=m.failed_at, failure_reason=m.failure_reason, bounced_at=m.bounced_at, bounce_type=m.bounce_type, read_at=m.read_at, clicked_at=m.clicked_at, replied_at=m.replied_at, unsubscribed_at=m.unsubscribed_at, external_id=m.external_id, **private)
+        return Send(id=to_global_id("Send", m.id), m=m, channel=m.channel, status=m.status, credits=m.credits, queued_at=m.queued_at, sent_at=m.sent_at, delivered_at=m.delivered_at, failed_at=m.failed_at, failure_reason=m.failure_reason, skip_reason=m.skip_reason, bounced_at=m.bounced_at, bounce_type=m.bounce_type, read_at=m.read_at, clicked_at=m.clicked_at, replied_at=m.replied_at, unsubscribed_at=m.unsubscribed_at, external_id=m.external_id, **private)
 
 
 @strawberry.input(description="Filter of a campaign's send log.")

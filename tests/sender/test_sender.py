@@ -204,7 +204,9 @@ async def test_external_provider_channels_are_left_to_the_integrator(tenant):
                                            {"channel": "SMS", "unitCost": "0"}])
     assert (await drain())["queued"] == 0  # leads have no phone; email is sent by the customer's own system
     d = (await gql(SENDS, {"id": c["id"]}))["campaign"]
-    assert d["sends"]["totalCount"] == 0
+    # nothing on EMAIL; the SMS recipients without a phone are listed as skipped (issue 12 item 8)
+    assert d["sends"]["totalCount"] == 3
+    assert {(e["node"]["channel"], e["node"]["status"]) for e in d["sends"]["edges"]} == {("SMS", "SKIPPED")}
 
 
 async def test_messages_without_receipt_end_failed(tenant):
