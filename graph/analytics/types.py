@@ -14,7 +14,7 @@ from app.analytics import service as svc
 from app.core.money import from_micros
 from graph.audience.types import Lead
 from graph.core import After, Connection, First, Money, UserError, ctx, describe_enum, paginate
-from graph.core.enums import GoalType, RecipientGroup
+from graph.core.enums import GoalType, RecipientGroup, SendStatus
 from graph.delivery.mutations import RejectedEvent
 from models.campaigns import Campaign as CampaignModel
 from models.campaigns import Recipient
@@ -83,6 +83,10 @@ class RecipientStat:
     viewed_at: dt.datetime | None = strawberry.field(description="First counted read.")
     clicked_at: dt.datetime | None = strawberry.field(description="First counted click.")
     goal_at: dt.datetime | None = strawberry.field(description="First attributed goal of the campaign's goal.")
+    status: SendStatus | None = strawberry.field(description=(
+        "The message state of this recipient: the delivery status of its latest send in this campaign (the "
+        "latest queuedAt, then the highest id; any channel). Null when nothing was sent to it (control "
+        "recipients, recipients not queued yet)."))
 
     @strawberry.field(description="The recipient; null when the lead lies outside your scope.")
     def lead(self, info: Info) -> Lead | None:
@@ -137,7 +141,8 @@ class CampaignStats:
                 sent_at=first_of(s.sent_at for s in mine),
                 viewed_at=first_of(svc.counted_read(s, campaign) for s in mine),
                 clicked_at=first_of(svc.counted_click(s, campaign) for s in mine),
-                goal_at=goals.get(r.lead_id))
+                goal_at=goals.get(r.lead_id),
+                status=max(mine, key=lambda s: (s.queued_at, s.id)).status if mine else None)
         return page
 
 
