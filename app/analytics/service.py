@@ -548,7 +548,43 @@ async def rebuild(campaign_ids: list[int] | None = None) -> int:
 # ---------------------------------------------------------------- reads
 
 
-PERIODS = ("TODAY", "LAST_7_DAYS", "LAST_30_DAYS", "LIFETIME")
+PERIODS = ("TODAY", "LAST_7_DAYS", "LAST_30_DAYS", "THIS_WEEK", "LAST_WEEK", "THIS_MONTH", "LAST_MONTH",
+           "THIS_QUARTER", "LAST_QUARTER", "THIS_YEAR", "LAST_YEAR", "LIFETIME")
+
+
+def preset_range(period: str | None, today: date) -> tuple[date | None, date | None]:
+    """A preset's first and last day, given today's date in the organization's time zone.
+
+    Rolling presets end today; calendar presets are whole calendar periods (weeks start on
+    Monday, ISO 8601; quarters are Jan–Mar, Apr–Jun, Jul–Sep, Oct–Dec): THIS_* runs from the
+    period's first day to today (to date), LAST_* is the whole previous period.
+    LIFETIME (or no preset) is (None, None)."""
+    if period == "TODAY":
+        return today, today
+    if period == "LAST_7_DAYS":
+        return today - timedelta(days=6), today
+    if period == "LAST_30_DAYS":
+        return today - timedelta(days=29), today
+    if period in ("THIS_WEEK", "LAST_WEEK"):
+        monday = today - timedelta(days=today.weekday())
+        return (monday, today) if period == "THIS_WEEK" else (monday - timedelta(days=7), monday - timedelta(days=1))
+    if period in ("THIS_MONTH", "LAST_MONTH"):
+        first = today.replace(day=1)
+        if period == "THIS_MONTH":
+            return first, today
+        end = first - timedelta(days=1)
+        return end.replace(day=1), end
+    if period in ("THIS_QUARTER", "LAST_QUARTER"):
+        first = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
+        if period == "THIS_QUARTER":
+            return first, today
+        end = first - timedelta(days=1)
+        return end.replace(month=3 * ((end.month - 1) // 3) + 1, day=1), end
+    if period in ("THIS_YEAR", "LAST_YEAR"):
+        if period == "THIS_YEAR":
+            return today.replace(month=1, day=1), today
+        return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
+    return None, None
 
 
 async def period_range(campaign: Campaign, period: str | None, date_from: date | None, date_to: date | None
@@ -558,13 +594,8 @@ async def period_range(campaign: Campaign, period: str | None, date_from: date |
     if date_from or date_to:
         check_range(date_from, date_to, "to")
         return date_from, date_to, tz
-    if period == "TODAY":
-        return today, today, tz
-    if period == "LAST_7_DAYS":
-        return today - timedelta(days=6), today, tz
-    if period == "LAST_30_DAYS":
-        return today - timedelta(days=29), today, tz
-    return None, None, tz
+    start, end = preset_range(period, today)
+    return start, end, tz
 
 
 async def daily(campaign_id: int, start: date | None, end: date | None) -> list[dict]:

@@ -28,12 +28,33 @@ class _StatsPeriod(enum.Enum):
     TODAY = "TODAY"
     LAST_7_DAYS = "LAST_7_DAYS"
     LAST_30_DAYS = "LAST_30_DAYS"
+    THIS_WEEK = "THIS_WEEK"
+    LAST_WEEK = "LAST_WEEK"
+    THIS_MONTH = "THIS_MONTH"
+    LAST_MONTH = "LAST_MONTH"
+    THIS_QUARTER = "THIS_QUARTER"
+    LAST_QUARTER = "LAST_QUARTER"
+    THIS_YEAR = "THIS_YEAR"
+    LAST_YEAR = "LAST_YEAR"
     LIFETIME = "LIFETIME"
 
 
-StatsPeriod = describe_enum(_StatsPeriod, "A preset period, in the organization's time zone.", {
+StatsPeriod = describe_enum(_StatsPeriod, (
+    "A preset period, in the organization's time zone (\"today\" is the organization's date). Rolling presets "
+    "end today; calendar presets are whole calendar periods: weeks start on Monday (ISO 8601), quarters are "
+    "Jan–Mar, Apr–Jun, Jul–Sep, Oct–Dec. THIS_* runs from the period's first day to today; LAST_* is the whole "
+    "previous period."), {
     "TODAY": "Today.", "LAST_7_DAYS": "The last 7 days, today included.",
-    "LAST_30_DAYS": "The last 30 days, today included.", "LIFETIME": "The campaign's whole life.",
+    "LAST_30_DAYS": "The last 30 days, today included.",
+    "THIS_WEEK": "From this week's Monday to today.",
+    "LAST_WEEK": "Last week, Monday to Sunday.",
+    "THIS_MONTH": "From the 1st of this month to today.",
+    "LAST_MONTH": "The whole previous calendar month.",
+    "THIS_QUARTER": "From the first day of this calendar quarter to today.",
+    "LAST_QUARTER": "The whole previous calendar quarter.",
+    "THIS_YEAR": "From January 1st to today.",
+    "LAST_YEAR": "The whole previous calendar year.",
+    "LIFETIME": "The campaign's whole life.",
 }, name="StatsPeriod")
 
 
