@@ -43,6 +43,8 @@ class Attribution(Model):
     value_micros = fields.BigIntField(default=0)
     occurred_at = fields.DatetimeField()
     day = fields.DateField()
+    # A treatment goal whose recipient had a counted click at or before it ("after a click").
+    after_click = fields.BooleanField(default=False)
 
     class Meta:
         table = "attribution"
@@ -64,6 +66,14 @@ class CampaignDayStat(Model):
     clicked = fields.BigIntField(default=0)
     goals = fields.BigIntField(default=0)
     revenue_micros = fields.BigIntField(default=0)
+    # Treatment recipients first exposed (delivered) / first engaged (counted click or reply) that day.
+    exposures = fields.BigIntField(default=0)
+    engagements = fields.BigIntField(default=0)
+    # Goals of the campaign's goal attributed to control recipients that day.
+    control_goals = fields.BigIntField(default=0)
+    # Of `goals` / `revenue_micros`: those whose recipient had clicked before the goal.
+    goals_after_click = fields.BigIntField(default=0)
+    revenue_after_click_micros = fields.BigIntField(default=0)
 
     class Meta:
         table = "campaign_day_stat"

@@ -53,7 +53,8 @@ from models.sends import Send
 from models.tenancy import Organization
 
 BUSINESS_GOALS = {GoalType.SALE, GoalType.LEAD}
-STAT_FIELDS = ("sent", "viewed", "clicked", "goals", "revenue_micros")
+STAT_FIELDS = ("sent", "viewed", "clicked", "goals", "revenue_micros", "exposures", "engagements", "control_goals",
+               "goals_after_click", "revenue_after_click_micros")
 OUTCOME_FIELDS = ("exposed", "engaged", "converters", "conversions", "revenue_micros")
 MIN_SAMPLE = 100  # per group, below which lift is flagged as not meaningful
 LEAD_CHUNK = 5000
@@ -103,6 +104,14 @@ def attributed(campaign: Campaign, group: RecipientGroup, added_at: datetime, se
         if read is not None and t0 <= goal_at <= t0 + window and read <= goal_at <= read + after_view:
             return True
     return False
+
+
+def clicked_before(campaign: Campaign, group: RecipientGroup, sends: list, goal_at: datetime) -> bool:
+    """An attributed treatment goal "after a click": the recipient has a counted click (its read within the
+    view window) on one of its sends of the campaign at or before the goal."""
+    if RecipientGroup(group) != RecipientGroup.TREATMENT:
+        return False
+    return any((click := counted_click(s, campaign)) is not None and click <= goal_at for s in sends)
 
 
 def stat_contribution(s, campaign: Campaign, tz: ZoneInfo) -> dict[date, dict[str, int]]:
@@ -183,7 +192,7 @@ async def on_sends_changed(changed: list, old: dict[int, dict], tz: ZoneInfo,
         for day, values in stat_contribution(s, campaign, tz).items():
             rollups.day(s.organization_id, s.campaign_id, day, values)
     pairs = {(s.campaign_id, s.lead_id) for s in changed}
-    await _refresh_flags(pairs, campaigns, rollups, known=changed)
+    await _refresh_flags(pairs, campaigns, rollups, tz, known=changed)
     org_ids = list({s.organization_id for s in changed})
     org_in, org_params = in_list("organization_id", org_ids)
     lead_in, lead_params = in_list("lead_id", {p[1] for p in pairs})
@@ -205,8 +214,9 @@ _FLAG_SEND_FIELDS = ("id", "campaign_id", "lead_id", "queued_at", "sent_at", "de
 
 
 async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campaign], rollups: Rollups,
-                         known: list | None = None) -> None:
-    """Recipients' exposed/engaged flags from all their sends of the campaign.
+                         tz: ZoneInfo, known: list | None = None) -> None:
+    """Recipients' exposed/engaged flags from all their sends of the campaign, and the daily
+    exposures/engagements (a treatment recipient counted once, on the day it was first exposed/engaged).
 
     `known`: sends the caller holds in their current state (not read again)."""
     if not pairs:
@@ -248,6 +258,13 @@ async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campa
         rollups.outcome(org_id, r["campaign_id"], r["group"],
                         exposed=int(exposed is not None) - int(was_exposed is not None),
                         engaged=int(engaged is not None) - int(was_engaged is not None))
+        if RecipientGroup(r["group"]) == RecipientGroup.TREATMENT:
+            for name, was, now in (("exposures", was_exposed, exposed), ("engagements", was_engaged, engaged)):
+                if was != now:
+                    if was is not None:
+                        rollups.day(org_id, r["campaign_id"], was.astimezone(tz).date(), {name: 1}, -1)
+                    if now is not None:
+                        rollups.day(org_id, r["campaign_id"], now.astimezone(tz).date(), {name: 1})
         moved.append((r["id"], exposed, engaged))
     await update_rows("recipient", ("id", "int8"), {"exposed_at": "timestamptz", "engaged_at": "timestamptz"}, moved)
 
@@ -282,27 +299,30 @@ async def _reattribute(pairs: set[tuple[int, int]], campaigns: dict[int, Campaig
     for key in sorted(pairs):
         cid, lead_id = key
         campaign, recipient = campaigns[cid], recips.get(key)
-        want: dict[int, tuple[GoalEvent, bool]] = {}
+        want: dict[int, tuple[GoalEvent, bool, bool]] = {}
         if recipient is not None and campaign.status != CampaignStatus.DRAFT:
+            mine = sends.get(key, [])
             for g in goals.get(lead_id, []):
-                if attributed(campaign, recipient.group, recipient.added_at, sends.get(key, []), g.occurred_at):
-                    want[g.id] = (g, matches_goal(campaign, g.goal_type, g.key))
+                if attributed(campaign, recipient.group, recipient.added_at, mine, g.occurred_at):
+                    want[g.id] = (g, matches_goal(campaign, g.goal_type, g.key),
+                                  clicked_before(campaign, recipient.group, mine, g.occurred_at))
         have = existing.get(key, {})
         org_id = campaign.organization_id
         for gid, a in have.items():
-            if gid not in want or want[gid][1] != a.matches:
+            if gid not in want or want[gid][1] != a.matches or want[gid][2] != a.after_click:
                 to_delete.append(a.id)
-                _count(rollups, campaign, a.group, a.matches, a.goal_type, a.value_micros, a.day, -1)
-        for gid, (g, match) in want.items():
-            if gid in have and have[gid].matches == match:
+                _count(rollups, campaign, a.group, a.matches, a.goal_type, a.value_micros, a.day, -1, a.after_click)
+        for gid, (g, match, after_click) in want.items():
+            if gid in have and have[gid].matches == match and have[gid].after_click == after_click:
                 continue
             day = g.occurred_at.astimezone(tz).date()
             group = recipient.group
             to_create.append(Attribution(organization_id=org_id, campaign_id=cid, lead_id=lead_id, goal_event_id=gid,
                                          group=group, matches=match, goal_type=g.goal_type,
-                                         value_micros=g.value_micros, occurred_at=g.occurred_at, day=day))
-            _count(rollups, campaign, group, match, g.goal_type, g.value_micros, day, +1)
-        converted = min((g.occurred_at for g, match in want.values() if match), default=None)
+                                         value_micros=g.value_micros, occurred_at=g.occurred_at, day=day,
+                                         after_click=after_click))
+            _count(rollups, campaign, group, match, g.goal_type, g.value_micros, day, +1, after_click)
+        converted = min((g.occurred_at for g, match, _ in want.values() if match), default=None)
         if recipient is not None and converted != recipient.converted_at:
             rollups.outcome(org_id, cid, recipient.group,
                             converters=int(converted is not None) - int(recipient.converted_at is not None))
@@ -315,13 +335,19 @@ async def _reattribute(pairs: set[tuple[int, int]], campaigns: dict[int, Campaig
         await Attribution.bulk_create(to_create, batch_size=1000)
 
 
-def _count(rollups: Rollups, campaign: Campaign, group, match: bool, goal_type, value: int, day: date, sign: int):
+def _count(rollups: Rollups, campaign: Campaign, group, match: bool, goal_type, value: int, day: date, sign: int,
+           after_click: bool = False):
     if not match:
         return
     revenue = value if GoalType(goal_type) == GoalType.SALE else 0
     rollups.outcome(campaign.organization_id, campaign.id, group, conversions=sign, revenue_micros=sign * revenue)
     if RecipientGroup(group) == RecipientGroup.TREATMENT:
-        rollups.day(campaign.organization_id, campaign.id, day, {"goals": 1, "revenue_micros": revenue}, sign)
+        values = {"goals": 1, "revenue_micros": revenue}
+        if after_click:
+            values.update(goals_after_click=1, revenue_after_click_micros=revenue)
+        rollups.day(campaign.organization_id, campaign.id, day, values, sign)
+    else:
+        rollups.day(campaign.organization_id, campaign.id, day, {"control_goals": 1}, sign)
 
 
 async def attribute_new_recipients(campaign: Campaign, lead_ids: list[int] | None = None) -> None:
@@ -516,7 +542,7 @@ async def recompute_campaign(campaign_id: int) -> None:
         ordered = sorted(lead_ids)
         for i in range(0, len(ordered), LEAD_CHUNK):  # bounded IN lists (PostgreSQL: ≤ 32767 parameters)
             await _refresh_flags({(campaign_id, lead_id) for lead_id in ordered[i:i + LEAD_CHUNK]},
-                                 {campaign_id: campaign}, rollups)
+                                 {campaign_id: campaign}, rollups, tz)
         goal_leads = sorted(set(await GoalEvent.filter(
             organization_id=campaign.organization_id,
             lead_id__in=Subquery(Recipient.filter(campaign_id=campaign_id).values("lead_id")),
@@ -548,7 +574,43 @@ async def rebuild(campaign_ids: list[int] | None = None) -> int:
 # ---------------------------------------------------------------- reads
 
 
-PERIODS = ("TODAY", "LAST_7_DAYS", "LAST_30_DAYS", "LIFETIME")
+PERIODS = ("TODAY", "LAST_7_DAYS", "LAST_30_DAYS", "THIS_WEEK", "LAST_WEEK", "THIS_MONTH", "LAST_MONTH",
+           "THIS_QUARTER", "LAST_QUARTER", "THIS_YEAR", "LAST_YEAR", "LIFETIME")
+
+
+def preset_range(period: str | None, today: date) -> tuple[date | None, date | None]:
+    """A preset's first and last day, given today's date in the organization's time zone.
+
+    Rolling presets end today; calendar presets are whole calendar periods (weeks start on
+    Monday, ISO 8601; quarters are Jan–Mar, Apr–Jun, Jul–Sep, Oct–Dec): THIS_* runs from the
+    period's first day to today (to date), LAST_* is the whole previous period.
+    LIFETIME (or no preset) is (None, None)."""
+    if period == "TODAY":
+        return today, today
+    if period == "LAST_7_DAYS":
+        return today - timedelta(days=6), today
+    if period == "LAST_30_DAYS":
+        return today - timedelta(days=29), today
+    if period in ("THIS_WEEK", "LAST_WEEK"):
+        monday = today - timedelta(days=today.weekday())
+        return (monday, today) if period == "THIS_WEEK" else (monday - timedelta(days=7), monday - timedelta(days=1))
+    if period in ("THIS_MONTH", "LAST_MONTH"):
+        first = today.replace(day=1)
+        if period == "THIS_MONTH":
+            return first, today
+        end = first - timedelta(days=1)
+        return end.replace(day=1), end
+    if period in ("THIS_QUARTER", "LAST_QUARTER"):
+        first = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
+        if period == "THIS_QUARTER":
+            return first, today
+        end = first - timedelta(days=1)
+        return end.replace(month=3 * ((end.month - 1) // 3) + 1, day=1), end
+    if period in ("THIS_YEAR", "LAST_YEAR"):
+        if period == "THIS_YEAR":
+            return today.replace(month=1, day=1), today
+        return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
+    return None, None
 
 
 async def period_range(campaign: Campaign, period: str | None, date_from: date | None, date_to: date | None
@@ -558,13 +620,40 @@ async def period_range(campaign: Campaign, period: str | None, date_from: date |
     if date_from or date_to:
         check_range(date_from, date_to, "to")
         return date_from, date_to, tz
-    if period == "TODAY":
-        return today, today, tz
-    if period == "LAST_7_DAYS":
-        return today - timedelta(days=6), today, tz
-    if period == "LAST_30_DAYS":
-        return today - timedelta(days=29), today, tz
-    return None, None, tz
+    start, end = preset_range(period, today)
+    return start, end, tz
+
+
+MAX_SERIES_DAYS = 3660
+
+
+def lifetime_days(campaign: Campaign, tz: ZoneInfo, now: datetime | None = None) -> tuple[date, date]:
+    """The campaign's life in days (as the export's stats sheet): from its start (startAt, launch or
+    going live, whichever came first; its creation for a draft) to its end (ended, or endAt once
+    passed) or today."""
+    now = now or datetime.now(timezone.utc)
+    first = min((t for t in (campaign.start_at, campaign.launched_at, campaign.live_since) if t), default=None) \
+        or campaign.created_at
+    finished = campaign.ended_at or (campaign.end_at if campaign.end_at and campaign.end_at <= now else None)
+    return first.astimezone(tz).date(), (finished or now).astimezone(tz).date()
+
+
+async def daily_series(campaign: Campaign, start: date | None, end: date | None, tz: ZoneInfo) -> list[dict]:
+    """One row per day of the range, days without activity as zeros. An open end is the campaign's life
+    (see lifetime_days), widened to any day that holds figures (a goal after the end, a back-dated event)."""
+    rows = await daily(campaign.id, start, end)
+    life_start, life_end = lifetime_days(campaign, tz)
+    first = start or min([life_start, *(r["day"] for r in rows[:1])])
+    last = end or max([life_end, *(r["day"] for r in rows[-1:])])
+    if (last - first).days + 1 > MAX_SERIES_DAYS:
+        raise DomainError(ErrorCode.INVALID_RANGE, f"a daily series covers at most {MAX_SERIES_DAYS} days", "to")
+    by_day = {r["day"]: r for r in rows}
+    out = []
+    day = first
+    while day <= last:
+        out.append(by_day.get(day) or {"day": day, **dict.fromkeys(STAT_FIELDS, 0)})
+        day += timedelta(days=1)
+    return out
 
 
 async def daily(campaign_id: int, start: date | None, end: date | None) -> list[dict]:

@@ -103,7 +103,7 @@ class ConsumptionRow:
 class ConsumptionReport:
     rows: list[ConsumptionRow]
     by_center: list[tuple[int, int]]  # (center id or 0, credits)
-    by_day: list[tuple[date, int]]
+    by_day: list[tuple[date, int, int]]  # (day, credits charged, credits reported) by the sends' queue day
     total_credits: int
     total_processed: int
     total_targeted: int
@@ -148,13 +148,20 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
         params.append(flt.channel.value)
     clause = " AND ".join(where)
     pg_params = [_date_param(p) for p in params]
+    # Charged credits count on the day their send was queued (organization time zone) — the send's own
+    # day, which follows its events — not on the day the ledger entry was written; an entry whose send
+    # is gone keeps its own day.
+    entry_day = "COALESCE(s.day, e.day)"
+    entry_clause = clause.replace("campaign_id IN", "e.campaign_id IN").replace("day >=", f"{entry_day} >=") \
+        .replace("day <=", f"{entry_day} <=").replace("channel =", "e.channel =")
     credits_rows = await fetch(
-        "SELECT campaign_id, channel, center_key, day, -SUM(amount) AS credits FROM credit_entry "
-        f"WHERE kind IN ('CONSUMPTION','REFUND') AND {clause} GROUP BY campaign_id, channel, center_key, day",
-        pg_params)
+        f"SELECT e.campaign_id, e.channel, e.center_key, {entry_day} AS day, -SUM(e.amount) AS credits "
+        "FROM credit_entry e LEFT JOIN send s ON s.id = e.send_id "
+        f"WHERE e.kind IN ('CONSUMPTION','REFUND') AND {entry_clause} "
+        f"GROUP BY e.campaign_id, e.channel, e.center_key, {entry_day}", pg_params)
     counter_rows = await fetch(
-        f"SELECT campaign_id, channel, SUM(sent) AS processed, SUM(credits) AS reported FROM send_counter "
-        f"WHERE {clause} GROUP BY campaign_id, channel", pg_params)
+        f"SELECT campaign_id, channel, day, SUM(sent) AS processed, SUM(credits) AS reported FROM send_counter "
+        f"WHERE {clause} GROUP BY campaign_id, channel, day", pg_params)
     skip_rows = await fetch(
         f"SELECT campaign_id, channel, reason, SUM(skipped) AS n FROM skip_counter "
         f"WHERE {clause} GROUP BY campaign_id, channel, reason", pg_params)
@@ -175,8 +182,14 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
         centers[int(r["center_key"])] += n
         day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"]))
         days[day] += n
-    processed = {(r["campaign_id"], r["channel"]): int(r["processed"] or 0) for r in counter_rows}
-    reported = {(r["campaign_id"], r["channel"]): int(r["reported"] or 0) for r in counter_rows}
+    processed: dict[tuple, int] = defaultdict(int)
+    reported: dict[tuple, int] = defaultdict(int)
+    reported_days: dict[date, int] = defaultdict(int)
+    for r in counter_rows:
+        processed[(r["campaign_id"], r["channel"])] += int(r["processed"] or 0)
+        reported[(r["campaign_id"], r["channel"])] += int(r["reported"] or 0)
+        day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"]))
+        reported_days[day] += int(r["reported"] or 0)
     targeted = {(r["campaign_id"], r["channel"]): int(r["n"]) for r in target_rows}
     skips: dict[tuple, dict[str, int]] = defaultdict(dict)
     for r in skip_rows:
@@ -191,7 +204,8 @@ async def consumption_report(principal: Principal, flt: ConsumptionFilter) -> Co
     return ConsumptionReport(
         rows=rows,
         by_center=sorted(((k, v) for k, v in centers.items() if v), key=lambda kv: -kv[1]),
-        by_day=sorted(days.items()),
+        by_day=[(d, days.get(d, 0), reported_days.get(d, 0)) for d in sorted(set(days) | set(reported_days))
+                if days.get(d, 0) or reported_days.get(d, 0)],
         total_credits=sum(r.credits for r in rows),
         total_processed=sum(r.processed for r in rows),
         total_targeted=sum(r.targeted for r in rows),

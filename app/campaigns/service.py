@@ -448,7 +448,8 @@ async def transition(principal: Principal, campaign_id: int, action: str) -> Cam
 
 async def pause_for_reason(campaign_id: int, reason: StatusReason) -> bool:
     """The system pauses a live campaign by itself (budget or credits); call inside the transaction."""
-    return bool(await Campaign.filter(id=campaign_id, status=S.LIVE).update(status=S.PAUSED, status_reason=reason))
+    return bool(await Campaign.filter(id=campaign_id, status=S.LIVE).update(
+        status=S.PAUSED, status_reason=reason, updated_at=datetime.now(timezone.utc)))
 
 
 async def promote_due(now: datetime | None = None) -> list[int]:
@@ -457,13 +458,13 @@ async def promote_due(now: datetime | None = None) -> list[int]:
     changed: list[int] = []
     due = await Campaign.filter(status=S.SCHEDULED, start_at__lte=now).values_list("id", flat=True)
     for cid in due:
-        if await Campaign.filter(id=cid, status=S.SCHEDULED).update(status=S.LIVE, live_since=now):
+        if await Campaign.filter(id=cid, status=S.SCHEDULED).update(status=S.LIVE, live_since=now, updated_at=now):
             changed.append(cid)
     ended = await Campaign.filter(Q(status=S.LIVE) | Q(status=S.PAUSED) | Q(status=S.SCHEDULED),
                                   end_at__lte=now).values_list("id", flat=True)
     for cid in ended:
         if await Campaign.filter(id=cid, status__in=[S.LIVE, S.PAUSED, S.SCHEDULED]).update(
-                status=S.COMPLETED, ended_at=now):
+                status=S.COMPLETED, ended_at=now, updated_at=now):
             changed.append(cid)
     for cid in changed:
         org_id = await Campaign.filter(id=cid).values_list("organization_id", flat=True)

@@ -14,7 +14,7 @@ from app.analytics import service as svc
 from app.core.money import from_micros
 from graph.audience.types import Lead
 from graph.core import After, Connection, First, Money, UserError, ctx, describe_enum, paginate
-from graph.core.enums import GoalType, RecipientGroup
+from graph.core.enums import GoalType, RecipientGroup, SendStatus
 from graph.delivery.mutations import RejectedEvent
 from models.campaigns import Campaign as CampaignModel
 from models.campaigns import Recipient
@@ -28,12 +28,33 @@ class _StatsPeriod(enum.Enum):
     TODAY = "TODAY"
     LAST_7_DAYS = "LAST_7_DAYS"
     LAST_30_DAYS = "LAST_30_DAYS"
+    THIS_WEEK = "THIS_WEEK"
+    LAST_WEEK = "LAST_WEEK"
+    THIS_MONTH = "THIS_MONTH"
+    LAST_MONTH = "LAST_MONTH"
+    THIS_QUARTER = "THIS_QUARTER"
+    LAST_QUARTER = "LAST_QUARTER"
+    THIS_YEAR = "THIS_YEAR"
+    LAST_YEAR = "LAST_YEAR"
     LIFETIME = "LIFETIME"
 
 
-StatsPeriod = describe_enum(_StatsPeriod, "A preset period, in the organization's time zone.", {
+StatsPeriod = describe_enum(_StatsPeriod, (
+    "A preset period, in the organization's time zone (\"today\" is the organization's date). Rolling presets "
+    "end today; calendar presets are whole calendar periods: weeks start on Monday (ISO 8601), quarters are "
+    "Jan–Mar, Apr–Jun, Jul–Sep, Oct–Dec. THIS_* runs from the period's first day to today; LAST_* is the whole "
+    "previous period."), {
     "TODAY": "Today.", "LAST_7_DAYS": "The last 7 days, today included.",
-    "LAST_30_DAYS": "The last 30 days, today included.", "LIFETIME": "The campaign's whole life.",
+    "LAST_30_DAYS": "The last 30 days, today included.",
+    "THIS_WEEK": "From this week's Monday to today.",
+    "LAST_WEEK": "Last week, Monday to Sunday.",
+    "THIS_MONTH": "From the 1st of this month to today.",
+    "LAST_MONTH": "The whole previous calendar month.",
+    "THIS_QUARTER": "From the first day of this calendar quarter to today.",
+    "LAST_QUARTER": "The whole previous calendar quarter.",
+    "THIS_YEAR": "From January 1st to today.",
+    "LAST_YEAR": "The whole previous calendar year.",
+    "LIFETIME": "The campaign's whole life.",
 }, name="StatsPeriod")
 
 
@@ -66,13 +87,32 @@ class StatFigures:
     clicked: int = strawberry.field(description=(
         "Clicked messages whose read is counted in `viewed` (within the view window), on the day of the click. "
         "metrics.clicked counts every click."))
-    goals: int = strawberry.field(description="Goals of the campaign's goal attributed to treatment recipients.")
-    revenue: Money = strawberry.field(description="Revenue of those goals (SALE goals only).")
+    goals: int = strawberry.field(description=(
+        "Goals of the campaign's goal attributed to treatment recipients, on the goal's day. Attribution needs a "
+        "counted read before the goal (\"after a read\"); goalsAfterClick is the part that also followed a click."))
+    revenue: Money = strawberry.field(description="Revenue of those goals (SALE goals only): revenue after a read.")
+    goals_after_click: int = strawberry.field(description=(
+        "Of `goals`: those whose recipient had a counted click (a click whose read counts in `viewed`) on one of its "
+        "sends of this campaign at or before the goal — conversions after a click, not only after a read."))
+    revenue_after_click: Money = strawberry.field(description="Revenue of goalsAfterClick (SALE goals only).")
+    exposures: int = strawberry.field(description=(
+        "Treatment recipients first exposed (first message DELIVERED) in the period, on that day; summed over the "
+        "campaign's life it equals funnel.exposures."))
+    engagements: int = strawberry.field(description=(
+        "Treatment recipients first engaged (first counted click or reply) in the period, on that day; summed over "
+        "the campaign's life it equals funnel.engagements."))
+    control_goals: int = strawberry.field(description=(
+        "Goals of the campaign's goal attributed to control recipients (never messaged), on the goal's day."))
 
 
 @strawberry.type(description="Figures of one day (organization time zone).")
 class DailyStat(StatFigures):
     day: dt.date = strawberry.field(description="The day.")
+    conversion_rate: float = strawberry.field(description=(
+        "Treatment conversion rate of the day: goals / treatment size (reach); 0 without treatment recipients. "
+        "Campaign-wide: a goal is not tied to one channel (it follows a read of any of the recipient's sends)."))
+    control_conversion_rate: float = strawberry.field(description=(
+        "Control conversion rate of the day, beside it: controlGoals / control size; 0 without a control group."))
 
 
 @strawberry.type(description="One recipient's journey: when it was sent, viewed, clicked, reached the goal.")
@@ -83,6 +123,10 @@ class RecipientStat:
     viewed_at: dt.datetime | None = strawberry.field(description="First counted read.")
     clicked_at: dt.datetime | None = strawberry.field(description="First counted click.")
     goal_at: dt.datetime | None = strawberry.field(description="First attributed goal of the campaign's goal.")
+    status: SendStatus | None = strawberry.field(description=(
+        "The message state of this recipient: the delivery status of its latest send in this campaign (the "
+        "latest queuedAt, then the highest id; any channel). Null when nothing was sent to it (control "
+        "recipients, recipients not queued yet)."))
 
     @strawberry.field(description="The recipient; null when the lead lies outside your scope.")
     def lead(self, info: Info) -> Lead | None:
@@ -97,19 +141,30 @@ class CampaignStats:
     date_to: dt.date | None = strawberry.field(description="Last day of the period (null: today).")
     rows: strawberry.Private[list[dict]]
 
+    def _figures(self, r: dict) -> dict:
+        return dict(sent=r["sent"], viewed=r["viewed"], clicked=r["clicked"], goals=r["goals"],
+                    revenue=_money(r["revenue_micros"], self.currency), goals_after_click=r["goals_after_click"],
+                    revenue_after_click=_money(r["revenue_after_click_micros"], self.currency),
+                    exposures=r["exposures"], engagements=r["engagements"], control_goals=r["control_goals"])
+
     @strawberry.field(description="Totals over the period.")
     def totals(self) -> StatFigures:
         t = defaultdict(int)
         for r in self.rows:
             for f in svc.STAT_FIELDS:
                 t[f] += r[f]
-        return StatFigures(sent=t["sent"], viewed=t["viewed"], clicked=t["clicked"], goals=t["goals"],
-                           revenue=_money(t["revenue_micros"], self.currency))
+        return StatFigures(**self._figures(t))
 
-    @strawberry.field(description="One entry per day with activity.")
+    @strawberry.field(description=(
+        "One entry per day of the period, oldest first, days without activity included as zeros. LIFETIME (or an "
+        "open end) covers the campaign's life: from its start (startAt, launch or going live, whichever came "
+        "first) to its end (completed/cancelled, or endAt once passed) or today, widened to any day that holds "
+        "figures. At most 3660 days (INVALID_RANGE beyond)."))
     def daily(self) -> list[DailyStat]:
-        return [DailyStat(day=r["day"], sent=r["sent"], viewed=r["viewed"], clicked=r["clicked"], goals=r["goals"],
-                          revenue=_money(r["revenue_micros"], self.currency)) for r in self.rows]
+        nt, nc = self.campaign.reach, self.campaign.control_size
+        return [DailyStat(day=r["day"], **self._figures(r),
+                          conversion_rate=r["goals"] / nt if nt else 0.0,
+                          control_conversion_rate=r["control_goals"] / nc if nc else 0.0) for r in self.rows]
 
     @strawberry.field(description="Per recipient: times of send, view, click and goal (lifetime), newest recipients first.")
     async def recipients(self, first: First = 50, after: After = None) -> Connection[RecipientStat]:
@@ -137,7 +192,8 @@ class CampaignStats:
                 sent_at=first_of(s.sent_at for s in mine),
                 viewed_at=first_of(svc.counted_read(s, campaign) for s in mine),
                 clicked_at=first_of(svc.counted_click(s, campaign) for s in mine),
-                goal_at=goals.get(r.lead_id))
+                goal_at=goals.get(r.lead_id),
+                status=max(mine, key=lambda s: (s.queued_at, s.id)).status if mine else None)
         return page
 
 
@@ -302,10 +358,10 @@ async def campaign_stats(campaign: CampaignModel, period, date_from, date_to) ->
     from graph.core import range_error
 
     try:
-        start, end, _tz = await svc.period_range(campaign, period.value if period else None, date_from, date_to)
+        start, end, tz = await svc.period_range(campaign, period.value if period else None, date_from, date_to)
+        rows = await svc.daily_series(campaign, start, end, tz)
     except DomainError as exc:
         raise range_error(exc) from None
-    rows = await svc.daily(campaign.id, start, end)
     return CampaignStats(campaign=campaign, currency=await _currency(campaign.organization_id),
                          date_from=start, date_to=end, rows=rows)
 

@@ -197,10 +197,17 @@ class CreditsByCenter:
         return Center.of(self.center_obj) if self.center_obj else None
 
 
-@strawberry.type(description="Credits consumed on one day.")
+@strawberry.type(description=(
+    "Credits of the sends queued on one day: the day comes from each send's own queue time (organization time "
+    "zone), not from when a ledger entry was written."))
 class CreditsByDay:
-    day: dt.date = strawberry.field(description="Day (organization time zone).")
-    credits: int = strawberry.field(description="Credits consumed.")
+    day: dt.date = strawberry.field(description="The day the sends were queued (organization time zone).")
+    credits: int = strawberry.field(description=(
+        "Credits charged to a wallet for the sends queued that day (consumption − refunds; a refund counts on its "
+        "send's day): the per-day part of creditsConsumed."))
+    credits_reported: int = strawberry.field(description=(
+        "Credits the sends queued that day carry (per-message or provider-reported, charged or not): the per-day "
+        "part of creditsReported, so integrator-sent campaigns show their days too."))
 
 
 @strawberry.type(description="Totals of the report over the filtered range.")
@@ -216,7 +223,8 @@ class CreditConsumptionTotals:
 class CreditConsumptionReport:
     rows: list[CreditConsumptionRow] = strawberry.field(description="One row per campaign and channel.")
     by_center: list[CreditsByCenter] = strawberry.field(description="Credits per recipients' home center.")
-    by_day: list[CreditsByDay] = strawberry.field(description="Credits per day.")
+    by_day: list[CreditsByDay] = strawberry.field(description=(
+        "Per day with credits (charged or reported), oldest first, by the sends' queue day."))
     totals: CreditConsumptionTotals = strawberry.field(description="Totals for the filtered range.")
 
 

@@ -78,7 +78,7 @@ async def credit_consumption(
     return CreditConsumptionReport(
         rows=[CreditConsumptionRow(r=r) for r in report.rows],
         by_center=[CreditsByCenter(center_key=k, center_obj=centers.get(k), credits=v) for k, v in report.by_center],
-        by_day=[CreditsByDay(day=d, credits=v) for d, v in report.by_day],
+        by_day=[CreditsByDay(day=d, credits=v, credits_reported=rep) for d, v, rep in report.by_day],
         totals=CreditConsumptionTotals(targeted=report.total_targeted, processed=report.total_processed,
                                        credits=report.total_credits, credits_reported=report.total_reported,
                                        skipped=report.total_skipped))

@@ -171,6 +171,12 @@ class Campaign(Node):
     def created_at(self) -> dt.datetime:
         return self.m.created_at
 
+    @strawberry.field(description="When the campaign itself last changed: a setting (campaignUpdate, audienceSet), "
+                                  "or its status (launch, pause, resume, complete, cancel — by a person or by the "
+                                  "system). Sends, events and spend do not move it.")
+    def updated_at(self) -> dt.datetime:
+        return self.m.updated_at
+
     @strawberry.field(description="When the campaign was launched.")
     def launched_at(self) -> dt.datetime | None:
         return self.m.launched_at
