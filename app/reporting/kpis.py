@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from app.billing.budget import logged_spend_by_campaign, logged_spend_by_channel
-from app.db import fetch
+from app.db import fetch, snapshot
 from app.tenancy.access import Unit
 from app.core.money import ratio
 from models.campaigns import Campaign
@@ -209,7 +209,13 @@ class CampaignSnapshot:
 
 
 async def campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
-    """Everything `campaignKpis` shows, read from rollups (a handful of queries)."""
+    """Everything `campaignKpis` shows, read from rollups (a handful of queries), all from one
+    consistent view (`db.snapshot`): totals, spend and logged spend always agree."""
+    async with snapshot():
+        return await _campaign_snapshot(campaign_id)
+
+
+async def _campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
     from models.campaigns import CampaignChannel
     from models.tenancy import Organization
 
