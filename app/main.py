@@ -526,7 +526,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await bus.connect()
         set_bus(bus)
         registry = Registry(bus, access_still_granted, min_interval=settings.subscription_min_interval_s,
-                            stream_limit=settings.stream_buffer_limit)
+                            stream_limit=settings.stream_buffer_limit,
+                            reconcile_interval=settings.subscription_reconcile_interval_s)
         set_registry(registry)
         tasks = [asyncio.create_task(_every(settings.token_watchdog_interval_s, graphql.close_revoked, "token watchdog"))]
         stop = asyncio.Event()

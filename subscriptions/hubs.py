@@ -163,9 +163,31 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
 
+    async def moved(self) -> bool:
+        """Reconciliation: whether the topic may have changed without a bus message (a lost publish).
+        By default a round runs (it offers nothing when nothing changed); a hub with a cheap version
+        probe compares it instead."""
+        return True
+
+    async def _reconcile(self) -> None:
+        """Wait for a change; every `reconcile_interval` s without one, check whether the topic moved."""
+        while not self.dirty.is_set():
+            try:
+                await asyncio.wait_for(self.dirty.wait(), timeout=self.registry.reconcile_interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            if not self.subs:
+                continue
+            try:
+                if await self.moved():
+                    self.dirty.set()
+            except Exception:  # noqa: BLE001 - the next interval tries again
+                log.exception("hub %s reconciliation failed", self.key)
+
     async def _loop(self) -> None:
         while True:
-            await self.dirty.wait()
+            await self._reconcile()
             wait = self.last_round + self.registry.min_interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -216,7 +238,8 @@ class SnapshotHub(Hub):
         self.allowed = allowed
         self._relevant = relevant
         self.fingerprint = fingerprint
-        self.probe = probe
+        self.probe = probe  # reconciliation: a cheap version of the topic (see `moved`)
+        self._probed: Any = _NOTHING
         self.snapshot: Any = None
         self.last_fingerprint: Any = _NOTHING
         self.force = False
@@ -279,6 +302,13 @@ class SnapshotHub(Hub):
             raise
         fut.set_result((version, snapshot))
         return version, snapshot
+
+    async def moved(self) -> bool:
+        if self.probe is None:
+            return True
+        probed = await self.probe()
+        moved, self._probed = probed != self._probed, probed
+        return moved
 
     async def compute(self) -> Any:
         self.snapshot = (await self.read())[1]
@@ -402,6 +432,7 @@ class Registry:
     check_access: Callable[[list[Any]], Awaitable[list[str | None]]]
     min_interval: float = 0.25
     stream_limit: int = 5000  # queued stream items per subscriber before it is closed as too slow
+    reconcile_interval: float = 5.0  # seconds between a hub's checks for a change without a bus message
 
     def __post_init__(self) -> None:
         self.hubs: dict[Hashable, Hub] = {}
