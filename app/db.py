@@ -6,6 +6,7 @@ Domain code writes raw SQL with `?` placeholders and calls the helpers below (`s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -106,6 +107,25 @@ def for_update(*, skip_locked: bool = False) -> str:
     if not is_postgres():
         return ""
     return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
+
+
+@contextlib.asynccontextmanager
+async def snapshot():
+    """Several reads from one consistent view of the database (`async with db.snapshot():`): one
+    REPEATABLE READ READ ONLY transaction on PostgreSQL (under READ COMMITTED each statement would see
+    the commits made since the previous one: a KPI frame showed a message cost counted in the totals
+    but not yet in the campaign's spend); on SQLite one transaction is already a consistent view.
+    Inside a transaction already open, its view is used."""
+    from tortoise.backends.base.client import TransactionalDBClient
+    from tortoise.transactions import in_transaction
+
+    if isinstance(conn(), TransactionalDBClient):
+        yield
+        return
+    async with in_transaction() as connection:
+        if connection.capabilities.dialect == "postgres":
+            await connection.execute_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def takes_row_locks() -> bool:

@@ -652,7 +652,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         configure_principal_cache(settings.principal_cache_ttl_s)
         bus.on_reconnect(forget_principals)  # messages may have been missed while Redis was away
         registry = Registry(bus, access_still_granted, min_interval=settings.subscription_min_interval_s,
-                            stream_limit=settings.stream_buffer_limit)
+                            stream_limit=settings.stream_buffer_limit,
+                            reconcile_interval=settings.subscription_reconcile_interval_s)
         set_registry(registry)
         tasks = [asyncio.create_task(_every(settings.token_watchdog_interval_s, graphql.close_revoked, "token watchdog")),
                  asyncio.create_task(_forget_principals_on_bus(bus), name="pulse-principals")]

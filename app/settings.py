@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # `pulse serve`: seconds to wait for open requests after SIGTERM (websockets get 1012 at once).
     shutdown_timeout_s: float = Field(default=5.0, gt=0)
     subscription_min_interval_s: float = 0.25
+    # Hubs check every this many seconds whether their topic moved without a bus message (a lost
+    # publish) and then run a round (docs/architecture.md, "Reconciliation").
+    subscription_reconcile_interval_s: float = Field(default=5.0, gt=0)
     stream_buffer_limit: int = 5000
     token_watchdog_interval_s: float = 2.0
     # The API's campaign scheduler (when the worker runs elsewhere): seconds between ticks.

@@ -38,7 +38,7 @@ class Sub:
     """One local subscriber: a bounded mailbox (KPI topics: the latest value only)."""
 
     __slots__ = ("principal", "latest_only", "limit", "accept", "items", "waiter", "error", "overflow", "last",
-                 "on_overflow", "deliver")
+                 "version", "on_overflow", "deliver")
 
     def __init__(self, principal: Any, *, latest_only: bool, limit: int = 1000, accept=None) -> None:
         self.principal = principal
@@ -52,6 +52,9 @@ class Sub:
         self.error: str | None = None
         self.overflow = False
         self.last: Any = _NOTHING  # KPI topics: the fingerprint of the last snapshot given
+        # KPI topics: the hub version of the last snapshot given (AWAITING until its first value is
+        # read): a round never offers a value computed before the one the subscriber has.
+        self.version: float = AWAITING
         # Called once when the mailbox overflows: the consumer may be blocked on
         # a stalled socket and never come back to read the flag.
         self.on_overflow: Callable[[], Any] | None = None
@@ -120,6 +123,7 @@ class Sub:
 
 
 _NOTHING = object()
+AWAITING = float("inf")  # a KPI subscriber whose first value is being read: rounds skip it
 
 
 def _accept_all(_item: Any) -> bool:
@@ -159,9 +163,31 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
 
+    async def moved(self) -> bool:
+        """Reconciliation: whether the topic may have changed without a bus message (a lost publish).
+        By default a round runs (it offers nothing when nothing changed); a hub with a cheap version
+        probe compares it instead."""
+        return True
+
+    async def _reconcile(self) -> None:
+        """Wait for a change; every `reconcile_interval` s without one, check whether the topic moved."""
+        while not self.dirty.is_set():
+            try:
+                await asyncio.wait_for(self.dirty.wait(), timeout=self.registry.reconcile_interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            if not self.subs:
+                continue
+            try:
+                if await self.moved():
+                    self.dirty.set()
+            except Exception:  # noqa: BLE001 - the next interval tries again
+                log.exception("hub %s reconciliation failed", self.key)
+
     async def _loop(self) -> None:
         while True:
-            await self.dirty.wait()
+            await self._reconcile()
             wait = self.last_round + self.registry.min_interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -177,10 +203,11 @@ class Hub:
     async def round(self) -> None:
         raise NotImplementedError
 
-    async def live_subs(self) -> list[Sub]:
-        """Subscribers whose access still holds (the registry's `check_access`: token active, member
-        still with the role and scope it subscribed with; one query per round); the others are closed."""
-        subs = list(self.subs)
+    async def live_subs(self, subs: list[Sub] | None = None) -> list[Sub]:
+        """Subscribers (all, or `subs`) whose access still holds (the registry's `check_access`: token
+        active, member still with the role and scope it subscribed with; one query per round); the
+        others are closed."""
+        subs = list(self.subs) if subs is None else subs
         reasons = await self.registry.check_access([s.principal for s in subs])
         live = []
         for s, reason in zip(subs, reasons):
@@ -192,21 +219,34 @@ class Hub:
 
 
 class SnapshotHub(Hub):
-    """A KPI topic: computes the snapshot once per round and offers it to every allowed subscriber."""
+    """A KPI topic: computes the snapshot once per round and offers it to every allowed subscriber.
+
+    Values only move forward. A hub's computes never overlap (each reads the database after the
+    previous one finished, see `read`) and each is numbered when it starts (`version`), so a higher
+    version is a later view of the database. Each subscriber remembers the version it was given
+    (`Sub.version`), and a round offers its value only to subscribers holding an older one; a
+    newcomer waiting for its first value is skipped by rounds until that value is read."""
 
     kind = "snapshot"
 
     def __init__(self, registry, key, org_id, compute: Callable[[], Awaitable[Any]],
                  allowed: Callable[[Any, Any], bool], relevant: Callable[[dict], bool],
-                 fingerprint: Callable[[Any], Any] = lambda snapshot: snapshot) -> None:
+                 fingerprint: Callable[[Any], Any] = lambda snapshot: snapshot,
+                 probe: Callable[[], Awaitable[Any]] | None = None) -> None:
         super().__init__(registry, key, org_id)
         self.compute_fn = compute
         self.allowed = allowed
         self._relevant = relevant
         self.fingerprint = fingerprint
+        self.probe = probe  # reconciliation: a cheap version of the topic (see `moved`)
+        self._probed: Any = _NOTHING
         self.snapshot: Any = None
         self.last_fingerprint: Any = _NOTHING
         self.force = False
+        self.version = 0  # the number of the last compute started
+        self._computing = asyncio.Lock()
+        self._queued: asyncio.Future | None = None  # the next compute, not started yet: readers share it
+        self._queued_subs: list[Sub] = []  # newcomers whose first value that compute gives
 
     def resync(self) -> None:
         self.force = True  # after a reconnect every subscriber gets a fresh snapshot, changed or not
@@ -215,18 +255,69 @@ class SnapshotHub(Hub):
     def relevant(self, message: dict) -> bool:
         return self._relevant(message)
 
+    async def read(self, newcomer: Sub | None = None) -> tuple[int, Any]:
+        """(version, snapshot) from a compute that starts after this call (a change may be committed
+        whose bus message has not arrived yet). Callers that arrive while no compute is queued queue
+        one; the others share it. `newcomer` is given that value as its first (version and
+        fingerprint recorded when the compute ends, before any later round can run)."""
+        fut = self._queued
+        if fut is None:
+            fut = self._queued = asyncio.get_running_loop().create_future()
+            fut.add_done_callback(_retrieve)
+            self._queued_subs = []
+            if newcomer is not None:
+                self._queued_subs.append(newcomer)
+            return await self._lead(fut)
+        if newcomer is not None:
+            self._queued_subs.append(newcomer)
+        try:
+            return await asyncio.shield(fut)
+        except _LeaderGone:
+            return await self.read(newcomer)
+
+    async def _lead(self, fut: asyncio.Future) -> tuple[int, Any]:
+        try:
+            async with self._computing:
+                if self._queued is fut:
+                    self._queued = None  # from now on, callers queue for the next compute
+                newcomers, self._queued_subs = self._queued_subs, []
+                self.version += 1
+                version = self.version
+                snapshot = await self.compute_fn()
+                metrics.SNAPSHOTS.labels(self.key[0]).inc()
+                fingerprint = self._shared_fingerprint(self.fingerprint(snapshot)) if snapshot is not None else None
+                for s in newcomers:
+                    s.version, s.last = version, fingerprint
+        except asyncio.CancelledError:
+            if self._queued is fut:
+                self._queued = None
+            if not fut.done():
+                fut.set_exception(_LeaderGone())  # the others compute again
+            raise
+        except BaseException as exc:
+            if self._queued is fut:
+                self._queued = None
+            if not fut.done():
+                fut.set_exception(exc)
+            raise
+        fut.set_result((version, snapshot))
+        return version, snapshot
+
+    async def moved(self) -> bool:
+        if self.probe is None:
+            return True
+        probed = await self.probe()
+        moved, self._probed = probed != self._probed, probed
+        return moved
+
     async def compute(self) -> Any:
-        self.snapshot = await self.compute_fn()
-        metrics.SNAPSHOTS.labels(self.key[0]).inc()
+        self.snapshot = (await self.read())[1]
         return self.snapshot
 
     async def current(self, sub: Sub | None = None) -> Any:
         """The value a newcomer starts with, read now (a change may be committed whose bus
         message has not arrived yet), and recorded as what `sub` has."""
-        snapshot = await self.compute_fn()
-        if sub is not None and snapshot is not None:
-            sub.last = self._shared_fingerprint(self.fingerprint(snapshot))
-        return snapshot
+        return (await self.read(sub))[1]
 
     def _shared_fingerprint(self, fingerprint: Any) -> Any:
         """The hub's own copy when equal: thousands of subscribers hold one fingerprint, not one each."""
@@ -237,17 +328,31 @@ class SnapshotHub(Hub):
     async def round(self) -> None:
         if not self.subs:
             return
-        snapshot = await self.compute()
+        version, snapshot = await self.read()
+        self.snapshot = snapshot
         # Another scope's change can wake this hub: a subscriber is not sent a value it
         # already has (each subscriber remembers the last one it was given).
         fingerprint = self._shared_fingerprint(self.fingerprint(snapshot)) if snapshot is not None else None
         force, self.force = self.force, False
         for s in await self.live_subs():
+            if s.version >= version:
+                continue  # it has a later value already (or is reading its first one)
             if snapshot is None or not self.allowed(s.principal, snapshot):
                 s.fail("not found")
             elif force or s.last != fingerprint:
-                s.last = fingerprint
+                s.version, s.last = version, fingerprint
                 s.offer(snapshot)
+            else:
+                s.version = version
+
+
+class _LeaderGone(Exception):
+    """The caller running a shared compute was cancelled: the others compute again."""
+
+
+def _retrieve(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()  # a failure is raised to every reader; never "exception was never retrieved"
 
 
 class StreamHub(Hub):
@@ -267,16 +372,25 @@ class StreamHub(Hub):
         return self._relevant(message)
 
     async def round(self) -> None:
-        subs = None
+        checked: dict[Sub, bool] = {}  # access of each subscriber, checked once per round
         while True:  # drain: a large batch spans several pages
             items = await self.fetch(self.head)
             if not items:
                 return
             self.head = max(item.id for item in items)
             metrics.SNAPSHOTS.labels(self.key[0]).inc()
-            if subs is None:
-                subs = await self.live_subs()
+            # Taken right after the head moved: whoever joined before gets this page from the round
+            # (a subscriber that joined mid-round too), whoever joins later replays up to the new head.
+            subs = list(self.subs)
+            new = [s for s in subs if s not in checked]
+            if new:
+                for s in new:
+                    checked[s] = False
+                for s in await self.live_subs(new):
+                    checked[s] = True
             for s in subs:
+                if not checked[s]:
+                    continue
                 for item in items:
                     if self.allowed(s.principal, item) and s.accept(item):
                         s.offer(item)
@@ -318,6 +432,7 @@ class Registry:
     check_access: Callable[[list[Any]], Awaitable[list[str | None]]]
     min_interval: float = 0.25
     stream_limit: int = 5000  # queued stream items per subscriber before it is closed as too slow
+    reconcile_interval: float = 5.0  # seconds between a hub's checks for a change without a bus message
 
     def __post_init__(self) -> None:
         self.hubs: dict[Hashable, Hub] = {}

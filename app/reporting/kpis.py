@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from app.billing.budget import logged_spend_by_campaign, logged_spend_by_channel
-from app.db import fetch
+from app.db import fetch, snapshot
 from app.tenancy.access import Unit
 from app.core.money import ratio
 from models.campaigns import Campaign
@@ -218,8 +218,30 @@ class CampaignSnapshot:
                 tuple(sorted((ch.value, v) for ch, v in self.logged_by_channel.items())))
 
 
+async def campaign_version(campaign_id: int) -> tuple | None:
+    """What `campaignKpis` shows, reduced to one cheap statement: the campaign's rollup columns, the
+    head of its send change log (every counter change writes one), its engagement and outcome sums.
+    The hub's reconciliation compares it every few seconds and recomputes the snapshot when it moved
+    without a bus message (a lost publish)."""
+    rows = await fetch(
+        "SELECT c.status, c.status_reason, c.reach, c.audience_size, c.budget_micros, c.spent_micros, "
+        "(SELECT COALESCE(MAX(id), 0) FROM send_change WHERE campaign_id = c.id) AS head, "
+        "(SELECT COALESCE(SUM(viewed), 0) || ':' || COALESCE(SUM(clicked), 0) FROM campaign_day_stat "
+        "WHERE campaign_id = c.id) AS engaged, "
+        "(SELECT COALESCE(SUM(converters), 0) || ':' || COALESCE(SUM(conversions), 0) || ':' || "
+        "COALESCE(SUM(revenue_micros), 0) FROM campaign_outcome WHERE campaign_id = c.id) AS outcome "
+        "FROM campaign c WHERE c.id = ?", [campaign_id])
+    return tuple(rows[0].values()) if rows else None
+
+
 async def campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
-    """Everything `campaignKpis` shows, read from rollups (a handful of queries)."""
+    """Everything `campaignKpis` shows, read from rollups (a handful of queries), all from one
+    consistent view (`db.snapshot`): totals, spend and logged spend always agree."""
+    async with snapshot():
+        return await _campaign_snapshot(campaign_id)
+
+
+async def _campaign_snapshot(campaign_id: int) -> CampaignSnapshot | None:
     from models.campaigns import CampaignChannel
     from models.tenancy import Organization
 

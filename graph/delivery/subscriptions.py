@@ -104,6 +104,8 @@ async def send_status_changed(
         if upto is not None:
             qs = qs.filter(id__lte=upto)
         changes = await qs.order_by("id").limit(limit)
+        if not changes:
+            return changes  # nothing new (a reconciliation check costs this one query)
         sends = {s.id: s for s in await ms.Send.filter(id__in=list({c.send_id for c in changes}))}
         leads = {lead.id: lead for lead in await LeadModel.filter(id__in=list({s.lead_id for s in sends.values()}))}
         for c in changes:

@@ -145,7 +145,8 @@ async def _campaign_hub(cid: int, org_id: int) -> SnapshotHub:
 
     return SnapshotHub(get_registry(), ("campaign", cid), org_id, compute, _campaign_allowed,
                        lambda message: message.get("campaignId") == cid,
-                       fingerprint=lambda payload: payload.snapshot.fingerprint())
+                       fingerprint=lambda payload: payload.snapshot.fingerprint(),
+                       probe=lambda: kpis.campaign_version(cid))
 
 
 @strawberry.subscription(description="Dashboard KPIs of your scope (or a narrower unit): the current value, "
