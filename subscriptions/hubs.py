@@ -437,7 +437,9 @@ class Registry:
     def __post_init__(self) -> None:
         self.hubs: dict[Hashable, Hub] = {}
         self.feeds: dict[int, Feed] = {}
-        self._lock = asyncio.Lock()
+        # One lock per organization: joining waits for that organization's feed to be subscribed,
+        # which must not hold up other organizations' subscribers (locks are tiny; kept).
+        self._org_locks: dict[int, asyncio.Lock] = {}
         self.bus.on_reconnect(self.resync_all)
 
     def resync_all(self) -> None:
@@ -445,16 +447,29 @@ class Registry:
             hub.resync()
 
 
+    def _org_lock(self, org_id: int) -> asyncio.Lock:
+        lock = self._org_locks.get(org_id)
+        if lock is None:
+            lock = self._org_locks[org_id] = asyncio.Lock()
+        return lock
+
     async def join(self, key: Hashable, org_id: int, make: Callable[[], Awaitable[Hub]], sub: Sub) -> Hub:
-        async with self._lock:
+        async with self._org_lock(org_id):
             hub = self.hubs.get(key)
             if hub is None:
                 feed = self.feeds.get(org_id)
                 if feed is None or feed.task.done():  # a feed that died (e.g. bus error) is replaced
                     feed = self.feeds[org_id] = Feed(self, org_id)
-                # Subscribed on the bus before any snapshot is computed: nothing slips between.
-                await asyncio.wait_for(feed.ready.wait(), timeout=10)
-                hub = await make()
+                try:
+                    # Subscribed on the bus before any snapshot is computed: nothing slips between.
+                    await asyncio.wait_for(feed.ready.wait(), timeout=10)
+                    hub = await make()
+                except BaseException:
+                    # No hub came of it: a feed that serves no hub is not left behind.
+                    if not feed.hubs and self.feeds.get(org_id) is feed:
+                        del self.feeds[org_id]
+                        feed.task.cancel()
+                    raise
                 self.hubs[key] = hub
                 feed.hubs.add(hub)
                 hub.start()
@@ -464,7 +479,7 @@ class Registry:
 
     async def leave(self, hub: Hub, sub: Sub) -> None:
         metrics.SUBSCRIPTIONS.dec()
-        async with self._lock:
+        async with self._org_lock(hub.org_id):
             hub.subs.discard(sub)
             if hub.subs or self.hubs.get(hub.key) is not hub:
                 return

@@ -54,9 +54,11 @@ def check_email(email: str | None, field: str = "email") -> str:
 
 
 def check_timezone(tz: str, field: str = "timezone") -> str:
+    if len(tz) > 64:  # IANA names are at most ~32 characters; a file-system lookup must not see more
+        raise DomainError(ErrorCode.TOO_LONG, "a time zone name has at most 64 characters", field)
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise DomainError(ErrorCode.INVALID, f"unknown time zone {tz!r}", field) from None
     return tz
 

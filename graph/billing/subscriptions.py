@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import AsyncGenerator
 
@@ -13,7 +12,7 @@ from app.campaigns.service import campaign_unit
 from app.tenancy.access import Principal
 from graph.billing.types import BudgetAlert
 from graph.core import ScopeArg, ctx
-from graph.core.realtime import close_slow, currency_of, relay
+from graph.core.realtime import close_slow_soon, currency_of, relay
 from graph.tenancy.queries import scope_unit
 from models import budgets as mb
 from models.campaigns import Campaign as CampaignModel
@@ -61,7 +60,7 @@ async def budget_alerts(self, info: Info, scope: ScopeArg = None) -> AsyncGenera
                          lambda message: message.get("what") == "budgetAlert")
 
     sub = Sub(p, latest_only=False, limit=get_registry().stream_limit, accept=lambda alert: unit.contains(alert.unit))
-    sub.on_overflow = lambda: asyncio.create_task(close_slow(info))
+    sub.on_overflow = lambda: close_slow_soon(info)
     hub = await get_registry().join(("budgetAlerts", org_id), org_id, make, sub)
     try:
         async for alert in relay(info, sub, "budgetAlerts", lambda alert: alert.payload):

@@ -24,6 +24,16 @@ STREAM_REPLAY_PAGE = 1000
 # ---------------------------------------------------------------- relay helpers
 
 
+_closing: set[asyncio.Task] = set()  # close tasks in flight: referenced until done
+
+
+def close_slow_soon(info: Info) -> None:
+    """Close a too-slow subscriber's socket (4008) from a task kept until it is done."""
+    task = asyncio.create_task(close_slow(info))
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
 async def close_slow(info: Info) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(ctx(info).request.close(

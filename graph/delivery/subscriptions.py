@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 from typing import Annotated, AsyncGenerator
@@ -14,12 +13,12 @@ from strawberry.types import Info
 from app import metrics
 from app.campaigns.service import campaign_unit
 from app.tenancy.access import Principal
-from graph.core import ctx, from_global_id, to_global_id
+from graph.core import ctx, from_global_id
 from graph.core.enums import Channel, SendStatus
 from graph.core.execution import SharedPayload
 from graph.core.realtime import (
     STREAM_REPLAY_PAGE,
-    close_slow,
+    close_slow_soon,
     currency_of,
     relay,
     visible_campaign,
@@ -130,7 +129,7 @@ async def send_status_changed(
                          lambda message: message.get("campaignId") == cid and message.get("what") == "sends")
 
     sub = Sub(p, latest_only=False, limit=get_registry().stream_limit, accept=accept)
-    sub.on_overflow = lambda: asyncio.create_task(close_slow(info))
+    sub.on_overflow = lambda: close_slow_soon(info)
     hub = await get_registry().join(("sends", cid), org_id, make, sub)
     try:
         position = after_id
