@@ -26,7 +26,6 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
-from cross_web import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app import db, logs, metrics
@@ -123,31 +122,6 @@ class _SlowBody(Exception):
     pass
 
 
-_HTTP_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 415: "UNSUPPORTED_MEDIA_TYPE"}
-
-
-class _PlainTextAsJson:
-    """Rewrites a plain-text error response of the GraphQL view into GraphQL JSON with a code."""
-
-    def __init__(self, send: Send) -> None:
-        self.send, self.start = send, None
-
-    async def __call__(self, message: dict) -> None:
-        if message["type"] == "http.response.start" and message["status"] >= 400 and any(
-                k == b"content-type" and v.startswith(b"text/plain") for k, v in message.get("headers", [])):
-            self.start = message
-            return
-        if self.start is not None and message["type"] == "http.response.body":
-            status = self.start["status"]
-            text = message.get("body", b"").decode("utf-8", "replace") or "bad request"
-            body = orjson.dumps({"errors": [{"message": text, "extensions": {"code": _HTTP_CODES.get(status, "BAD_REQUEST")}}]})
-            headers = [(k, v) for k, v in self.start.get("headers", []) if k not in (b"content-type", b"content-length")]
-            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            self.start = None
-            await self.send({"type": "http.response.start", "status": status, "headers": headers})
-            await self.send({"type": "http.response.body", "body": body})
-            return
-        await self.send(message)
 
 
 class PulseGraphQL(GraphQL):
@@ -164,17 +138,6 @@ class PulseGraphQL(GraphQL):
         # Open websockets and the token each authenticated with (for revocation); kept by
         # PulseTransportWSHandler.
         self.sockets: dict[Any, int | None] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Strawberry answers its HTTP exceptions (bad JSON, bad method, …) in plain text: answer
-        them as GraphQL JSON with a code, like every other error. A body nested deeper than the
-        parser's recursion allows is a 400 too (before auth matters: it is only parsing)."""
-        if scope["type"] != "http":
-            return await super().__call__(scope, receive, send)
-        try:
-            return await super().__call__(scope, receive, _PlainTextAsJson(send))
-        except RecursionError:
-            return await _json_error(400, "request nested too deeply", "BAD_REQUEST")(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
         try:

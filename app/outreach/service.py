@@ -26,7 +26,7 @@ from app.core.errors import DomainError, ErrorCode, NotFound
 from app.audience.leads import leads_query
 from models.campaigns import Campaign
 from models.enums import CampaignStatus, RecipientGroup, Role
-from models.outreach import (KPI_COLUMNS, OutreachAction, OutreachEvent, OutreachStep, RecipientStep)
+from models.outreach import (KPI_COLUMNS, OutreachAction, OutreachStep, RecipientStep)
 from subscriptions import bus
 
 UNDO_WINDOW = timedelta(minutes=10)

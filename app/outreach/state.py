@@ -13,8 +13,8 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from app.db import db_date, db_datetime, execute, fetch, in_list, is_postgres
-from app.outreach.rules import (MANUAL, EmailFacts, OutreachEventType, Step, StepAction, StepCondition, StepKind,
-                                StepState, derive, email_due)
+from app.outreach.rules import (EmailFacts, OutreachEventType, Step, StepAction, StepCondition, StepKind,
+                                derive, email_due)
 from models.outreach import KPI_COLUMNS
 
 LEAD_COLUMNS = ("zone_id", "center_id", "verified", "social_only", "live", "touches", "steps", "overdue", "actions")
