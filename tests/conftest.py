@@ -67,7 +67,10 @@ async def database_url():
 
 @pytest.fixture(scope="session")
 def settings(database_url) -> Settings:
+    # A channel prefix of its own: runs sharing one Redis (a laptop running two suites, a rerun
+    # within a rate-limit window) never see each other's bus messages or rate-limit counters.
     return Settings(env="test", database_url=database_url, broadcast_url=REDIS_URL or "memory://",
+                    channel_prefix=f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}:",
                     auto_migrate=True, token_last_used_resolution_s=0,
                     # Tests drive the sender explicitly (tests/sender); no background worker.
                     worker_in_process=False)

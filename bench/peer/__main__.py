@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE / "node"
 ROOT = HERE.parent.parent
 PY = sys.executable
-DB_PREFIX = "pulse_peer_"
+DB_PREFIX = os.environ.get("PULSE_PEER_DB_PREFIX", "pulse_peer_")  # one per concurrent bench run
 # Bump when the seeding below changes: a database built by another version is rebuilt.
 SEED_VERSION = 1
 

@@ -30,6 +30,7 @@ class Server:
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
         full_env = {**os.environ, "PULSE_DATABASE_URL": settings.database_url, "PULSE_BROADCAST_URL": settings.broadcast_url,
+                    "PULSE_CHANNEL_PREFIX": settings.channel_prefix,
                     "PULSE_ENV": "test", "PULSE_AUTO_MIGRATE": "false", "PULSE_LOG_LEVEL": "warning",
                     "PULSE_WORKER_IN_PROCESS": "false", "PULSE_EXPORT_DIR": settings.export_dir,
                     "PULSE_EXPORT_STORAGE": settings.export_storage, "PULSE_EXPORT_POLL_S": "0.2",

@@ -55,6 +55,7 @@ class WorkerProcess:
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
         full_env = {**os.environ, "PULSE_DATABASE_URL": settings.database_url, "PULSE_BROADCAST_URL": settings.broadcast_url,
+                    "PULSE_CHANNEL_PREFIX": settings.channel_prefix,
                     "PULSE_ENV": "test", "PULSE_AUTO_MIGRATE": "false", "PULSE_LOG_LEVEL": "warning",
                     "PULSE_SENDER_RATE": "5000", "PULSE_SENDER_BATCH": "500", "PULSE_SENDER_TICK_S": "0.05",
                     **{f"PULSE_{k.upper()}": str(v) for k, v in env.items()}}
