@@ -32,19 +32,21 @@ async def _release_without_reset(connection) -> None:
     TRANSACTION`). Keep it that way, or drop this hook."""
 
 
-def connection_config(database_url: str) -> dict[str, Any] | str:
+def connection_config(database_url: str, pool_size: int | None = None) -> dict[str, Any] | str:
     """Tortoise's connection config for a URL; on PostgreSQL, asyncpg's pool without the reset
-    round trip (`_release_without_reset`)."""
+    round trip (`_release_without_reset`), of `pool_size` connections (PULSE_DB_POOL_SIZE)."""
     if not database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
         return database_url
     config = expand_db_url(database_url)
     config["credentials"]["reset"] = _release_without_reset
+    if pool_size is not None and "maxsize" not in config["credentials"]:  # ?maxsize= in the URL wins
+        config["credentials"]["maxsize"] = pool_size
     return config
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, pool_size: int | None = None) -> dict[str, Any]:
     return {
-        "connections": {"default": connection_config(database_url)},
+        "connections": {"default": connection_config(database_url, pool_size)},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,
@@ -58,7 +60,7 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 
 async def init_db(settings: Settings, *, migrate: bool | None = None) -> None:
-    config = tortoise_config(settings.database_url)
+    config = tortoise_config(settings.database_url, settings.db_pool_size)
     if migrate if migrate is not None else settings.should_auto_migrate:
         await run_migrations(settings.database_url)
     # Requests run in other tasks than the lifespan: use the global context.

@@ -518,6 +518,9 @@ async def _forget_principals_on_bus(bus: Bus) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - resubscribe; the cache TTL bounds staleness meanwhile
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from None  # being stopped: an error on the way out ends it too
             log.warning("principal invalidation listener failed; resubscribing", exc_info=True)
             await asyncio.sleep(1)
 

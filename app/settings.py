@@ -12,6 +12,10 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite://./pulse.db"
+    # PostgreSQL: connections per process (asyncpg's pool; Tortoise's default was 5, which a
+    # server with dozens of concurrent requests, hub rounds and the in-process worker outgrows).
+    # Size it with PostgreSQL's max_connections in mind: processes × this ≤ max_connections.
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
     broadcast_url: str = "memory://"
     # Prepended to every Redis channel name (and to the Redis keys of persisted queries and rate
     # limits): deployments sharing one Redis set different prefixes, e.g. "staging:".

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from typing import AsyncIterator
 
 import orjson
 from broadcaster import Broadcast
@@ -48,9 +50,29 @@ class Bus:
         """The bus channel of a topic (the deployment's prefix + the topic)."""
         return self.prefix + topic
 
-    def subscribe(self, topic: str):
-        """broadcaster's subscriber context manager for a topic."""
-        return self.broadcast.subscribe(self.channel(topic))
+    @contextlib.asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator:
+        """broadcaster's subscriber context manager for a topic.
+
+        broadcaster 0.3.1 registers the subscriber only after the backend's SUBSCRIBE returns, and its
+        cleanup assumes it was registered: a subscription cancelled (shutdown) or failing (Redis away)
+        while it subscribes raises KeyError from that cleanup instead of the real exception. A
+        listener that retries on errors would then swallow its own cancellation and never stop (a
+        server's shutdown hung on it). The original exception is raised instead."""
+        manager = self.broadcast.subscribe(self.channel(topic))
+        try:
+            subscriber = await manager.__aenter__()
+        except KeyError as exc:
+            if isinstance(exc.__context__, BaseException) and not isinstance(exc.__context__, KeyError):
+                raise exc.__context__ from None
+            raise
+        try:
+            yield subscriber
+        except BaseException as exc:
+            if not await manager.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await manager.__aexit__(None, None, None)
 
     async def publish(self, topic: str, message: dict) -> None:
         await self.broadcast.publish(channel=self.channel(topic), message=orjson.dumps(message).decode())
