@@ -730,7 +730,8 @@ async def daily_series(campaign: Campaign, start: date | None, end: date | None,
 
 
 async def channel_series(campaign: Campaign, rows: list[dict]) -> list[dict]:
-    """Per channel the campaign uses (its configured channels in order, then any other channel holding figures):
+    """Per channel the campaign uses (its configured channels in Channel order, as metrics.byChannel, then any
+    other channel holding figures):
     one point per day of `rows` (the campaign's daily series, every day) with the treatment recipients first
     reached (delivered) on that channel that day, those reached so far (every earlier day counted, before the
     range too), the goals attributed through a send on that channel, their rate (conversions / reached so far)
@@ -738,8 +739,9 @@ async def channel_series(campaign: Campaign, rows: list[dict]) -> list[dict]:
     if not rows:
         return []
     first, last = rows[0]["day"], rows[-1]["day"]
-    configured = [Channel(c).value for c in await CampaignChannel.filter(campaign_id=campaign.id)
-                  .order_by("id").values_list("channel", flat=True)]
+    order = [c.value for c in Channel]
+    configured = sorted({Channel(c).value for c in await CampaignChannel.filter(campaign_id=campaign.id)
+                         .values_list("channel", flat=True)}, key=order.index)
     before: dict[str, int] = defaultdict(int)
     by_day: dict[tuple[str, date], CampaignChannelDayStat] = {}
     for r in await CampaignChannelDayStat.filter(campaign_id=campaign.id, day__lte=last):

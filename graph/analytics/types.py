@@ -199,7 +199,7 @@ class CampaignStats:
 
     @strawberry.field(description=(
         "Conversion-rate trend per channel over the days of `daily`: one series per channel the campaign uses (its "
-        "configured channels in order, then any other channel with figures), each day with the recipients reached "
+        "configured channels in Channel order, as metrics.byChannel, then any other channel with figures), each day with the recipients reached "
         "on that channel, the goals attributed through it and their rate, and the control group's rate beside it."))
     async def by_channel(self) -> list[ChannelSeries]:
         return [ChannelSeries(channel=c["channel"], daily=[ChannelDailyStat(**p) for p in c["daily"]])
