@@ -110,7 +110,7 @@ class DailyStat(StatFigures):
     day: dt.date = strawberry.field(description="The day.")
     conversion_rate: float = strawberry.field(description=(
         "Treatment conversion rate of the day: goals / treatment size (reach); 0 without treatment recipients. "
-        "Campaign-wide: a goal is not tied to one channel (it follows a read of any of the recipient's sends)."))
+        "Campaign-wide; stats.byChannel gives the rate per channel (goals attributed through that channel's sends)."))
     control_conversion_rate: float = strawberry.field(description=(
         "Control conversion rate of the day, beside it: controlGoals / control size; 0 without a control group."))
 
