@@ -84,8 +84,9 @@ class CampaignDayStat(Model):
 
 
 class CampaignChannelDayStat(Model):
-    """Analytics per campaign, channel and day (organization time zone), treatment recipients only:
-    `exposures` counts a recipient once per channel, on the day its first send on that channel was
+    """Per campaign, channel and day: treatment recipients first reached, conversions through the channel.
+
+    Days in the organization's time zone, treatment recipients only: `exposures` counts a recipient once per channel, on the day its first send on that channel was
     delivered; `conversions` are goals of the campaign's goal attributed through a send on that channel,
     on the goal's day. Rebuilt from sends and attributions like campaign_day_stat."""
 
