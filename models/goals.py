@@ -3,7 +3,7 @@
 from tortoise import fields
 from tortoise.models import Model
 
-from models.enums import GoalType, RecipientGroup
+from models.enums import Channel, GoalType, RecipientGroup
 
 
 class GoalEvent(Model):
@@ -45,6 +45,9 @@ class Attribution(Model):
     day = fields.DateField()
     # A treatment goal whose recipient had a counted click at or before it ("after a click").
     after_click = fields.BooleanField(default=False)
+    # The channel of the attributing send (treatment: the send whose counted read came last at or before
+    # the goal, within the windows); null for a control recipient (never messaged).
+    channel = fields.CharEnumField(Channel, max_length=16, null=True)
 
     class Meta:
         table = "attribution"
@@ -78,6 +81,26 @@ class CampaignDayStat(Model):
     class Meta:
         table = "campaign_day_stat"
         unique_together = (("campaign", "day"),)
+
+
+class CampaignChannelDayStat(Model):
+    """Per campaign, channel and day: treatment recipients first reached, conversions through the channel.
+
+    Days in the organization's time zone, treatment recipients only: `exposures` counts a recipient once per channel, on the day its first send on that channel was
+    delivered; `conversions` are goals of the campaign's goal attributed through a send on that channel,
+    on the goal's day. Rebuilt from sends and attributions like campaign_day_stat."""
+
+    id = fields.BigIntField(primary_key=True)
+    organization = fields.ForeignKeyField("models.Organization", related_name=False, on_delete=fields.CASCADE)
+    campaign = fields.ForeignKeyField("models.Campaign", related_name=False, on_delete=fields.CASCADE)
+    channel = fields.CharEnumField(Channel, max_length=16)
+    day = fields.DateField()
+    exposures = fields.BigIntField(default=0)
+    conversions = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "campaign_channel_day_stat"
+        unique_together = (("campaign", "channel", "day"),)
 
 
 class CampaignOutcome(Model):

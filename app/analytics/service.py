@@ -46,15 +46,16 @@ from app.db import (
 )
 from app.delivery.ingest import Rejection
 from app.tenancy.access import Principal
-from models.campaigns import Campaign, Recipient
-from models.enums import CampaignStatus, GoalType, RecipientGroup
-from models.goals import Attribution, CampaignDayStat, CampaignOutcome, GoalEvent
+from models.campaigns import Campaign, CampaignChannel, Recipient
+from models.enums import CampaignStatus, Channel, GoalType, RecipientGroup
+from models.goals import Attribution, CampaignChannelDayStat, CampaignDayStat, CampaignOutcome, GoalEvent
 from models.sends import Send
 from models.tenancy import Organization
 
 BUSINESS_GOALS = {GoalType.SALE, GoalType.LEAD}
 STAT_FIELDS = ("sent", "viewed", "clicked", "goals", "revenue_micros", "exposures", "engagements", "control_goals",
                "goals_after_click", "revenue_after_click_micros")
+CHANNEL_FIELDS = ("exposures", "conversions")
 OUTCOME_FIELDS = ("exposed", "engaged", "converters", "conversions", "revenue_micros")
 MIN_SAMPLE = 100  # per group, below which lift is flagged as not meaningful
 LEAD_CHUNK = 5000
@@ -93,17 +94,26 @@ def would_be_messaged_at(campaign: Campaign, added_at: datetime) -> datetime:
 
 
 def attributed(campaign: Campaign, group: RecipientGroup, added_at: datetime, sends: list, goal_at: datetime) -> bool:
-    window = timedelta(hours=campaign.goal_window_hours)
     if group == RecipientGroup.CONTROL:
         t0 = would_be_messaged_at(campaign, added_at)
-        return t0 <= goal_at <= t0 + window
+        return t0 <= goal_at <= t0 + timedelta(hours=campaign.goal_window_hours)
+    return attributing_send(campaign, sends, goal_at) is not None
+
+
+def attributing_send(campaign: Campaign, sends: list, goal_at: datetime):
+    """The treatment send a goal is attributed through: among the recipient's sends of the campaign whose
+    counted read and send time put the goal inside the windows, the one read last at or before the goal
+    (last touch; equal read times: the highest send id). None: the goal is not attributed."""
+    window = timedelta(hours=campaign.goal_window_hours)
     after_view = timedelta(hours=campaign.goal_after_view_window_hours)
+    best = None
     for s in sends:
         read = counted_read(s, campaign)
         t0 = send_time(s)
         if read is not None and t0 <= goal_at <= t0 + window and read <= goal_at <= read + after_view:
-            return True
-    return False
+            if best is None or (read, s.id) > best[0]:
+                best = ((read, s.id), s)
+    return best[1] if best else None
 
 
 def clicked_before(campaign: Campaign, group: RecipientGroup, sends: list, goal_at: datetime) -> bool:
@@ -137,9 +147,17 @@ class Rollups:
         self.days: dict[tuple[int, int, date], dict[str, int]] = defaultdict(lambda: dict.fromkeys(STAT_FIELDS, 0))
         self.outcomes: dict[tuple[int, int, str], dict[str, int]] = defaultdict(
             lambda: dict.fromkeys(OUTCOME_FIELDS, 0))
+        self.channel_days: dict[tuple[int, int, str, date], dict[str, int]] = defaultdict(
+            lambda: dict.fromkeys(CHANNEL_FIELDS, 0))
 
     def day(self, org_id: int, campaign_id: int, day: date, values: dict[str, int], sign: int = 1) -> None:
         row = self.days[(org_id, campaign_id, day)]
+        for k, v in values.items():
+            row[k] += sign * v
+
+    def channel_day(self, org_id: int, campaign_id: int, channel, day: date, values: dict[str, int],
+                    sign: int = 1) -> None:
+        row = self.channel_days[(org_id, campaign_id, Channel(channel).value, day)]
         for k, v in values.items():
             row[k] += sign * v
 
@@ -153,6 +171,9 @@ class Rollups:
                       STAT_FIELDS, [(k[0], k[1], param_date(k[2]), v) for k, v in sorted(self.days.items())])
         await _upsert("campaign_outcome", ("organization_id", "campaign_id", '"group"'), ("campaign_id", '"group"'),
                       OUTCOME_FIELDS, [(k[0], k[1], k[2], v) for k, v in sorted(self.outcomes.items())])
+        await _upsert("campaign_channel_day_stat", ("organization_id", "campaign_id", "channel", "day"),
+                      ("campaign_id", "channel", "day"), CHANNEL_FIELDS,
+                      [(k[0], k[1], k[2], param_date(k[3]), v) for k, v in sorted(self.channel_days.items())])
 
 
 async def _upsert(table: str, keys: tuple, conflict: tuple, fields: tuple, rows: list) -> None:
@@ -192,7 +213,7 @@ async def on_sends_changed(changed: list, old: dict[int, dict], tz: ZoneInfo,
         for day, values in stat_contribution(s, campaign, tz).items():
             rollups.day(s.organization_id, s.campaign_id, day, values)
     pairs = {(s.campaign_id, s.lead_id) for s in changed}
-    await _refresh_flags(pairs, campaigns, rollups, tz, known=changed)
+    await _refresh_flags(pairs, campaigns, rollups, tz, known=changed, old=old)
     org_ids = list({s.organization_id for s in changed})
     org_in, org_params = in_list("organization_id", org_ids)
     lead_in, lead_params = in_list("lead_id", {p[1] for p in pairs})
@@ -209,16 +230,19 @@ class _Snap:
         self.__dict__.update(d)
 
 
-_FLAG_SEND_FIELDS = ("id", "campaign_id", "lead_id", "queued_at", "sent_at", "delivered_at", "read_at", "clicked_at",
+_FLAG_SEND_FIELDS = ("id", "campaign_id", "lead_id", "channel", "queued_at", "sent_at", "delivered_at", "read_at", "clicked_at",
                      "replied_at")
 
 
 async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campaign], rollups: Rollups,
-                         tz: ZoneInfo, known: list | None = None) -> None:
+                         tz: ZoneInfo, known: list | None = None, old: dict[int, dict] | None = None) -> None:
     """Recipients' exposed/engaged flags from all their sends of the campaign, and the daily
-    exposures/engagements (a treatment recipient counted once, on the day it was first exposed/engaged).
+    exposures/engagements (a treatment recipient counted once, on the day it was first exposed/engaged)
+    and per channel (once per channel, on the day its first send on that channel was delivered).
 
-    `known`: sends the caller holds in their current state (not read again)."""
+    `known`: sends the caller holds in their current state (not read again); `old`: the previous state of
+    those of them that existed before (ingestion). Without `old` the per-channel rollup holds nothing for
+    these pairs yet (a recompute cleared it)."""
     if not pairs:
         return
     campaign_in, campaign_params = in_list("campaign_id", {p[0] for p in pairs})
@@ -240,6 +264,13 @@ async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campa
         if key in pairs:
             sends[key].append(_Snap({f: db_datetime(row[f]) if f.endswith("_at") else row[f]
                                      for f in _FLAG_SEND_FIELDS}))
+
+    def delivered_before(s) -> datetime | None:
+        """A send's delivered_at before this change (ingestion): its old state, none for a new send."""
+        if s.id in old:
+            return old[s.id]["delivered_at"]
+        return None if s.id in known_ids else s.delivered_at
+
     recips = await fetch(f'SELECT id, campaign_id, lead_id, "group", exposed_at, engaged_at FROM recipient '
                          f"WHERE {campaign_in} AND {lead_in}", [*campaign_params, *lead_params])
     moved: list[tuple] = []
@@ -252,9 +283,21 @@ async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campa
         exposed = min((s.delivered_at for s in mine if s.delivered_at), default=None)
         campaign = campaigns.get(r["campaign_id"]) or await Campaign.get(id=r["campaign_id"])
         engaged = min((t for s in mine for t in (counted_click(s, campaign), s.replied_at) if t), default=None)
+        org_id = campaign.organization_id
+        if RecipientGroup(r["group"]) == RecipientGroup.TREATMENT:
+            now_first = _first_delivered(mine, lambda s: s.delivered_at)
+            was_first = _first_delivered(mine, delivered_before) if old is not None else {}
+            for channel in sorted(set(now_first) | set(was_first)):
+                was, now = was_first.get(channel), now_first.get(channel)
+                if was != now:
+                    if was is not None:
+                        rollups.channel_day(org_id, r["campaign_id"], channel, was.astimezone(tz).date(),
+                                            {"exposures": 1}, -1)
+                    if now is not None:
+                        rollups.channel_day(org_id, r["campaign_id"], channel, now.astimezone(tz).date(),
+                                            {"exposures": 1})
         if exposed == was_exposed and engaged == was_engaged:
             continue
-        org_id = campaign.organization_id
         rollups.outcome(org_id, r["campaign_id"], r["group"],
                         exposed=int(exposed is not None) - int(was_exposed is not None),
                         engaged=int(engaged is not None) - int(was_engaged is not None))
@@ -267,6 +310,18 @@ async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campa
                         rollups.day(org_id, r["campaign_id"], now.astimezone(tz).date(), {name: 1})
         moved.append((r["id"], exposed, engaged))
     await update_rows("recipient", ("id", "int8"), {"exposed_at": "timestamptz", "engaged_at": "timestamptz"}, moved)
+
+
+def _first_delivered(sends: list, delivered) -> dict[str, datetime]:
+    """Per channel: the earliest delivery among these sends (`delivered(send)` gives a send's time)."""
+    out: dict[str, datetime] = {}
+    for s in sends:
+        t = delivered(s)
+        if t is not None:
+            channel = Channel(s.channel).value
+            if channel not in out or t < out[channel]:
+                out[channel] = t
+    return out
 
 
 # ---------------------------------------------------------------- attribution
@@ -299,30 +354,45 @@ async def _reattribute(pairs: set[tuple[int, int]], campaigns: dict[int, Campaig
     for key in sorted(pairs):
         cid, lead_id = key
         campaign, recipient = campaigns[cid], recips.get(key)
-        want: dict[int, tuple[GoalEvent, bool, bool]] = {}
+        want: dict[int, tuple[GoalEvent, bool, bool, str | None]] = {}
         if recipient is not None and campaign.status != CampaignStatus.DRAFT:
             mine = sends.get(key, [])
+            control = RecipientGroup(recipient.group) == RecipientGroup.CONTROL
             for g in goals.get(lead_id, []):
-                if attributed(campaign, recipient.group, recipient.added_at, mine, g.occurred_at):
-                    want[g.id] = (g, matches_goal(campaign, g.goal_type, g.key),
-                                  clicked_before(campaign, recipient.group, mine, g.occurred_at))
+                if control:
+                    if not attributed(campaign, recipient.group, recipient.added_at, mine, g.occurred_at):
+                        continue
+                    channel = None
+                else:
+                    through = attributing_send(campaign, mine, g.occurred_at)
+                    if through is None:
+                        continue
+                    channel = Channel(through.channel).value
+                want[g.id] = (g, matches_goal(campaign, g.goal_type, g.key),
+                              clicked_before(campaign, recipient.group, mine, g.occurred_at), channel)
         have = existing.get(key, {})
         org_id = campaign.organization_id
+
+        def same(a: Attribution, wanted: tuple) -> bool:
+            return (wanted[1] == a.matches and wanted[2] == a.after_click
+                    and wanted[3] == (Channel(a.channel).value if a.channel else None))
+
         for gid, a in have.items():
-            if gid not in want or want[gid][1] != a.matches or want[gid][2] != a.after_click:
+            if gid not in want or not same(a, want[gid]):
                 to_delete.append(a.id)
-                _count(rollups, campaign, a.group, a.matches, a.goal_type, a.value_micros, a.day, -1, a.after_click)
-        for gid, (g, match, after_click) in want.items():
-            if gid in have and have[gid].matches == match and have[gid].after_click == after_click:
+                _count(rollups, campaign, a.group, a.matches, a.goal_type, a.value_micros, a.day, -1, a.after_click,
+                       a.channel)
+        for gid, (g, match, after_click, channel) in want.items():
+            if gid in have and same(have[gid], want[gid]):
                 continue
             day = g.occurred_at.astimezone(tz).date()
             group = recipient.group
             to_create.append(Attribution(organization_id=org_id, campaign_id=cid, lead_id=lead_id, goal_event_id=gid,
                                          group=group, matches=match, goal_type=g.goal_type,
                                          value_micros=g.value_micros, occurred_at=g.occurred_at, day=day,
-                                         after_click=after_click))
-            _count(rollups, campaign, group, match, g.goal_type, g.value_micros, day, +1, after_click)
-        converted = min((g.occurred_at for g, match, _ in want.values() if match), default=None)
+                                         after_click=after_click, channel=channel))
+            _count(rollups, campaign, group, match, g.goal_type, g.value_micros, day, +1, after_click, channel)
+        converted = min((g.occurred_at for g, match, _, _ in want.values() if match), default=None)
         if recipient is not None and converted != recipient.converted_at:
             rollups.outcome(org_id, cid, recipient.group,
                             converters=int(converted is not None) - int(recipient.converted_at is not None))
@@ -336,7 +406,7 @@ async def _reattribute(pairs: set[tuple[int, int]], campaigns: dict[int, Campaig
 
 
 def _count(rollups: Rollups, campaign: Campaign, group, match: bool, goal_type, value: int, day: date, sign: int,
-           after_click: bool = False):
+           after_click: bool = False, channel=None):
     if not match:
         return
     revenue = value if GoalType(goal_type) == GoalType.SALE else 0
@@ -346,6 +416,8 @@ def _count(rollups: Rollups, campaign: Campaign, group, match: bool, goal_type, 
         if after_click:
             values.update(goals_after_click=1, revenue_after_click_micros=revenue)
         rollups.day(campaign.organization_id, campaign.id, day, values, sign)
+        if channel is not None:
+            rollups.channel_day(campaign.organization_id, campaign.id, channel, day, {"conversions": 1}, sign)
     else:
         rollups.day(campaign.organization_id, campaign.id, day, {"control_goals": 1}, sign)
 
@@ -530,6 +602,7 @@ async def recompute_campaign(campaign_id: int) -> None:
         campaign = await Campaign.get(id=campaign_id)
         await execute("DELETE FROM campaign_day_stat WHERE campaign_id = ?", [campaign_id])
         await execute("DELETE FROM campaign_outcome WHERE campaign_id = ?", [campaign_id])
+        await execute("DELETE FROM campaign_channel_day_stat WHERE campaign_id = ?", [campaign_id])
         await execute("DELETE FROM attribution WHERE campaign_id = ?", [campaign_id])
         await Recipient.filter(campaign_id=campaign_id).update(exposed_at=None, engaged_at=None, converted_at=None)
         rollups = Rollups()
@@ -653,6 +726,45 @@ async def daily_series(campaign: Campaign, start: date | None, end: date | None,
     while day <= last:
         out.append(by_day.get(day) or {"day": day, **dict.fromkeys(STAT_FIELDS, 0)})
         day += timedelta(days=1)
+    return out
+
+
+async def channel_series(campaign: Campaign, rows: list[dict]) -> list[dict]:
+    """Per channel the campaign uses (its configured channels in Channel order, as metrics.byChannel, then any
+    other channel holding figures):
+    one point per day of `rows` (the campaign's daily series, every day) with the treatment recipients first
+    reached (delivered) on that channel that day, those reached so far (every earlier day counted, before the
+    range too), the goals attributed through a send on that channel, their rate (conversions / reached so far)
+    and the control group's conversion rate of the same day (control goals / control size) beside it."""
+    if not rows:
+        return []
+    first, last = rows[0]["day"], rows[-1]["day"]
+    order = [c.value for c in Channel]
+    configured = sorted({Channel(c).value for c in await CampaignChannel.filter(campaign_id=campaign.id)
+                         .values_list("channel", flat=True)}, key=order.index)
+    before: dict[str, int] = defaultdict(int)
+    by_day: dict[tuple[str, date], CampaignChannelDayStat] = {}
+    for r in await CampaignChannelDayStat.filter(campaign_id=campaign.id, day__lte=last):
+        channel = Channel(r.channel).value
+        if r.day < first:
+            before[channel] += r.exposures
+        else:
+            by_day[(channel, r.day)] = r
+        if channel not in configured and (r.exposures or r.conversions):
+            configured.append(channel)
+    nc = campaign.control_size
+    out = []
+    for channel in configured:
+        reached = before[channel]
+        points = []
+        for row in rows:
+            r = by_day.get((channel, row["day"]))
+            exposures, conversions = (r.exposures, r.conversions) if r else (0, 0)
+            reached += exposures
+            points.append({"day": row["day"], "exposures": exposures, "reached": reached, "conversions": conversions,
+                           "conversion_rate": conversions / reached if reached else 0.0,
+                           "control_conversion_rate": row["control_goals"] / nc if nc else 0.0})
+        out.append({"channel": Channel(channel), "daily": points})
     return out
 
 

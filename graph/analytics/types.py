@@ -14,7 +14,7 @@ from app.analytics import service as svc
 from app.core.money import from_micros
 from graph.audience.types import Lead
 from graph.core import After, Connection, First, Money, UserError, ctx, describe_enum, paginate
-from graph.core.enums import GoalType, RecipientGroup, SendStatus
+from graph.core.enums import Channel, GoalType, RecipientGroup, SendStatus
 from graph.delivery.mutations import RejectedEvent
 from models.campaigns import Campaign as CampaignModel
 from models.campaigns import Recipient
@@ -110,9 +110,40 @@ class DailyStat(StatFigures):
     day: dt.date = strawberry.field(description="The day.")
     conversion_rate: float = strawberry.field(description=(
         "Treatment conversion rate of the day: goals / treatment size (reach); 0 without treatment recipients. "
-        "Campaign-wide: a goal is not tied to one channel (it follows a read of any of the recipient's sends)."))
+        "Campaign-wide; stats.byChannel gives the rate per channel (goals attributed through that channel's sends)."))
     control_conversion_rate: float = strawberry.field(description=(
         "Control conversion rate of the day, beside it: controlGoals / control size; 0 without a control group."))
+
+
+@strawberry.type(description=(
+    "One day of one channel's conversion trend (organization time zone), treatment recipients only, with the "
+    "control group's conversion rate of the same day beside it."))
+class ChannelDailyStat:
+    day: dt.date = strawberry.field(description="The day.")
+    exposures: int = strawberry.field(description=(
+        "Treatment recipients reached on this channel that day: counted once per channel, on the day their first "
+        "message on this channel was DELIVERED (a recipient reached on two channels counts on each)."))
+    reached: int = strawberry.field(description=(
+        "Treatment recipients reached on this channel so far: exposures of this day and of every earlier day of "
+        "the campaign, before the range included."))
+    conversions: int = strawberry.field(description=(
+        "Goals of the campaign's goal attributed to treatment recipients through a send on this channel, on the "
+        "goal's day. The attributing send is the one whose counted read came last at or before the goal within the "
+        "windows (last touch); summed over the channels a day's conversions equal stats.daily.goals."))
+    conversion_rate: float = strawberry.field(description=(
+        "conversions / reached (this day's conversions over the recipients reached on this channel so far); 0 "
+        "while nobody was reached on it."))
+    control_conversion_rate: float = strawberry.field(description=(
+        "The control group's conversion rate of the same day: control goals / control size, 0 without a control "
+        "group. The control group is never messaged, so it has no channel: the same figure stands beside every "
+        "channel (it equals stats.daily.controlConversionRate)."))
+
+
+@strawberry.type(description="One channel's daily conversion trend.")
+class ChannelSeries:
+    channel: Channel = strawberry.field(description="The channel.")
+    daily: list[ChannelDailyStat] = strawberry.field(description=(
+        "One entry per day of the period, the same days as stats.daily (days without activity as zeros)."))
 
 
 @strawberry.type(description="One recipient's journey: when it was sent, viewed, clicked, reached the goal.")
@@ -165,6 +196,14 @@ class CampaignStats:
         return [DailyStat(day=r["day"], **self._figures(r),
                           conversion_rate=r["goals"] / nt if nt else 0.0,
                           control_conversion_rate=r["control_goals"] / nc if nc else 0.0) for r in self.rows]
+
+    @strawberry.field(description=(
+        "Conversion-rate trend per channel over the days of `daily`: one series per channel the campaign uses (its "
+        "configured channels in Channel order, as metrics.byChannel, then any other channel with figures), each day with the recipients reached "
+        "on that channel, the goals attributed through it and their rate, and the control group's rate beside it."))
+    async def by_channel(self) -> list[ChannelSeries]:
+        return [ChannelSeries(channel=c["channel"], daily=[ChannelDailyStat(**p) for p in c["daily"]])
+                for c in await svc.channel_series(self.campaign, self.rows)]
 
     @strawberry.field(description="Per recipient: times of send, view, click and goal (lifetime), newest recipients first.")
     async def recipients(self, first: First = 50, after: After = None) -> Connection[RecipientStat]:
