@@ -7,6 +7,7 @@ Domain code writes raw SQL with `?` placeholders and calls the helpers below (`s
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -93,8 +94,28 @@ def sql(query: str) -> str:
     """Write raw SQL with `?` placeholders; converted to `$n` for PostgreSQL."""
     if not is_postgres():
         return query
+    return _numbered(query)
+
+
+@functools.lru_cache(maxsize=1024)
+def _numbered(query: str) -> str:
+    # Statements are fixed texts (values go in parameters): each is converted once.
     counter = iter(range(1, 10_000))
     return _QMARK.sub(lambda _m: f"${next(counter)}", query)
+
+
+@functools.lru_cache(maxsize=64)
+def select_columns(model, alias: str) -> str:
+    """Every column of `model`'s table, as `alias."col"` (the row `fetch_models` builds models from)."""
+    return ", ".join(f'{alias}."{column}"' for column in model._meta.fields_db_projection.values())
+
+
+async def fetch_models(model, query: str, params: list | tuple = ()) -> list:
+    """Model instances from a fixed raw statement selecting `select_columns(model, alias)`: no query
+    builder on the way in, Tortoise's own row conversion (`_init_from_db`) on the way out, so a model
+    read here is the same as one read through a queryset (on SQLite and PostgreSQL alike)."""
+    build = model._init_from_db
+    return [build(**row) for row in await fetch(query, params)]
 
 
 async def fetch(query: str, params: list | tuple = ()) -> list[dict]:

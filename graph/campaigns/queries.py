@@ -7,17 +7,23 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.campaigns.service import campaigns_filtered, campaigns_query
+from app.campaigns.service import campaigns_filtered, campaigns_query, visible_campaign, visible_campaigns_page
 from app.core.errors import DomainError
 from graph.campaigns.inputs import CampaignFilter
 from graph.campaigns.types import Campaign
-from graph.core import After, Connection, First, ObjectId, ctx, decode_id, paginate
+from graph.core import (After, Connection, First, ObjectId, check_first, ctx, decode_cursor, decode_id, page_of,
+                        paginate)
 
 
 @strawberry.field(description="Campaigns visible to you, newest first.")
 async def campaigns(self, info: Info, filter: Annotated[CampaignFilter | None, strawberry.argument(description="Narrow the list.")] = None, first: First = 50,
                     after: After = None) -> Connection[Campaign]:
     p = ctx(info).principal
+    if filter is None:  # the common list: one fixed statement, the count only when asked for
+        first = check_first(first)
+        after_id = decode_cursor(after)
+        rows = await visible_campaigns_page(p, first + 1, after_id) if first else []
+        return page_of(rows, first, after_id, Campaign.of, campaigns_query(p).count)
     try:
         qs = await campaigns_filtered(p, filter.data() if filter else None)
     except DomainError:
@@ -30,5 +36,5 @@ async def campaign(self, info: Info, id: ObjectId) -> Campaign | None:
     pk = decode_id(id, "Campaign")
     if pk is None:
         return None
-    m = await campaigns_query(ctx(info).principal).filter(id=pk).first()
+    m = await visible_campaign(ctx(info).principal, pk)
     return Campaign.of(m) if m else None
