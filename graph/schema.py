@@ -223,7 +223,7 @@ def direct_resolvers(gql_schema) -> int:
     arguments, fields with field extensions or permission classes, and subscription fields (their
     source stream is not a plain value). The schema (SDL) does not change. Returns how many fields
     were switched."""
-    from graphql import GraphQLObjectType
+    from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType
 
     switched = 0
     subscription = gql_schema.subscription_type
@@ -245,6 +245,11 @@ def direct_resolvers(gql_schema) -> int:
                 gql_field.resolve = _method(resolver.wrapped_func)
             else:
                 continue
+            # A leaf (scalar or enum, possibly non-null): the executor may complete it without its
+            # general machinery (PulseExecutionContext.execute_field).
+            of = gql_field.type.of_type if isinstance(gql_field.type, GraphQLNonNull) else gql_field.type
+            if isinstance(of, (GraphQLScalarType, GraphQLEnumType)):
+                gql_field.resolve.pulse_leaf = (isinstance(gql_field.type, GraphQLNonNull), of)
             switched += 1
     return switched
 

@@ -41,7 +41,7 @@ import weakref
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult
+from graphql import ExecutionResult, Undefined
 from graphql.pyutils import RefMap
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
@@ -128,6 +128,36 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return [limits.too_costly(cost, executor.max_cost, executor.operation)]
         executor._charge_pending = executor.operation.operation.value != "subscription"
         return executor
+
+    def execute_field(self, parent_type, source, field_details_list, path, position_context):
+        """A plain leaf field (graph/schema.py `direct_resolvers`: an attribute or a `self`-only
+        method, of a scalar or enum type) is completed here: its value, coerced by its type — what
+        graphql-core's execute_field → complete_value → complete_leaf_value does, without building a
+        resolve info, a node list and the completion calls for each of them. Anything unusual (no
+        such field, arguments, resolve middleware, an exception, null in a non-null field, a value
+        the type refuses) goes the general way, which re-runs the getter (it has no side effect) and
+        reports the error exactly as before."""
+        node = field_details_list[0].node
+        field_def = parent_type.fields.get(node.name.value)
+        leaf = getattr(field_def.resolve, "pulse_leaf", None) if field_def is not None else None
+        if leaf is not None and not node.arguments and not self._resolve_middleware:
+            try:
+                value = field_def.resolve(source, None)
+                if value is None:
+                    if not leaf[0]:
+                        return None
+                elif value is not Undefined and not isinstance(value, Exception):
+                    coerced = leaf[1].coerce_output_value(value)
+                    if coerced is not Undefined and coerced is not None:
+                        return coerced
+            except Exception:  # noqa: BLE001 - the general path reports it
+                pass
+        return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+    @property
+    def _resolve_middleware(self) -> bool:
+        manager = self.middleware_manager
+        return manager is not None and bool(manager._middleware_resolvers)
 
     def execute_operation(self, serially: bool | None = None):
         if not self._charge_pending:
