@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from tortoise import Tortoise, connections
+from tortoise.connection import get_connection
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as migrate_api
 
@@ -64,6 +65,8 @@ async def init_db(settings: Settings, *, migrate: bool | None = None) -> None:
         await run_migrations(settings.database_url)
     # Requests run in other tasks than the lifespan: use the global context.
     await Tortoise.init(config=config, _enable_global_fallback=True)
+    global _dialect
+    _dialect = get_connection("default").capabilities.dialect
     if settings.is_sqlite:
         conn = connections.get("default")
         await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
@@ -76,15 +79,23 @@ async def run_migrations(database_url: str) -> None:
 
 
 async def close_db() -> None:
+    global _dialect
+    _dialect = None
     await Tortoise.close_connections()
 
 
 def conn():
-    return connections.get("default")
+    # get_connection, not `connections.get`: the `connections` proxy finds every attribute through
+    # __getattr__ after a failed lookup (an AttributeError raised and caught: ~8 µs per call, and
+    # every raw statement asks for its connection and dialect).
+    return get_connection("default")
+
+
+_dialect: str | None = None  # of the database init_db connected to (one per process)
 
 
 def is_postgres() -> bool:
-    return conn().capabilities.dialect == "postgres"
+    return (_dialect or conn().capabilities.dialect) == "postgres"
 
 
 _QMARK = re.compile(r"\?")

@@ -107,7 +107,7 @@ async def visible_campaign(principal: Principal, campaign_id: int) -> Campaign |
     `Unit.sql_filter`, the raw-SQL twin of `Unit.campaign_q`."""
     where, params = principal.scope.sql_filter("c")
     found = await db.fetch_models(
-        Campaign, f"SELECT {db.select_columns(Campaign, 'c')} FROM campaign c WHERE c.id = ? AND {where} LIMIT 1",
+        Campaign, f"SELECT {db.select_columns(Campaign, 'c')} FROM \"campaign\" c WHERE c.id = ? AND {where} LIMIT 1",
         [campaign_id, *params])
     return found[0] if found else None
 
@@ -120,7 +120,7 @@ async def visible_campaigns_page(principal: Principal, limit: int, before_id: in
     if before_id is not None:
         where, params = f"{where} AND c.id < ?", [*params, before_id]
     return await db.fetch_models(
-        Campaign, f"SELECT {db.select_columns(Campaign, 'c')} FROM campaign c WHERE {where} ORDER BY c.id DESC LIMIT ?",
+        Campaign, f"SELECT {db.select_columns(Campaign, 'c')} FROM \"campaign\" c WHERE {where} ORDER BY c.id DESC LIMIT ?",
         [*params, int(limit)])
 
 

@@ -75,13 +75,13 @@ async def _plain_pages(campaign_ids: list[int], limit: int, before_id: int | Non
     columns = db.select_columns(Send, "s")
     if len(campaign_ids) == 1:
         rows = await db.fetch_models(
-            Send, f"SELECT {columns} FROM send s WHERE s.campaign_id = ?{extra} ORDER BY s.id DESC LIMIT ?",
+            Send, f"SELECT {columns} FROM \"send\" s WHERE s.campaign_id = ?{extra} ORDER BY s.id DESC LIMIT ?",
             [campaign_ids[0], *params, int(limit)])
     else:
         within, ids = db.in_list("s.campaign_id", campaign_ids)
         rows = await db.fetch_models(
-            Send, f"SELECT {columns} FROM send s WHERE s.id IN (SELECT w.id FROM (SELECT s.id AS id, ROW_NUMBER() "
-                  f"OVER (PARTITION BY s.campaign_id ORDER BY s.id DESC) AS rn FROM send s WHERE {within}{extra}) w "
+            Send, f"SELECT {columns} FROM \"send\" s WHERE s.id IN (SELECT w.id FROM (SELECT s.id AS id, ROW_NUMBER() "
+                  f"OVER (PARTITION BY s.campaign_id ORDER BY s.id DESC) AS rn FROM \"send\" s WHERE {within}{extra}) w "
                   f"WHERE w.rn <= ?) ORDER BY s.id DESC", [*ids, *params, int(limit)])
     pages: dict[int, list[Send]] = {}
     for send in rows:
@@ -105,6 +105,6 @@ async def visible_send(principal, send_id: int) -> Send | None:
     (`node(id)` of a Send; the scope predicate is `Unit.sql_filter` on the send's campaign)."""
     where, params = principal.scope.sql_filter("c")
     found = await db.fetch_models(
-        Send, f"SELECT {db.select_columns(Send, 's')} FROM send s JOIN campaign c ON c.id = s.campaign_id "
+        Send, f"SELECT {db.select_columns(Send, 's')} FROM \"send\" s JOIN \"campaign\" c ON c.id = s.campaign_id "
               f"WHERE s.id = ? AND {where} LIMIT 1", [send_id, *params])
     return found[0] if found else None

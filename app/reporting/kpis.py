@@ -38,8 +38,11 @@ class Metrics:
     skipped_by_reason: dict = field(default_factory=dict)  # SkipReason value -> count
 
     def add(self, row: dict) -> None:
+        values = self.__dict__
         for f in COUNTER_FIELDS:
-            setattr(self, f, getattr(self, f) + int(row.get(f) or 0))
+            v = row.get(f)
+            if v:
+                values[f] += int(v)
 
     @property
     def bounce_rate(self) -> float:

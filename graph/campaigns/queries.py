@@ -10,9 +10,9 @@ from strawberry.types import Info
 from app.campaigns.service import campaigns_filtered, campaigns_query, visible_campaign, visible_campaigns_page
 from app.core.errors import DomainError
 from graph.campaigns.inputs import CampaignFilter
-from graph.campaigns.types import Campaign
+from graph.campaigns.types import Campaign, prefetch_metrics
 from graph.core import (After, Connection, First, ObjectId, check_first, ctx, decode_cursor, decode_id, page_of,
-                        paginate)
+                        paginate, selects)
 
 
 @strawberry.field(description="Campaigns visible to you, newest first.")
@@ -23,12 +23,16 @@ async def campaigns(self, info: Info, filter: Annotated[CampaignFilter | None, s
         first = check_first(first)
         after_id = decode_cursor(after)
         rows = await visible_campaigns_page(p, first + 1, after_id) if first else []
-        return page_of(rows, first, after_id, Campaign.of, campaigns_query(p).count)
-    try:
-        qs = await campaigns_filtered(p, filter.data() if filter else None)
-    except DomainError:
-        qs = campaigns_query(p).filter(id=-1)  # a foreign owner unit: nothing
-    return await paginate(qs, first, after, Campaign.of)
+        connection = page_of(rows, first, after_id, Campaign.of, campaigns_query(p).count)
+    else:
+        try:
+            qs = await campaigns_filtered(p, filter.data())
+        except DomainError:
+            qs = campaigns_query(p).filter(id=-1)  # a foreign owner unit: nothing
+        connection = await paginate(qs, first, after, Campaign.of)
+    if connection.edges and selects(info, "edges", "node", "metrics"):
+        await prefetch_metrics(info, connection.nodes)
+    return connection
 
 
 @strawberry.field(description="One campaign (null when missing or not visible).")

@@ -59,6 +59,13 @@ async def test_fixed_sql_reads_answer_what_the_orm_reads_answer(tenant):
     assert by_id["campaign"] == by_node["node"] == next(
         e["node"] for e in orm["campaigns"]["edges"] if e["node"]["id"] == busy["id"])
     assert by_id["campaign"]["metrics"]["totals"]["sent"] > 0
+    # Metrics read for the whole page at once (when selected, through fragments too) = one by one.
+    spread = await gql("fragment M on Campaign { metrics { totals { sent delivered } byChannel { channel sent } } } "
+                       "{ campaigns(first: 10) { edges { node { id ... on Campaign { ...M } } } } }")
+    assert [e["node"]["metrics"] for e in spread["campaigns"]["edges"]] == [
+        {"totals": {k: e["node"]["metrics"]["totals"][k] for k in ("sent", "delivered")},
+         "byChannel": [{"channel": c["channel"], "sent": c["sent"]} for c in e["node"]["metrics"]["byChannel"]]}
+        for e in orm["campaigns"]["edges"]]
     # Pages of the list: the same through both paths.
     first = await gql("{ campaigns(first: 1) { pageInfo { endCursor } edges { node { id } } } }")
     after = first["campaigns"]["pageInfo"]["endCursor"]
