@@ -245,6 +245,7 @@ def direct_resolvers(gql_schema) -> int:
                 gql_field.resolve = _method(resolver.wrapped_func)
             else:
                 continue
+            gql_field.resolve.pulse_direct = True  # PulseExecutionContext may plan it (graph/core/execution.py)
             # A leaf (scalar or enum, possibly non-null): the executor may complete it without its
             # general machinery (PulseExecutionContext.execute_field).
             of = gql_field.type.of_type if isinstance(gql_field.type, GraphQLNonNull) else gql_field.type

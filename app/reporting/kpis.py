@@ -40,9 +40,9 @@ class Metrics:
     def add(self, row: dict) -> None:
         values = self.__dict__
         for f in COUNTER_FIELDS:
-            v = row.get(f)
+            v = row[f]
             if v:
-                values[f] += int(v)
+                values[f] += v
 
     @property
     def bounce_rate(self) -> float:
@@ -85,9 +85,9 @@ async def metrics_for(campaign_ids: list[int],
     configured: dict[int, list[Channel]] = defaultdict(list)
     for row in rows:
         kind, cid, ch = row["kind"], row["campaign_id"], Channel(row["channel"])
-        if kind == "n":
+        if kind == "n":  # one row per (campaign, channel): the channel's counters as they are
             m = per[cid].setdefault(ch, Metrics(ch))
-            m.add(row)
+            m.__dict__.update({f: row[f] or 0 for f in COUNTER_FIELDS})
             out[cid].totals.add(row)
         elif kind == "s":
             n = int(row["skipped"] or 0)
@@ -114,8 +114,9 @@ def _metrics_sql(campaign_ids: list[int], read_channels: bool) -> str:
     # reason, ord (a configured channel's id: their order), then the counters (a skip row: only
     # `skipped`, per reason).
     ids = in_list("campaign_id", campaign_ids)[0]
-    sums = ", ".join(f"SUM({f}) AS {f}" for f in COUNTER_FIELDS)
-    skips = ", ".join("SUM(skipped)" if f == "skipped" else "NULL" for f in COUNTER_FIELDS)
+    # Integers from both dialects (PostgreSQL's SUM of a bigint is a numeric: a Decimal in Python).
+    sums = ", ".join(f"CAST(SUM({f}) AS BIGINT) AS {f}" for f in COUNTER_FIELDS)
+    skips = ", ".join("CAST(SUM(skipped) AS BIGINT)" if f == "skipped" else "NULL" for f in COUNTER_FIELDS)
     nulls = ", ".join("NULL" for _ in COUNTER_FIELDS)
     parts = [f"SELECT 'n' AS kind, campaign_id, channel, NULL AS reason, 0 AS ord, {sums} FROM send_counter "
              f"WHERE {ids} GROUP BY campaign_id, channel",
