@@ -492,6 +492,9 @@ async def profile(t: Target, pid: int, logdir: Path, connections: int, seconds: 
     r = await load
     if spy.returncode != 0:
         raise RuntimeError(f"py-spy failed: {err.decode()[-1500:]}")
+    if r.get("non2xx") or r.get("errors") or r.get("timeouts"):  # a profile of refusals is no profile
+        raise RuntimeError(f"pulse {t.read} while profiled: non2xx={r.get('non2xx')} errors={r.get('errors')} "
+                           f"timeouts={r.get('timeouts')}")
     print(f"\nprofile of Pulse under {READS[t.read]} at concurrency {connections} "
           f"({r['requests']['total'] / r['duration']:.0f} req/s while sampled; py-spy at 200 Hz, raw stacks in {out}):")
     print("\n".join("  " + line for line in summarize(out)), flush=True)

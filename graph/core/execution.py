@@ -173,13 +173,19 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().collect_and_execute_subfields(return_type, field_details_list, path, result,
                                                      position_context)
 
-    def _plan(self, return_type, field_details_list) -> list | None:
+    def _plan(self, return_type, field_details_list, now: bool = False) -> list | None:
+        """The plan of this selection, built the second time it is completed in this request (a
+        list's items: the first item takes the general path) — a single object gains nothing from
+        a plan. `now`: build at once (a nested selection of a plan being built)."""
         plans = self.__dict__.get("_pulse_plans")
         if plans is None:
             plans = self.__dict__["_pulse_plans"] = {}
         key = (return_type, id(field_details_list))  # the list is kept in the entry: its id is not reused
         found = plans.get(key)
-        if found is None:
+        if found is None and not now:
+            plans[key] = (field_details_list, _SEEN)
+            return None
+        if found is None or found[1] is _SEEN:
             found = plans[key] = (field_details_list, self._build_plan(return_type, field_details_list))
         return found[1]
 
@@ -206,7 +212,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if isinstance(of, (GraphQLScalarType, GraphQLEnumType)):
                 steps.append((key, _LEAF, field_def.resolve, non_null, of, None))
             elif isinstance(of, GraphQLObjectType):
-                sub = self._plan(of, details)
+                sub = self._plan(of, details, now=True)
                 if sub is None:
                     return None
                 steps.append((key, _OBJECT, field_def.resolve, non_null, of, sub))
@@ -216,7 +222,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if isinstance(item, (GraphQLScalarType, GraphQLEnumType)):
                     sub = None
                 elif isinstance(item, GraphQLObjectType):
-                    sub = self._plan(item, details)
+                    sub = self._plan(item, details, now=True)
                     if sub is None:
                         return None
                 else:
@@ -281,6 +287,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 
 _LEAF, _OBJECT, _LIST, _TYPENAME = range(4)
+_SEEN = object()  # a selection completed once in this request (no plan yet)
 
 
 class _Fallback(Exception):
