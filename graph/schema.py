@@ -244,6 +244,11 @@ def direct_resolvers(gql_schema) -> int:
                   and resolver.parent_parameter is None and callable(resolver.wrapped_func)):
                 gql_field.resolve = _method(resolver.wrapped_func)
             else:
+                # A resolver that can answer without `info` when its value is at hand says so
+                # (graph.core.plain_when): a plan may call that instead (graph/core/execution.py).
+                plain = getattr(getattr(resolver, "wrapped_func", None), "pulse_plain", None)
+                if plain is not None and not field.extensions:
+                    gql_field.resolve.pulse_plain = plain
                 continue
             gql_field.resolve.pulse_direct = True  # PulseExecutionContext may plan it (graph/core/execution.py)
             # A leaf (scalar or enum, possibly non-null): the executor may complete it without its

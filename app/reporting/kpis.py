@@ -6,6 +6,7 @@ in the transactions that change them.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -84,7 +85,7 @@ async def metrics_for(campaign_ids: list[int],
     per: dict[int, dict[Channel, Metrics]] = defaultdict(dict)
     configured: dict[int, list[Channel]] = defaultdict(list)
     for row in rows:
-        kind, cid, ch = row["kind"], row["campaign_id"], Channel(row["channel"])
+        kind, cid, ch = row["kind"], row["campaign_id"], _CHANNELS[row["channel"]]
         if kind == "n":  # one row per (campaign, channel): the channel's counters as they are
             m = per[cid].setdefault(ch, Metrics(ch))
             m.__dict__.update({f: row[f] or 0 for f in COUNTER_FIELDS})
@@ -97,12 +98,15 @@ async def metrics_for(campaign_ids: list[int],
                 m.skipped_by_reason[row["reason"]] = m.skipped_by_reason.get(row["reason"], 0) + n
         else:
             configured[cid].append(ch)
-    order = list(Channel)
     for cid in campaign_ids:
         chans = list((configured if read_channels else channels_of).get(cid, []))
         chans += [c for c in per[cid] if c not in chans]
-        out[cid].by_channel = [per[cid].get(c) or Metrics(c) for c in sorted(chans, key=order.index)]
+        out[cid].by_channel = [per[cid].get(c) or Metrics(c) for c in sorted(chans, key=_ORDER.__getitem__)]
     return out
+
+
+_CHANNELS = {c.value: c for c in Channel}
+_ORDER = {c: i for i, c in enumerate(Channel)}
 
 
 def _metrics_params(campaign_ids: list[int], read_channels: bool) -> list:
@@ -110,10 +114,14 @@ def _metrics_params(campaign_ids: list[int], read_channels: bool) -> list:
 
 
 def _metrics_sql(campaign_ids: list[int], read_channels: bool) -> str:
+    return _metrics_text(in_list("campaign_id", campaign_ids)[0], read_channels)
+
+
+@functools.lru_cache(maxsize=64)
+def _metrics_text(ids: str, read_channels: bool) -> str:
     # One column list for every part (NULL where a part has no value): kind, campaign_id, channel,
     # reason, ord (a configured channel's id: their order), then the counters (a skip row: only
     # `skipped`, per reason).
-    ids = in_list("campaign_id", campaign_ids)[0]
     # Integers from both dialects (PostgreSQL's SUM of a bigint is a numeric: a Decimal in Python).
     sums = ", ".join(f"CAST(SUM({f}) AS BIGINT) AS {f}" for f in COUNTER_FIELDS)
     skips = ", ".join("CAST(SUM(skipped) AS BIGINT)" if f == "skipped" else "NULL" for f in COUNTER_FIELDS)

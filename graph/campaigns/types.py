@@ -22,7 +22,7 @@ from graph.analytics.types import (
 )
 from graph.billing.types import Budget
 from graph.core import (After, Connection, First, Money, Node, check_first, decode_cursor, node_type, page_of,
-                        to_global_id)
+                        plain_when, to_global_id)
 from graph.core.enums import CampaignStatus, CampaignType, Channel, GoalType, StatusReason
 from graph.core.loaders import loaders
 from graph.delivery.types import CampaignMetrics, ChannelMetrics, Send, SendFilter
@@ -98,6 +98,10 @@ def register_campaign_field(name: str, resolver: CampaignFieldResolver) -> None:
 
 
 # ---------------------------------------------------------------- campaign
+
+
+def _missing():
+    raise LookupError("not prefetched")
 
 
 def _campaign_metrics(data: kpis.CampaignMetrics, currency: str) -> CampaignMetrics:
@@ -205,6 +209,7 @@ class Campaign(Node):
         return to_global_id("Campaign", self.m.cloned_from_id) if self.m.cloned_from_id else None
 
     @strawberry.field(description="Send counters and rates, in total and per channel.")
+    @plain_when(lambda self: _campaign_metrics(*self.metrics_) if self.metrics_ is not None else _missing())
     def metrics(self, info: Info) -> CampaignMetrics:
         # Synchronous when the list that holds this campaign read them already (prefetch_metrics):
         # no coroutine, loader future and awaiting per campaign of a page.

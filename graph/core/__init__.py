@@ -260,6 +260,16 @@ def ctx(info: Info) -> Context:
     return info.context
 
 
+def plain_when(getter: Callable[[Any], Any]):
+    """Mark a resolver method whose value `getter(source)` can give without `info` when it is at
+    hand (raising LookupError when it is not): the executor's plans (graph/core/execution.py) then
+    call the getter instead of the resolver — the resolver stays the field's answer otherwise."""
+    def mark(method):
+        method.pulse_plain = lambda source, _info: getter(source)
+        return method
+    return mark
+
+
 def selects(info: Info, *path: str) -> bool:
     """Whether the operation selects the field path `path` (schema names, e.g. "edges", "node",
     "metrics") under the current field, through fragments too (@skip/@include are not evaluated:

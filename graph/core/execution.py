@@ -205,17 +205,21 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 steps.append((key, _TYPENAME, None, False, return_type.name, None))
                 continue
             field_def = return_type.fields.get(name)
-            if field_def is None or not getattr(field_def.resolve, "pulse_direct", False):
+            if field_def is None:
+                return None
+            resolve = field_def.resolve if getattr(field_def.resolve, "pulse_direct", False) else \
+                getattr(field_def.resolve, "pulse_plain", None)
+            if resolve is None:
                 return None
             non_null = isinstance(field_def.type, GraphQLNonNull)
             of = field_def.type.of_type if non_null else field_def.type
             if isinstance(of, (GraphQLScalarType, GraphQLEnumType)):
-                steps.append((key, _LEAF, field_def.resolve, non_null, of, None))
+                steps.append((key, _LEAF, resolve, non_null, of, None))
             elif isinstance(of, GraphQLObjectType):
                 sub = self._plan(of, details, now=True)
                 if sub is None:
                     return None
-                steps.append((key, _OBJECT, field_def.resolve, non_null, of, sub))
+                steps.append((key, _OBJECT, resolve, non_null, of, sub))
             elif isinstance(of, GraphQLList):
                 item_non_null = isinstance(of.of_type, GraphQLNonNull)
                 item = of.of_type.of_type if item_non_null else of.of_type
@@ -227,7 +231,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         return None
                 else:
                     return None
-                steps.append((key, _LIST, field_def.resolve, non_null, (item, item_non_null), sub))
+                steps.append((key, _LIST, resolve, non_null, (item, item_non_null), sub))
             else:  # an interface or a union: graphql-core resolves the runtime type
                 return None
         return steps
