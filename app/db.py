@@ -126,7 +126,21 @@ async def fetch_models(model, query: str, params: list | tuple = ()) -> list:
     builder on the way in, Tortoise's own row conversion (`_init_from_db`) on the way out, so a model
     read here is the same as one read through a queryset (on SQLite and PostgreSQL alike)."""
     build = model._init_from_db
-    return [build(**row) for row in await fetch(query, params)]
+    return [build(**row) for row in await fetch_rows(query, params)]
+
+
+async def fetch_rows(query: str, params: list | tuple = ()) -> list:
+    """Like `fetch`, as read-only mappings (`row["col"]`, `**row`): on PostgreSQL asyncpg's records as
+    they come (no dict copied per row), with Tortoise's translation of driver errors; on SQLite, dicts."""
+    client = conn()
+    if client.capabilities.dialect == "postgres" and hasattr(client, "_translate_exceptions"):
+        return await client._translate_exceptions(_records, sql(query), list(params))
+    return await client.execute_query_dict(sql(query), list(params))
+
+
+async def _records(client, query: str, values: list) -> list:
+    async with client.acquire_connection() as connection:
+        return await connection.fetch(query, *values)
 
 
 async def fetch(query: str, params: list | tuple = ()) -> list[dict]:

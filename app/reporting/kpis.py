@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from app.billing.budget import logged_spend_by_campaign, logged_spend_by_channel
-from app.db import fetch, in_list, snapshot
+from app.db import fetch, fetch_rows, in_list, snapshot
 from app.tenancy.access import Unit
 from app.core.money import ratio
 from models.campaigns import Campaign
@@ -81,7 +81,7 @@ async def metrics_for(campaign_ids: list[int],
     if not campaign_ids:
         return out
     read_channels = channels_of is None
-    rows = await fetch(_metrics_sql(campaign_ids, read_channels), _metrics_params(campaign_ids, read_channels))
+    rows = await fetch_rows(_metrics_sql(campaign_ids, read_channels), _metrics_params(campaign_ids, read_channels))
     per: dict[int, dict[Channel, Metrics]] = defaultdict(dict)
     configured: dict[int, list[Channel]] = defaultdict(list)
     for row in rows:

@@ -28,6 +28,10 @@ class DataLoader(_StrawberryDataLoader):
     def load(self, key):
         return asyncio.shield(super().load(key))
 
+    def load_many(self, keys):
+        # One shield around the batch (not one per key): the shared futures are protected alike.
+        return asyncio.shield(asyncio.gather(*(_StrawberryDataLoader.load(self, key) for key in keys)))
+
 
 def _by_id(model):
     async def load(ids: list[int]):
