@@ -141,6 +141,12 @@ class PulseGraphQL(GraphQL):
         self.sockets: dict[Any, int | None] = {}
 
     def decode_json(self, data: str | bytes) -> object:
+        """orjson for the common body; anything it refuses (invalid JSON, NaN, integers over 64
+        bits, nesting over its limit) is parsed by json.loads as before, with the same errors."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
         try:
             return super().decode_json(data)
         except RecursionError:
