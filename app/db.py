@@ -7,6 +7,7 @@ Domain code writes raw SQL with `?` placeholders and calls the helpers below (`s
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 from tortoise import Tortoise, connections
+from tortoise.connection import get_connection
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as migrate_api
 
@@ -65,6 +67,8 @@ async def init_db(settings: Settings, *, migrate: bool | None = None) -> None:
         await run_migrations(settings.database_url)
     # Requests run in other tasks than the lifespan: use the global context.
     await Tortoise.init(config=config, _enable_global_fallback=True)
+    global _dialect
+    _dialect = get_connection("default").capabilities.dialect
     if settings.is_sqlite:
         conn = connections.get("default")
         await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
@@ -77,15 +81,23 @@ async def run_migrations(database_url: str) -> None:
 
 
 async def close_db() -> None:
+    global _dialect
+    _dialect = None
     await Tortoise.close_connections()
 
 
 def conn():
-    return connections.get("default")
+    # get_connection, not `connections.get`: the `connections` proxy finds every attribute through
+    # __getattr__ after a failed lookup (an AttributeError raised and caught: ~8 µs per call, and
+    # every raw statement asks for its connection and dialect).
+    return get_connection("default")
+
+
+_dialect: str | None = None  # of the database init_db connected to (one per process)
 
 
 def is_postgres() -> bool:
-    return conn().capabilities.dialect == "postgres"
+    return (_dialect or conn().capabilities.dialect) == "postgres"
 
 
 _QMARK = re.compile(r"\?")
@@ -95,8 +107,42 @@ def sql(query: str) -> str:
     """Write raw SQL with `?` placeholders; converted to `$n` for PostgreSQL."""
     if not is_postgres():
         return query
+    return _numbered(query)
+
+
+@functools.lru_cache(maxsize=1024)
+def _numbered(query: str) -> str:
+    # Statements are fixed texts (values go in parameters): each is converted once.
     counter = iter(range(1, 10_000))
     return _QMARK.sub(lambda _m: f"${next(counter)}", query)
+
+
+@functools.lru_cache(maxsize=64)
+def select_columns(model, alias: str) -> str:
+    """Every column of `model`'s table, as `alias."col"` (the row `fetch_models` builds models from)."""
+    return ", ".join(f'{alias}."{column}"' for column in model._meta.fields_db_projection.values())
+
+
+async def fetch_models(model, query: str, params: list | tuple = ()) -> list:
+    """Model instances from a fixed raw statement selecting `select_columns(model, alias)`: no query
+    builder on the way in, Tortoise's own row conversion (`_init_from_db`) on the way out, so a model
+    read here is the same as one read through a queryset (on SQLite and PostgreSQL alike)."""
+    build = model._init_from_db
+    return [build(**row) for row in await fetch_rows(query, params)]
+
+
+async def fetch_rows(query: str, params: list | tuple = ()) -> list:
+    """Like `fetch`, as read-only mappings (`row["col"]`, `**row`): on PostgreSQL asyncpg's records as
+    they come (no dict copied per row), with Tortoise's translation of driver errors; on SQLite, dicts."""
+    client = conn()
+    if client.capabilities.dialect == "postgres" and hasattr(client, "_translate_exceptions"):
+        return await client._translate_exceptions(_records, sql(query), list(params))
+    return await client.execute_query_dict(sql(query), list(params))
+
+
+async def _records(client, query: str, values: list) -> list:
+    async with client.acquire_connection() as connection:
+        return await connection.fetch(query, *values)
 
 
 async def fetch(query: str, params: list | tuple = ()) -> list[dict]:

@@ -44,6 +44,7 @@ from graph.core.execution import PulseTransportWSHandler
 from graph.core.limits import RateLimiter
 from graph.core.persisted import DocumentRefusal, DocumentStore, load_manifest
 from graph.schema import build_schema
+from graph.tenancy.types import forget_currencies
 from subscriptions.bus import Bus, get_bus, set_bus
 from subscriptions.hubs import Registry, set_registry
 
@@ -140,6 +141,12 @@ class PulseGraphQL(GraphQL):
         self.sockets: dict[Any, int | None] = {}
 
     def decode_json(self, data: str | bytes) -> object:
+        """orjson for the common body; anything it refuses (invalid JSON, NaN, integers over 64
+        bits, nesting over its limit) is parsed by json.loads as before, with the same errors."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
         try:
             return super().decode_json(data)
         except RecursionError:
@@ -612,6 +619,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         await db.init_db(settings)
+        forget_currencies()
         bus = Bus(settings.broadcast_url, settings.channel_prefix)
         await bus.connect()
         set_bus(bus)

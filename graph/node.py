@@ -8,7 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from app.audience.leads import leads_query
-from app.campaigns.service import campaigns_query, in_visible_campaigns
+from app.campaigns.service import in_visible_campaigns, visible_campaign
+from app.delivery.sends import visible_send
 from app.tenancy.service import members_query, tokens_query
 from graph.audience.types import Lead
 from graph.billing.types import BudgetAlert, SpendEntry
@@ -20,7 +21,6 @@ from graph.exports.types import Export
 from graph.tenancy.queries import principal_currency, scope_or_none
 from graph.tenancy.types import ApiToken, Center, Organization, User, Zone
 from models import budgets as mb
-from models import sends as ms
 from models import tenancy as mt
 
 
@@ -35,13 +35,13 @@ async def load_node(info: Info, gid: str) -> Node | None:
         return None
     kind, pk = parsed
     if kind == "Campaign":
-        m = await campaigns_query(p).filter(id=pk).first()
+        m = await visible_campaign(p, pk)
         return Campaign.of(m) if m else None
     if kind == "Lead":
         m = await leads_query(p).filter(id=pk).first()
         return Lead.of(m) if m else None
     if kind == "Send":
-        m = await in_visible_campaigns(ms.Send, p).filter(id=pk).first()
+        m = await visible_send(p, pk)
         return Send.of(m) if m else None
     if kind == "SpendEntry":
         m = await in_visible_campaigns(mb.SpendEntry, p).filter(id=pk).first()

@@ -167,6 +167,7 @@ class PulseSchema(strawberry.Schema):
     def __init__(self, *args, limits: tuple[tuple, int], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.limit_rules, self.max_tokens = limits
+        self.direct_fields = direct_resolvers(self._schema)
         # A subscription is charged to the rate limit when its source stream starts (its events are free).
         subscription = self._schema.subscription_type
         for field in (subscription.fields.values() if subscription is not None else ()):
@@ -203,6 +204,72 @@ class PulseSchema(strawberry.Schema):
         context.validation_rules = self.limit_rules
         context.parse_options["max_tokens"] = self.max_tokens
         return context
+
+
+def direct_resolvers(gql_schema) -> int:
+    """Plain fields resolved without Strawberry's per-field wrapper (issue 15 item 2).
+
+    For every output field of a query or mutation type, Strawberry installs a resolver that, per
+    field and per object, builds an `Info`, converts the (absent) arguments and calls the Python
+    method; for a field without a resolver it calls `getattr` through two functions. For the two
+    kinds below that wrapper does nothing but call: it is replaced by a direct call of the same
+    Python code, so the values (and the errors a method raises) are exactly the same:
+
+    * a field without a resolver (`name: str = strawberry.field(...)`) → `getattr(source, name)`;
+    * a synchronous method that takes only `self` (`def name(self) -> str: return self.m.name`) →
+      `method(source)`.
+
+    Anything else keeps Strawberry's resolver: async methods, methods taking `info`, `root` or
+    arguments, fields with field extensions or permission classes, and subscription fields (their
+    source stream is not a plain value). The schema (SDL) does not change. Returns how many fields
+    were switched."""
+    from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType
+
+    switched = 0
+    subscription = gql_schema.subscription_type
+    for gql_type in gql_schema.type_map.values():
+        if not isinstance(gql_type, GraphQLObjectType) or gql_type is subscription or gql_type.name.startswith("__"):
+            continue
+        for gql_field in gql_type.fields.values():
+            field = (gql_field.extensions or {}).get("strawberry-definition")
+            if field is None or field.extensions or getattr(field, "permission_classes", None):
+                continue
+            resolver = field.base_resolver
+            if resolver is None:
+                if field.default_resolver is not getattr:
+                    continue
+                gql_field.resolve = _attribute(field.python_name)
+            elif (not resolver.is_async and not resolver.arguments and resolver.self_parameter is not None
+                  and resolver.info_parameter is None and resolver.root_parameter is None
+                  and resolver.parent_parameter is None and callable(resolver.wrapped_func)):
+                gql_field.resolve = _method(resolver.wrapped_func)
+            else:
+                # A resolver that can answer without `info` when its value is at hand says so
+                # (graph.core.plain_when): a plan may call that instead (graph/core/execution.py).
+                plain = getattr(getattr(resolver, "wrapped_func", None), "pulse_plain", None)
+                if plain is not None and not field.extensions:
+                    gql_field.resolve.pulse_plain = plain
+                continue
+            gql_field.resolve.pulse_direct = True  # PulseExecutionContext may plan it (graph/core/execution.py)
+            # A leaf (scalar or enum, possibly non-null): the executor may complete it without its
+            # general machinery (PulseExecutionContext.execute_field).
+            of = gql_field.type.of_type if isinstance(gql_field.type, GraphQLNonNull) else gql_field.type
+            if isinstance(of, (GraphQLScalarType, GraphQLEnumType)):
+                gql_field.resolve.pulse_leaf = (isinstance(gql_field.type, GraphQLNonNull), of)
+            switched += 1
+    return switched
+
+
+def _attribute(name: str):
+    def resolve(source, _info):
+        return getattr(source, name)
+    return resolve
+
+
+def _method(function):
+    def resolve(source, _info):
+        return function(source)
+    return resolve
 
 
 def _charged_subscribe(subscribe):

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
+from app import db
 from app.audience.leads import LeadFilterData, filter_q
 from app.core.errors import (
     Checks,
@@ -97,6 +98,30 @@ class CampaignData:
 
 def campaigns_query(principal: Principal, unit: Unit | None = None):
     return Campaign.filter((unit or principal.scope).campaign_q())
+
+
+async def visible_campaign(principal: Principal, campaign_id: int) -> Campaign | None:
+    """One campaign the principal sees (None when missing or outside its scope): the same rows as
+    `campaigns_query(principal).filter(id=campaign_id).first()`, read by one fixed statement (the
+    hot read of `campaign(id)` and `node(id)`; issue 15 item 2). The scope predicate is
+    `Unit.sql_filter`, the raw-SQL twin of `Unit.campaign_q`."""
+    where, params = principal.scope.sql_filter("c")
+    found = await db.fetch_models(
+        Campaign, f"SELECT {db.select_columns(Campaign, 'c')} FROM \"campaign\" c WHERE c.id = ? AND {where} LIMIT 1",
+        [campaign_id, *params])
+    return found[0] if found else None
+
+
+async def visible_campaigns_page(principal: Principal, limit: int, before_id: int | None = None) -> list[Campaign]:
+    """The newest `limit` campaigns the principal sees (id < before_id): the same rows as
+    `campaigns_query(principal).filter(id__lt=before_id).order_by("-id").limit(limit)`, by one fixed
+    statement (the unfiltered `campaigns` list; issue 15 item 2)."""
+    where, params = principal.scope.sql_filter("c")
+    if before_id is not None:
+        where, params = f"{where} AND c.id < ?", [*params, before_id]
+    return await db.fetch_models(
+        Campaign, f"SELECT {db.select_columns(Campaign, 'c')} FROM \"campaign\" c WHERE {where} ORDER BY c.id DESC LIMIT ?",
+        [*params, int(limit)])
 
 
 def in_visible_campaigns(model, principal: Principal, unit: Unit | None = None):

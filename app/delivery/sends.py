@@ -2,6 +2,7 @@
 
 from tortoise.expressions import Q
 
+from app import db
 from models.sends import Send
 
 
@@ -36,6 +37,8 @@ async def send_pages(campaign_ids: list[int], limit: int, before_id: int | None 
     the ids, then one fetch), on SQLite and PostgreSQL alike."""
     if not campaign_ids or limit <= 0:
         return {}
+    if not (recipient and recipient.strip()):
+        return await _plain_pages(campaign_ids, limit, before_id, channel, status)
     qs = _filtered(campaign_ids, channel, status, recipient)
     if before_id is not None:
         qs = qs.filter(id__lt=before_id)
@@ -54,6 +57,38 @@ async def send_pages(campaign_ids: list[int], limit: int, before_id: int | None 
     return pages
 
 
+async def _plain_pages(campaign_ids: list[int], limit: int, before_id: int | None, channel, status) -> dict[int, list[Send]]:
+    """`send_pages` without a recipient filter, as fixed statements (the hot read of a campaign's send
+    log; issue 15 item 2): one campaign is one `… ORDER BY id DESC LIMIT n` on the (campaign_id, id)
+    index; several are one statement whose ROW_NUMBER() window picks each campaign's newest rows."""
+    where, params = [], []
+    if channel:
+        where.append("s.channel = ?")
+        params.append(getattr(channel, "value", channel))
+    if status:
+        where.append("s.status = ?")
+        params.append(getattr(status, "value", status))
+    if before_id is not None:
+        where.append("s.id < ?")
+        params.append(before_id)
+    extra = "".join(f" AND {w}" for w in where)
+    columns = db.select_columns(Send, "s")
+    if len(campaign_ids) == 1:
+        rows = await db.fetch_models(
+            Send, f"SELECT {columns} FROM \"send\" s WHERE s.campaign_id = ?{extra} ORDER BY s.id DESC LIMIT ?",
+            [campaign_ids[0], *params, int(limit)])
+    else:
+        within, ids = db.in_list("s.campaign_id", campaign_ids)
+        rows = await db.fetch_models(
+            Send, f"SELECT {columns} FROM \"send\" s WHERE s.id IN (SELECT w.id FROM (SELECT s.id AS id, ROW_NUMBER() "
+                  f"OVER (PARTITION BY s.campaign_id ORDER BY s.id DESC) AS rn FROM \"send\" s WHERE {within}{extra}) w "
+                  f"WHERE w.rn <= ?) ORDER BY s.id DESC", [*ids, *params, int(limit)])
+    pages: dict[int, list[Send]] = {}
+    for send in rows:
+        pages.setdefault(send.campaign_id, []).append(send)
+    return pages
+
+
 async def send_counts(campaign_ids: list[int], channel=None, status=None,
                       recipient: str | None = None) -> dict[int, int]:
     """How many sends (after the filter) each campaign has: one statement."""
@@ -62,3 +97,14 @@ async def send_counts(campaign_ids: list[int], channel=None, status=None,
     rows = await _filtered(campaign_ids, channel, status, recipient).annotate(n=Count("id")) \
         .group_by("campaign_id").values("campaign_id", "n")
     return {r["campaign_id"]: r["n"] for r in rows}
+
+
+async def visible_send(principal, send_id: int) -> Send | None:
+    """One send whose campaign the principal sees (None when missing or outside its scope): the same
+    row as `in_visible_campaigns(Send, principal).filter(id=send_id).first()`, by one fixed statement
+    (`node(id)` of a Send; the scope predicate is `Unit.sql_filter` on the send's campaign)."""
+    where, params = principal.scope.sql_filter("c")
+    found = await db.fetch_models(
+        Send, f"SELECT {db.select_columns(Send, 's')} FROM \"send\" s JOIN \"campaign\" c ON c.id = s.campaign_id "
+              f"WHERE s.id = ? AND {where} LIMIT 1", [send_id, *params])
+    return found[0] if found else None

@@ -6,12 +6,13 @@ in the transactions that change them.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from app.billing.budget import logged_spend_by_campaign, logged_spend_by_channel
-from app.db import fetch, snapshot
+from app.db import fetch, fetch_rows, in_list, snapshot
 from app.tenancy.access import Unit
 from app.core.money import ratio
 from models.campaigns import Campaign
@@ -38,8 +39,11 @@ class Metrics:
     skipped_by_reason: dict = field(default_factory=dict)  # SkipReason value -> count
 
     def add(self, row: dict) -> None:
+        values = self.__dict__
         for f in COUNTER_FIELDS:
-            setattr(self, f, getattr(self, f) + int(row.get(f) or 0))
+            v = row[f]
+            if v:
+                values[f] += v
 
     @property
     def bounce_rate(self) -> float:
@@ -68,35 +72,67 @@ class CampaignMetrics:
     by_channel: list[Metrics] = field(default_factory=list)
 
 
-async def metrics_for(campaign_ids: list[int], channels_of: dict[int, list[Channel]]) -> dict[int, CampaignMetrics]:
-    """Totals and per-channel counters of many campaigns in one query."""
+async def metrics_for(campaign_ids: list[int],
+                      channels_of: dict[int, list[Channel]] | None = None) -> dict[int, CampaignMetrics]:
+    """Totals and per-channel counters of many campaigns in one statement: the counters summed per
+    (campaign, channel) in SQL, the skips per reason, and (unless `channels_of` gives them) the
+    campaigns' configured channels, as three parts of one UNION ALL (one round trip)."""
     out = {cid: CampaignMetrics(Metrics(None)) for cid in campaign_ids}
     if not campaign_ids:
         return out
-    sums = ", ".join(f"SUM({f}) AS {f}" for f in COUNTER_FIELDS)
-    rows = await fetch(
-        f"SELECT campaign_id, channel, {sums} FROM send_counter WHERE campaign_id IN "
-        f"({','.join('?' for _ in campaign_ids)}) GROUP BY campaign_id, channel", campaign_ids)
+    read_channels = channels_of is None
+    rows = await fetch_rows(_metrics_sql(campaign_ids, read_channels), _metrics_params(campaign_ids, read_channels))
     per: dict[int, dict[Channel, Metrics]] = defaultdict(dict)
+    configured: dict[int, list[Channel]] = defaultdict(list)
     for row in rows:
-        cid, ch = row["campaign_id"], Channel(row["channel"])
-        m = per[cid].setdefault(ch, Metrics(ch))
-        m.add(row)
-        out[cid].totals.add(row)
-    for row in await fetch(
-            f"SELECT campaign_id, channel, reason, SUM(skipped) AS skipped FROM skip_counter WHERE campaign_id IN "
-            f"({','.join('?' for _ in campaign_ids)}) GROUP BY campaign_id, channel, reason", campaign_ids):
-        if not int(row["skipped"] or 0):
-            continue
-        cid, ch, n = row["campaign_id"], Channel(row["channel"]), int(row["skipped"])
-        for m in (per[cid].setdefault(ch, Metrics(ch)), out[cid].totals):
-            m.skipped_by_reason[row["reason"]] = m.skipped_by_reason.get(row["reason"], 0) + n
+        kind, cid, ch = row["kind"], row["campaign_id"], _CHANNELS[row["channel"]]
+        if kind == "n":  # one row per (campaign, channel): the channel's counters as they are
+            m = per[cid].setdefault(ch, Metrics(ch))
+            m.__dict__.update({f: row[f] or 0 for f in COUNTER_FIELDS})
+            out[cid].totals.add(row)
+        elif kind == "s":
+            n = int(row["skipped"] or 0)
+            if not n:
+                continue
+            for m in (per[cid].setdefault(ch, Metrics(ch)), out[cid].totals):
+                m.skipped_by_reason[row["reason"]] = m.skipped_by_reason.get(row["reason"], 0) + n
+        else:
+            configured[cid].append(ch)
     for cid in campaign_ids:
-        chans = list(channels_of.get(cid, []))
+        chans = list((configured if read_channels else channels_of).get(cid, []))
         chans += [c for c in per[cid] if c not in chans]
-        order = list(Channel)
-        out[cid].by_channel = [per[cid].get(c) or Metrics(c) for c in sorted(chans, key=order.index)]
+        out[cid].by_channel = [per[cid].get(c) or Metrics(c) for c in sorted(chans, key=_ORDER.__getitem__)]
     return out
+
+
+_CHANNELS = {c.value: c for c in Channel}
+_ORDER = {c: i for i, c in enumerate(Channel)}
+
+
+def _metrics_params(campaign_ids: list[int], read_channels: bool) -> list:
+    return in_list("campaign_id", campaign_ids)[1] * (3 if read_channels else 2)
+
+
+def _metrics_sql(campaign_ids: list[int], read_channels: bool) -> str:
+    return _metrics_text(in_list("campaign_id", campaign_ids)[0], read_channels)
+
+
+@functools.lru_cache(maxsize=64)
+def _metrics_text(ids: str, read_channels: bool) -> str:
+    # One column list for every part (NULL where a part has no value): kind, campaign_id, channel,
+    # reason, ord (a configured channel's id: their order), then the counters (a skip row: only
+    # `skipped`, per reason).
+    # Integers from both dialects (PostgreSQL's SUM of a bigint is a numeric: a Decimal in Python).
+    sums = ", ".join(f"CAST(SUM({f}) AS BIGINT) AS {f}" for f in COUNTER_FIELDS)
+    skips = ", ".join("CAST(SUM(skipped) AS BIGINT)" if f == "skipped" else "NULL" for f in COUNTER_FIELDS)
+    nulls = ", ".join("NULL" for _ in COUNTER_FIELDS)
+    parts = [f"SELECT 'n' AS kind, campaign_id, channel, NULL AS reason, 0 AS ord, {sums} FROM send_counter "
+             f"WHERE {ids} GROUP BY campaign_id, channel",
+             f"SELECT 's', campaign_id, channel, reason, 0, {skips} FROM skip_counter WHERE {ids} "
+             "GROUP BY campaign_id, channel, reason"]
+    if read_channels:
+        parts.append(f"SELECT 'c', campaign_id, channel, NULL, id, {nulls} FROM campaign_channel WHERE {ids}")
+    return " UNION ALL ".join(parts) + " ORDER BY kind, ord"
 
 
 @dataclass

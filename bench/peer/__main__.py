@@ -106,7 +106,10 @@ def pulse_env(url: str) -> dict:
     env = dict(os.environ)
     env.update({"PULSE_DATABASE_URL": url, "PULSE_ENV": "production", "PULSE_AUTO_MIGRATE": "false",
                 "PULSE_BROADCAST_URL": os.environ.get("PULSE_BENCH_BROADCAST_URL", "memory://"),
-                "PULSE_LOG_LEVEL": "warning", "PULSE_WORKER_IN_PROCESS": "false", "PYTHONPATH": str(ROOT)})
+                "PULSE_LOG_LEVEL": "warning", "PULSE_WORKER_IN_PROCESS": "false", "PYTHONPATH": str(ROOT),
+                # The rate limit stays on (each request is still charged: its cost is measured) but
+                # never refuses: 100,000 points a minute would end a run of (b) after ~30 s.
+                "PULSE_RATE_LIMIT_POINTS": os.environ.get("PULSE_PEER_RATE_LIMIT_POINTS", str(10**15))})
     return env
 
 
@@ -489,6 +492,9 @@ async def profile(t: Target, pid: int, logdir: Path, connections: int, seconds: 
     r = await load
     if spy.returncode != 0:
         raise RuntimeError(f"py-spy failed: {err.decode()[-1500:]}")
+    if r.get("non2xx") or r.get("errors") or r.get("timeouts"):  # a profile of refusals is no profile
+        raise RuntimeError(f"pulse {t.read} while profiled: non2xx={r.get('non2xx')} errors={r.get('errors')} "
+                           f"timeouts={r.get('timeouts')}")
     print(f"\nprofile of Pulse under {READS[t.read]} at concurrency {connections} "
           f"({r['requests']['total'] / r['duration']:.0f} req/s while sampled; py-spy at 200 Hz, raw stacks in {out}):")
     print("\n".join("  " + line for line in summarize(out)), flush=True)

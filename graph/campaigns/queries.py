@@ -7,22 +7,32 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from app.campaigns.service import campaigns_filtered, campaigns_query
+from app.campaigns.service import campaigns_filtered, campaigns_query, visible_campaign, visible_campaigns_page
 from app.core.errors import DomainError
 from graph.campaigns.inputs import CampaignFilter
-from graph.campaigns.types import Campaign
-from graph.core import After, Connection, First, ObjectId, ctx, decode_id, paginate
+from graph.campaigns.types import Campaign, prefetch_metrics
+from graph.core import (After, Connection, First, ObjectId, check_first, ctx, decode_cursor, decode_id, page_of,
+                        paginate, selects)
 
 
 @strawberry.field(description="Campaigns visible to you, newest first.")
 async def campaigns(self, info: Info, filter: Annotated[CampaignFilter | None, strawberry.argument(description="Narrow the list.")] = None, first: First = 50,
                     after: After = None) -> Connection[Campaign]:
     p = ctx(info).principal
-    try:
-        qs = await campaigns_filtered(p, filter.data() if filter else None)
-    except DomainError:
-        qs = campaigns_query(p).filter(id=-1)  # a foreign owner unit: nothing
-    return await paginate(qs, first, after, Campaign.of)
+    if filter is None:  # the common list: one fixed statement, the count only when asked for
+        first = check_first(first)
+        after_id = decode_cursor(after)
+        rows = await visible_campaigns_page(p, first + 1, after_id) if first else []
+        connection = page_of(rows, first, after_id, Campaign.of, campaigns_query(p).count)
+    else:
+        try:
+            qs = await campaigns_filtered(p, filter.data())
+        except DomainError:
+            qs = campaigns_query(p).filter(id=-1)  # a foreign owner unit: nothing
+        connection = await paginate(qs, first, after, Campaign.of)
+    if connection.edges and selects(info, "edges", "node", "metrics"):
+        await prefetch_metrics(info, connection.nodes)
+    return connection
 
 
 @strawberry.field(description="One campaign (null when missing or not visible).")
@@ -30,5 +40,5 @@ async def campaign(self, info: Info, id: ObjectId) -> Campaign | None:
     pk = decode_id(id, "Campaign")
     if pk is None:
         return None
-    m = await campaigns_query(ctx(info).principal).filter(id=pk).first()
+    m = await visible_campaign(ctx(info).principal, pk)
     return Campaign.of(m) if m else None

@@ -260,6 +260,47 @@ def ctx(info: Info) -> Context:
     return info.context
 
 
+def plain_when(getter: Callable[[Any], Any]):
+    """Mark a resolver method whose value `getter(source)` can give without `info` when it is at
+    hand (raising LookupError when it is not): the executor's plans (graph/core/execution.py) then
+    call the getter instead of the resolver — the resolver stays the field's answer otherwise."""
+    def mark(method):
+        method.pulse_plain = lambda source, _info: getter(source)
+        return method
+    return mark
+
+
+def selects(info: Info, *path: str) -> bool:
+    """Whether the operation selects the field path `path` (schema names, e.g. "edges", "node",
+    "metrics") under the current field, through fragments too (@skip/@include are not evaluated:
+    a skipped field counts as selected, which only costs a prefetch)."""
+    from graphql import FieldNode, FragmentSpreadNode
+
+    raw = info._raw_info  # graphql-core's resolve info (Strawberry's selected_fields fails on fragments)
+    fragments = raw.fragments
+    level = [n.selection_set for n in raw.field_nodes if n.selection_set is not None]
+    for name in path:
+        children, matched, stack = [], False, list(level)
+        while stack:
+            for selection in stack.pop().selections:
+                if isinstance(selection, FieldNode):
+                    if selection.name.value == name:
+                        matched = True
+                        if selection.selection_set is not None:
+                            children.append(selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode):
+                    fragment = fragments.get(selection.name.value)
+                    definition = getattr(fragment, "definition", fragment)  # graphql-core 3.3: FragmentDetails
+                    if definition is not None:
+                        stack.append(definition.selection_set)
+                else:  # an inline fragment: its selections are at this level
+                    stack.append(selection.selection_set)
+        if not matched:
+            return False
+        level = children
+    return True
+
+
 # ---------------------------------------------------------------- described arguments
 
 First = Annotated[int | None, strawberry.argument(description="Page size: 0 to 500 items (default 50).")]

@@ -41,7 +41,8 @@ import weakref
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult
+from graphql import (ExecutionResult, GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType,
+                     GraphQLScalarType, Undefined)
 from graphql.pyutils import RefMap
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
@@ -129,6 +130,117 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         executor._charge_pending = executor.operation.operation.value != "subscription"
         return executor
 
+    def execute_field(self, parent_type, source, field_details_list, path, position_context):
+        """A plain leaf field (graph/schema.py `direct_resolvers`: an attribute or a `self`-only
+        method, of a scalar or enum type) is completed here: its value, coerced by its type — what
+        graphql-core's execute_field → complete_value → complete_leaf_value does, without building a
+        resolve info, a node list and the completion calls for each of them. Anything unusual (no
+        such field, arguments, resolve middleware, an exception, null in a non-null field, a value
+        the type refuses) goes the general way, which re-runs the getter (it has no side effect) and
+        reports the error exactly as before."""
+        node = field_details_list[0].node
+        field_def = parent_type.fields.get(node.name.value)
+        leaf = getattr(field_def.resolve, "pulse_leaf", None) if field_def is not None else None
+        if leaf is not None and not node.arguments and not self._resolve_middleware:
+            try:
+                value = field_def.resolve(source, None)
+                if value is None:
+                    if not leaf[0]:
+                        return None
+                elif value is not Undefined and not isinstance(value, Exception):
+                    coerced = leaf[1].coerce_output_value(value)
+                    if coerced is not Undefined and coerced is not None:
+                        return coerced
+            except Exception:  # noqa: BLE001 - the general path reports it
+                pass
+        return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+    def collect_and_execute_subfields(self, return_type, field_details_list, path, result, position_context):
+        """An object whose whole selection is made of direct fields (graph/schema.py
+        `direct_resolvers`: attributes and `self`-only methods, no arguments) — leaves, objects and
+        lists of them, down to the leaves — is completed by a plan built once per selection and
+        request (`_plan`): the values read and coerced in one pass, the dict built in the order
+        graphql-core would build it. Getters have no side effects, so anything the plan does not
+        take (a null in a non-null field, a value its type refuses, an exception, a type check
+        that fails) falls back to graphql-core's own completion of the whole object, which reads
+        the values again and reports the error exactly as before. Queries and mutations only."""
+        plan = self._plan(return_type, field_details_list)
+        if plan is not None:
+            try:
+                return _run(plan, result)
+            except Exception:  # noqa: BLE001 - the general path answers (and reports) it
+                pass
+        return super().collect_and_execute_subfields(return_type, field_details_list, path, result,
+                                                     position_context)
+
+    def _plan(self, return_type, field_details_list, now: bool = False) -> list | None:
+        """The plan of this selection, built the second time it is completed in this request (a
+        list's items: the first item takes the general path) — a single object gains nothing from
+        a plan. `now`: build at once (a nested selection of a plan being built)."""
+        plans = self.__dict__.get("_pulse_plans")
+        if plans is None:
+            plans = self.__dict__["_pulse_plans"] = {}
+        key = (return_type, id(field_details_list))  # the list is kept in the entry: its id is not reused
+        found = plans.get(key)
+        if found is None and not now:
+            plans[key] = (field_details_list, _SEEN)
+            return None
+        if found is None or found[1] is _SEEN:
+            found = plans[key] = (field_details_list, self._build_plan(return_type, field_details_list))
+        return found[1]
+
+    def _build_plan(self, return_type, field_details_list) -> list | None:
+        if self._resolve_middleware or self.operation.operation.value == "subscription":
+            return None
+        grouped, new_defer_usages, _forbidden = self.collect_subfields(return_type, field_details_list)
+        if new_defer_usages:
+            return None
+        steps = []
+        for key, details in grouped.items():
+            node = details[0].node
+            if node.arguments or any(d.defer_usage is not None for d in details):
+                return None
+            name = node.name.value
+            if name == "__typename":
+                steps.append((key, _TYPENAME, None, False, return_type.name, None))
+                continue
+            field_def = return_type.fields.get(name)
+            if field_def is None:
+                return None
+            resolve = field_def.resolve if getattr(field_def.resolve, "pulse_direct", False) else \
+                getattr(field_def.resolve, "pulse_plain", None)
+            if resolve is None:
+                return None
+            non_null = isinstance(field_def.type, GraphQLNonNull)
+            of = field_def.type.of_type if non_null else field_def.type
+            if isinstance(of, (GraphQLScalarType, GraphQLEnumType)):
+                steps.append((key, _LEAF, resolve, non_null, of, None))
+            elif isinstance(of, GraphQLObjectType):
+                sub = self._plan(of, details, now=True)
+                if sub is None:
+                    return None
+                steps.append((key, _OBJECT, resolve, non_null, of, sub))
+            elif isinstance(of, GraphQLList):
+                item_non_null = isinstance(of.of_type, GraphQLNonNull)
+                item = of.of_type.of_type if item_non_null else of.of_type
+                if isinstance(item, (GraphQLScalarType, GraphQLEnumType)):
+                    sub = None
+                elif isinstance(item, GraphQLObjectType):
+                    sub = self._plan(item, details, now=True)
+                    if sub is None:
+                        return None
+                else:
+                    return None
+                steps.append((key, _LIST, resolve, non_null, (item, item_non_null), sub))
+            else:  # an interface or a union: graphql-core resolves the runtime type
+                return None
+        return steps
+
+    @property
+    def _resolve_middleware(self) -> bool:
+        manager = self.middleware_manager
+        return manager is not None and bool(manager._middleware_resolvers)
+
     def execute_operation(self, serially: bool | None = None):
         if not self._charge_pending:
             return super().execute_operation(serially)
@@ -176,6 +288,64 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if isinstance(payload, SharedPayload):
             return self.shared_entry(payload)  # no copy of the executor per subscriber
         return self._per_event(payload)
+
+
+_LEAF, _OBJECT, _LIST, _TYPENAME = range(4)
+_SEEN = object()  # a selection completed once in this request (no plan yet)
+
+
+class _Fallback(Exception):
+    pass
+
+
+def _run(steps: list, source: Any) -> dict:
+    """One object of a plan (PulseExecutionContext.collect_and_execute_subfields)."""
+    out = {}
+    for key, kind, resolve, non_null, of, sub in steps:
+        if kind == _TYPENAME:
+            out[key] = of
+            continue
+        value = resolve(source, None)
+        if value is None or value is Undefined:
+            if non_null:
+                raise _Fallback
+            out[key] = None
+        elif kind == _LEAF:
+            out[key] = _leaf(of, value)
+        elif kind == _OBJECT:
+            out[key] = _object(of, sub, value)
+        else:
+            if not isinstance(value, (list, tuple)):
+                raise _Fallback
+            item_type, item_non_null = of
+            items = []
+            for item in value:
+                if item is None or item is Undefined:
+                    if item_non_null:
+                        raise _Fallback
+                    items.append(None)
+                else:
+                    items.append(_leaf(item_type, item) if sub is None else _object(item_type, sub, item))
+            out[key] = items
+    return out
+
+
+def _leaf(of, value):
+    if isinstance(value, Exception):
+        raise _Fallback
+    coerced = of.coerce_output_value(value)
+    if coerced is None or coerced is Undefined:
+        raise _Fallback
+    return coerced
+
+
+def _object(of, sub: list, value):
+    if isinstance(value, Exception):
+        raise _Fallback
+    check = of.is_type_of
+    if check is not None and check(value, None) is not True:
+        raise _Fallback
+    return _run(sub, value)
 
 
 async def _await_shared(future: asyncio.Future):

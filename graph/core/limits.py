@@ -98,6 +98,8 @@ def query_cost(schema: Any, fragments: dict, operation: Any, variables: dict | N
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = fragments.get(name)
+                # graphql-core 3.3's executor keeps FragmentDetails (the definition inside).
+                fragment = getattr(fragment, "definition", fragment)
                 if fragment is None or name in seen:
                     continue
                 stack.append((fragment.selection_set, schema.get_type(fragment.type_condition.name.value),

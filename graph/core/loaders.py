@@ -12,7 +12,6 @@ from app.delivery.sends import send_counts, send_pages
 from app.reporting import kpis
 from models.budgets import BudgetAlert
 from models.campaigns import Campaign, CampaignChannel
-from models.enums import Channel
 from models.leads import Lead
 from models.sends import SendEvent
 from models.tenancy import Center, Organization, User, Zone
@@ -28,6 +27,10 @@ class DataLoader(_StrawberryDataLoader):
 
     def load(self, key):
         return asyncio.shield(super().load(key))
+
+    def load_many(self, keys):
+        # One shield around the batch (not one per key): the shared futures are protected alike.
+        return asyncio.shield(asyncio.gather(*(_StrawberryDataLoader.load(self, key) for key in keys)))
 
 
 def _by_id(model):
@@ -47,10 +50,7 @@ def _grouped(model, key: str, order: str = "id"):
 
 
 async def _metrics(ids: list[int]):
-    channels = defaultdict(list)
-    for c in await CampaignChannel.filter(campaign_id__in=list(set(ids))).order_by("id"):
-        channels[c.campaign_id].append(Channel(c.channel))
-    found = await kpis.metrics_for(list(set(ids)), channels)
+    found = await kpis.metrics_for(list(set(ids)))
     return [found[i] for i in ids]
 
 
@@ -98,25 +98,37 @@ async def _send_counts(keys: list[tuple]):
     return [found[k] for k in keys]
 
 
-class Loaders:
-    """Created per request (see Context.loaders)."""
+_LOADERS = {
+    "organization": lambda: _by_id(Organization),
+    "zone": lambda: _by_id(Zone),
+    "center": lambda: _by_id(Center),
+    "lead": lambda: _by_id(Lead),
+    "user": lambda: _by_id(User),
+    "campaign": lambda: _by_id(Campaign),
+    "channels": lambda: _grouped(CampaignChannel, "campaign_id"),
+    "metrics": lambda: _metrics,
+    "logged_spend": lambda: _logged,
+    "alerts": lambda: _grouped(BudgetAlert, "campaign_id", "threshold"),
+    "send_events": lambda: _grouped(SendEvent, "send_id", "occurred_at"),
+    "lead_totals": lambda: _lead_totals,
+    "send_pages": lambda: _send_pages,
+    "send_counts": lambda: _send_counts,
+    "send_queue": lambda: _send_queue,
+}
 
-    def __init__(self) -> None:
-        self.organization = DataLoader(_by_id(Organization))
-        self.zone = DataLoader(_by_id(Zone))
-        self.center = DataLoader(_by_id(Center))
-        self.lead = DataLoader(_by_id(Lead))
-        self.user = DataLoader(_by_id(User))
-        self.campaign = DataLoader(_by_id(Campaign))
-        self.channels = DataLoader(_grouped(CampaignChannel, "campaign_id"))
-        self.metrics = DataLoader(_metrics)
-        self.logged_spend = DataLoader(_logged)
-        self.alerts = DataLoader(_grouped(BudgetAlert, "campaign_id", "threshold"))
-        self.send_events = DataLoader(_grouped(SendEvent, "send_id", "occurred_at"))
-        self.lead_totals = DataLoader(_lead_totals)
-        self.send_pages = DataLoader(_send_pages)
-        self.send_counts = DataLoader(_send_counts)
-        self.send_queue = DataLoader(_send_queue)
+
+class Loaders:
+    """Created per request (see Context.loaders). Each DataLoader is made when the request first
+    uses it: a request reading one campaign builds one or two, not fifteen."""
+
+    def __getattr__(self, name: str) -> DataLoader:
+        try:
+            factory = _LOADERS[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        loader = DataLoader(factory())
+        setattr(self, name, loader)  # found by normal attribute lookup from now on
+        return loader
 
 
 def loaders(info) -> Loaders:

@@ -15,9 +15,28 @@ from models import tenancy as mt
 from models.enums import UnitKind as UK
 
 
+# An organization's currency is fixed when it is created (nothing changes it): kept per process once
+# read, so that money fields cost no query (bounded: cleared when full).
+_CURRENCIES: dict[int, str] = {}
+
+
 async def org_currency(info: Info, org_id: int) -> str:
+    try:
+        return _CURRENCIES[org_id]
+    except KeyError:
+        pass
     org = await loaders(info).organization.load(org_id)
-    return org.currency if org else "XXX"
+    if org is None:
+        return "XXX"
+    if len(_CURRENCIES) >= 10_000:
+        _CURRENCIES.clear()
+    _CURRENCIES[org_id] = org.currency
+    return org.currency
+
+
+def forget_currencies() -> None:
+    """Called when the app (re)connects to a database (another database, other organizations)."""
+    _CURRENCIES.clear()
 
 
 # ---------------------------------------------------------------- tenancy

@@ -161,3 +161,18 @@ async def test_two_instances_share_the_limit_through_redis(tenant, settings):
     finally:
         await one.state.graphql.limiter.close()
         await two.state.graphql.limiter.close()
+
+
+async def test_named_fragments_are_costed_and_answered(tenant):
+    """graphql-core 3.3 keeps a named fragment as FragmentDetails: the cost walk reads its definition
+    (a document with a fragment spread was a 500 before)."""
+    await tenant.gql("mutation { campaignCreate(input: {name: \"F\", channels: [{channel: EMAIL, unitCost: \"0.01\"}]}) "
+                     "{ userErrors { code } } }")
+    d = await tenant.gql("fragment S on Campaign { sends(first: 7) { totalCount } } "
+                         "fragment C on CampaignConnection { edges { node { id ...S } } } "
+                         "{ rateLimit { cost } campaigns(first: 3) { ...C } }")
+    assert d["rateLimit"]["cost"] == 3 + 3 * 7
+    assert d["campaigns"]["edges"][0]["node"]["sends"]["totalCount"] == 0
+    body = (await tenant.gql.raw("fragment C on CampaignConnection { edges { node { sends(first: 500) { totalCount } } } } "
+                                 "{ campaigns(first: 500) { ...C } }")).json()
+    _refused(body, "QUERY_TOO_COSTLY")

@@ -1,0 +1,150 @@
+"""Issue 15 item 2: the hot reads served by fixed SQL (`campaign(id)`, `node(id)` of a Campaign or a
+Send, the unfiltered `campaigns` list, a campaign's send log without a recipient filter) answer
+exactly what the ORM reads answer — every field — and apply the same scope: a center-scoped member
+never reads another center's campaign or its sends through them."""
+
+from __future__ import annotations
+
+from tests.helpers import create_campaign, ingest, launched_campaign, make_leads, mutate
+
+CAMPAIGN = """id name description type status statusReason audienceSize reach controlSize controlGroupPercent
+  goal { type key } attribution { viewWindowHours goalWindowHours goalAfterViewWindowHours }
+  startAt endAt createdAt updatedAt launchedAt clonedFromId createdFrom { id kind name }
+  channels { channel enabled unitCost { amount currency } creditsPerMessage provider }
+  metrics { totals { channel generated pending sent delivered failed bounced read clicked skipped
+                     skippedByReason { reason count } cost { amount currency } credits deliveryRate }
+            byChannel { channel generated sent delivered failed bounced read clicked cost { amount } } }
+  budget { allocated { amount } spent { amount } remaining { amount } }
+  sendQueue { ready oldestReadyAt }"""
+
+SEND = """id channel status credits queuedAt sentAt deliveredAt failedAt failureReason skipReason bouncedAt
+  bounceType readAt clickedAt repliedAt unsubscribedAt externalId campaignId cost { amount currency }
+  recipient { id name }"""
+
+SENDS = f"""query($id: ID!, $m: Int, $a: String, $f: SendFilter) {{ campaign(id: $id) {{
+  sends(first: $m, after: $a, filter: $f) {{ totalCount pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+    edges {{ cursor node {{ {SEND} }} }} }} }} }}"""
+
+
+async def _busy_campaign(gql, n_leads: int = 8) -> tuple[dict, list[dict]]:
+    campaign, leads = await launched_campaign(gql, n_leads=n_leads)
+    kinds = ("SENT", "DELIVERED", "OPENED", "CLICKED", "FAILED", "BOUNCED", "DELIVERED", "SENT")
+    events = []
+    for i, lead in enumerate(leads):
+        e = {"idempotencyKey": f"{campaign['id']}-{i}", "externalId": f"{campaign['id']}-x{i}",
+             "channel": ("EMAIL", "SMS")[i % 2], "type": kinds[i % len(kinds)],
+             "occurredAt": f"2026-01-05T10:0{i % 10}:00Z", "campaignId": campaign["id"], "leadId": lead["id"]}
+        if e["type"] in ("BOUNCED", "FAILED"):
+            e["reason"] = "mailbox full"
+        events.append(e)
+    r = await ingest(gql, events)
+    assert not r["rejected"], r
+    return campaign, leads
+
+
+async def test_fixed_sql_reads_answer_what_the_orm_reads_answer(tenant):
+    gql = tenant.gql
+    await create_campaign(gql, description="a draft", controlGroupPercent=10)
+    busy, _leads = await _busy_campaign(gql)
+    other, _ = await _busy_campaign(gql, n_leads=3)
+
+    by_id = await gql(f"query($id: ID!) {{ campaign(id: $id) {{ {CAMPAIGN} }} }}", {"id": busy["id"]})
+    by_node = await gql(f"query($id: ID!) {{ node(id: $id) {{ ... on Campaign {{ {CAMPAIGN} }} }} }}", {"id": busy["id"]})
+    plain = await gql(f"{{ campaigns(first: 10) {{ totalCount pageInfo {{ hasNextPage endCursor }} "
+                      f"edges {{ cursor node {{ {CAMPAIGN} }} }} }} }}")
+    # An (empty) filter takes the ORM queryset path.
+    orm = await gql(f"{{ campaigns(first: 10, filter: {{}}) {{ totalCount pageInfo {{ hasNextPage endCursor }} "
+                    f"edges {{ cursor node {{ {CAMPAIGN} }} }} }} }}")
+    assert plain == orm
+    assert by_id["campaign"] == by_node["node"] == next(
+        e["node"] for e in orm["campaigns"]["edges"] if e["node"]["id"] == busy["id"])
+    assert by_id["campaign"]["metrics"]["totals"]["sent"] > 0
+    # Metrics read for the whole page at once (when selected, through fragments too) = one by one.
+    spread = await gql("fragment M on Campaign { metrics { totals { sent delivered } byChannel { channel sent } } } "
+                       "{ campaigns(first: 10) { edges { node { id ... on Campaign { ...M } } } } }")
+    assert [e["node"]["metrics"] for e in spread["campaigns"]["edges"]] == [
+        {"totals": {k: e["node"]["metrics"]["totals"][k] for k in ("sent", "delivered")},
+         "byChannel": [{"channel": c["channel"], "sent": c["sent"]} for c in e["node"]["metrics"]["byChannel"]]}
+        for e in orm["campaigns"]["edges"]]
+    # Pages of the list: the same through both paths.
+    first = await gql("{ campaigns(first: 1) { pageInfo { endCursor } edges { node { id } } } }")
+    after = first["campaigns"]["pageInfo"]["endCursor"]
+    pages = [await gql(f"query($a: String, $n: Int) {{ {q} {{ pageInfo {{ hasNextPage hasPreviousPage }} "
+                       "edges { node { id name } } } }", {"a": after, "n": n})
+             for q in ("campaigns(first: $n, after: $a)", "campaigns(first: $n, after: $a, filter: {})") for n in (1, 2)]
+    assert pages[0] == pages[2] and pages[1] == pages[3]
+    assert [e["node"]["id"] for e in pages[0]["campaigns"]["edges"]] == [busy["id"]]
+    assert pages[0]["campaigns"]["pageInfo"] == {"hasNextPage": True, "hasPreviousPage": True}
+    assert pages[1]["campaigns"]["pageInfo"] == {"hasNextPage": False, "hasPreviousPage": True}
+
+    # The send log: without a recipient filter (fixed SQL) and with one that matches every
+    # recipient (the ORM path), every field of every send, with paging and status filters.
+    everyone = "example.test"
+    for variables in ({"m": 50}, {"m": 3}, {"m": 0}, {"m": 50, "f": {"status": "DELIVERED"}},
+                      {"m": 50, "f": {"channel": "SMS"}}, {"m": 2, "f": {"channel": "EMAIL", "status": "SENT"}}):
+        fast = await gql(SENDS, {"id": busy["id"], **variables})
+        slow = await gql(SENDS, {"id": busy["id"], **variables,
+                                 "f": {**variables.get("f", {}), "recipient": everyone}})
+        assert fast == slow, variables
+    whole = (await gql(SENDS, {"id": busy["id"], "m": 50}))["campaign"]["sends"]
+    assert whole["totalCount"] == 8 and {e["node"]["status"] for e in whole["edges"]} >= {"BOUNCED", "FAILED"}
+    cut = whole["edges"][2]["cursor"]
+    fast = await gql(SENDS, {"id": busy["id"], "m": 50, "a": cut})
+    slow = await gql(SENDS, {"id": busy["id"], "m": 50, "a": cut, "f": {"recipient": everyone}})
+    assert fast == slow and len(fast["campaign"]["sends"]["edges"]) == 5
+    # node(id) of a send: the same object as in the log.
+    for edge in whole["edges"]:
+        node = await gql(f"query($id: ID!) {{ node(id: $id) {{ ... on Send {{ {SEND} }} }} }}", {"id": edge["node"]["id"]})
+        assert node["node"] == edge["node"]
+    # Several campaigns' logs at once (one batched statement) equal each campaign's own.
+    nested = await gql(f"{{ campaigns(first: 5) {{ edges {{ node {{ id sends(first: 3) {{ edges {{ node {{ {SEND} }} }} }} "
+                       "} } } }")
+    for edge in nested["campaigns"]["edges"]:
+        alone = await gql(SENDS, {"id": edge["node"]["id"], "m": 3})
+        assert edge["node"]["sends"]["edges"] == [{"node": e["node"]} for e in alone["campaign"]["sends"]["edges"]]
+    assert any(e["node"]["id"] == other["id"] and e["node"]["sends"]["edges"] for e in nested["campaigns"]["edges"])
+
+
+async def test_a_center_scoped_member_never_reads_another_centers_campaign_or_sends(tenant):
+    owner = tenant.gql
+    zone = await tenant.zone()
+    center_a, center_b = await tenant.center(zone), await tenant.center(zone)
+    campaigns = {}
+    for name, center in (("a", center_a), ("b", center_b)):
+        campaign = await create_campaign(owner, ownerUnitId=center)
+        leads = await make_leads(owner, 2, centerId=center)
+        d = await owner("mutation($c:ID!,$i:AudienceInput!){ audienceSet(campaignId:$c, input:$i){ userErrors{ code } } }",
+                        {"c": campaign["id"], "i": {"leadIds": [lead["id"] for lead in leads]}})
+        assert not d["audienceSet"]["userErrors"], d
+        assert not (await mutate(owner, "campaignLaunch", campaign["id"]))["userErrors"]
+        r = await ingest(owner, [{"idempotencyKey": f"{name}-{i}", "externalId": f"{name}-{i}", "channel": "EMAIL",
+                                  "type": "SENT", "occurredAt": "2026-01-05T10:00:00Z", "campaignId": campaign["id"],
+                                  "leadId": lead["id"]} for i, lead in enumerate(leads)])
+        assert not r["rejected"], r
+        sends = await owner(SENDS, {"id": campaign["id"], "m": 10})
+        campaigns[name] = (campaign["id"], [e["node"]["id"] for e in sends["campaign"]["sends"]["edges"]])
+        assert len(campaigns[name][1]) == 2
+
+    for role in ("ANALYST", "MANAGER"):
+        member = await tenant.member(role, scope=center_b)
+        mine, theirs = campaigns["b"], campaigns["a"]
+        # campaign(id) and node(id): the other center's campaign is missing, this one's is there.
+        assert (await member("query($id: ID!) { campaign(id: $id) { id } }", {"id": theirs[0]}))["campaign"] is None
+        assert (await member("query($id: ID!) { node(id: $id) { id } }", {"id": theirs[0]}))["node"] is None
+        assert (await member("query($id: ID!) { campaign(id: $id) { id } }", {"id": mine[0]}))["campaign"] == {"id": mine[0]}
+        # Its sends: not through the campaign (null), nor one by one through node(id).
+        assert (await member(SENDS, {"id": theirs[0], "m": 10}))["campaign"] is None
+        for send_id in theirs[1]:
+            assert (await member("query($id: ID!) { node(id: $id) { id } }", {"id": send_id}))["node"] is None
+        for send_id in mine[1]:
+            assert (await member("query($id: ID!) { node(id: $id) { id } }", {"id": send_id}))["node"] == {"id": send_id}
+        # The list (fixed SQL) and its count: only this center's campaign.
+        listed = await member("{ campaigns(first: 50) { totalCount edges { node { id sends(first: 5) { edges { node { id } } } } } } }")
+        assert [e["node"]["id"] for e in listed["campaigns"]["edges"]] == [mine[0]]
+        assert listed["campaigns"]["totalCount"] == 1
+        assert sorted(e["node"]["id"] for e in listed["campaigns"]["edges"][0]["node"]["sends"]["edges"]) == sorted(mine[1])
+
+    # The zone sees both centers' campaigns; another organization sees neither.
+    zoned = await tenant.member("ANALYST", scope=zone)
+    listed = await zoned("{ campaigns(first: 50) { edges { node { id } } } }")
+    assert {e["node"]["id"] for e in listed["campaigns"]["edges"]} == {campaigns["a"][0], campaigns["b"][0]}

@@ -1,0 +1,66 @@
+"""Issue 15 item 2: direct leaf fields and plans (graph/core/execution.py) answer byte for byte what
+graphql-core's own completion answers — data and errors — for lists, nested objects, enums, times,
+money, `__typename`, aliases, fragments and a field error inside a planned list."""
+
+from __future__ import annotations
+
+import pytest
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from graph.core.execution import PulseExecutionContext
+from tests.campaigns.test_fast_reads import CAMPAIGN, SEND, _busy_campaign
+
+DOCUMENTS = [
+    f"query($id: ID!) {{ campaign(id: $id) {{ {CAMPAIGN} }} }}",
+    f"query($id: ID!) {{ campaign(id: $id) {{ sends(first: 50) {{ totalCount pageInfo {{ hasNextPage endCursor }} "
+    f"edges {{ cursor node {{ __typename {SEND} }} }} }} }} }}",
+    "query($id: ID!) { campaign(id: $id) { a: sends(first: 3) { edges { n: node { s: status, c: channel, "
+    "...on Send { externalId queuedAt } } } } b: sends(first: 2) { edges { node { id } } } } }",
+    f"fragment C on Campaign {{ {CAMPAIGN} }} {{ campaigns(first: 20) {{ edges {{ node {{ ...C }} }} }} }}",
+    "{ campaigns(first: 20) { edges { node { id name metrics { totals { sent delivered } } } } } }",
+    "{ viewer { organization { id name } } }",
+    "query($id: ID!) { campaign(id: $id) { sends(first: 2, after: \"bad\") { edges { node { id } } } } }",
+]
+
+
+@pytest.fixture
+def general_path(monkeypatch):
+    def use():
+        for name in ("execute_field", "collect_and_execute_subfields"):
+            monkeypatch.setattr(PulseExecutionContext, name, getattr(StrawberryGraphQLCoreExecutionContext, name))
+    return use
+
+
+async def test_plans_answer_what_graphql_core_answers(tenant, general_path):
+    gql = tenant.gql
+    busy, _ = await _busy_campaign(gql)
+    await _busy_campaign(gql, n_leads=3)
+    fast = [(await gql.raw(d, {"id": busy["id"]} if "$id" in d else None)).content for d in DOCUMENTS]
+    general_path()
+    slow = [(await gql.raw(d, {"id": busy["id"]} if "$id" in d else None)).content for d in DOCUMENTS]
+    assert fast == slow
+    assert b'"errors"' in fast[-1] and b'"sends":{"edges":[{"' not in fast[-1]
+
+
+async def test_a_null_in_a_non_null_field_falls_back_with_the_same_error(tenant, general_path, monkeypatch):
+    """A planned list whose item breaks a non-null field: the object takes graphql-core's path and
+    the error (message, path) is the one graphql-core gives."""
+    from graph.delivery.types import Send
+
+    gql = tenant.gql
+    busy, _ = await _busy_campaign(gql)
+    original = Send.of
+
+    def broken(m, **private):
+        send = original(m, **private)
+        if m.status.value == "FAILED":
+            send.queued_at = None  # non-null field
+        return send
+
+    monkeypatch.setattr(Send, "of", staticmethod(broken))
+    document = "query($id: ID!) { campaign(id: $id) { sends(first: 50) { edges { node { id status queuedAt } } } } }"
+    fast = (await gql.raw(document, {"id": busy["id"]})).json()
+    general_path()
+    slow = (await gql.raw(document, {"id": busy["id"]})).json()
+    assert fast == slow
+    assert fast["errors"][0]["path"][:3] == ["campaign", "sends", "edges"] and fast["errors"][0]["path"][-1] == "queuedAt"
