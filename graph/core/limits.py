@@ -100,6 +100,8 @@ def query_cost(schema: Any, fragments: dict, operation: Any, variables: dict | N
                 fragment = fragments.get(name)
                 if fragment is None or name in seen:
                     continue
+                # graphql-core 3.3 keeps FragmentDetails (the definition and its variables' signatures).
+                fragment = getattr(fragment, "definition", fragment)
                 stack.append((fragment.selection_set, schema.get_type(fragment.type_condition.name.value),
                               multiplier, seen | {name}))
     return max(1, total)
