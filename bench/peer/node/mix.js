@@ -1,6 +1,7 @@
 // A weighted mix of GraphQL operations under autocannon (bench/peer/mix.py writes the spec).
 // usage: node mix.js spec.json
-// spec: {url, connections, duration, seed, ops: [{kind: "read"|"write", weight, headers, body}]}
+// spec: {url, connections, duration, seed, ops: [{kind: "read"|"write", weight, headers, body, bodies?}]}
+// An operation with `bodies` sends bodies[k] from the k-th connection (writes: one campaign per connection).
 // In a write's body (a JSON string), "__N__" becomes a number unique to this run and "__T__" the time
 // (ISO 8601): every ingest event has an idempotency key of its own.
 // Prints {result: <autocannon's JSON result>, issued: {read, write}}.
@@ -18,7 +19,8 @@ function random () { // mulberry32: the same sequence of operations for every se
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 const total = spec.ops.reduce((s, op) => s + op.weight, 0)
-const bodies = spec.ops.map(op => JSON.stringify(op.body))
+const bodies = spec.ops.map(op => (op.bodies || [op.body]).map(b => JSON.stringify(b)))
+let slots = 0
 const issued = { read: 0, write: 0 }
 let n = 0
 const run = spec.run || `${Date.now()}`
@@ -38,11 +40,12 @@ const instance = autocannon({
   duration: spec.duration,
   requests: [{
     method: 'POST',
-    setupRequest (req) {
+    setupRequest (req, context) {
+      if (context.slot === undefined) context.slot = slots++ // one per connection
       const i = pick()
       const op = spec.ops[i]
       issued[op.kind]++
-      let body = bodies[i]
+      let body = bodies[i][context.slot % bodies[i].length]
       if (op.kind === 'write') {
         n++
         body = body.split('__N__').join(`${run}-${n}`).split('__T__').join(new Date().toISOString())
