@@ -674,6 +674,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         allowed_origins=settings.allowed_origins,
     )
 
+    if settings.response_cache_entries and not settings.broadcast_url.startswith(("redis://", "rediss://")) \
+            and not settings.runs_worker_in_process and settings.env != "test":
+        log.warning("response cache on with an in-process bus and the worker in another process: the worker's "
+                    "changes do not reach this process's data versions (cached answers may lag them by up to "
+                    "PULSE_RESPONSE_CACHE_TTL_S); use PULSE_BROADCAST_URL=redis://… or the worker in process")
+
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         await db.init_db(settings)

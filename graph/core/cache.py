@@ -179,6 +179,9 @@ class ResponseCache:
             else:  # computed under an older version while a newer one was stored: already dead
                 return False
         if newest is None:
+            if len(self.by_org) > 2 * self.max_entries + 16:  # organizations whose entries are all gone
+                self.by_org = {org: (v, [k for k in keys if k in self.entries]) for org, (v, keys) in
+                               self.by_org.items() if any(k in self.entries for k in keys)}
             newest = self.by_org[probe.org_id] = (probe.version, [])
         key = probe.key
         if key in self.entries:
