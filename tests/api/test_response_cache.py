@@ -5,13 +5,16 @@ the rate limit; the cache is bounded."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import random
+import re
 
+import httpx
 import pytest
 
 from graph.core.cache import ResponseCache
-from tests.conftest import unique
+from tests.conftest import PG_URL, REDIS_URL, unique
 from tests.helpers import at, create_campaign, ingest, launched_campaign, mutate
 
 A = "query($id:ID!){ campaign(id:$id){ id name status type reach audienceSize createdAt updatedAt } }"
@@ -164,3 +167,43 @@ async def test_the_cache_is_bounded(app, tenant):
         assert cache.bytes == sum(e.size for e in cache.entries.values())
     finally:
         view.cache = None
+
+
+@pytest.mark.skipif(not (PG_URL and REDIS_URL), reason="two API processes share PostgreSQL and Redis")
+async def test_a_write_on_one_instance_is_seen_at_once_on_another(tenant, settings, tmp_path):
+    """Read-your-writes across instances: the data version lives in Redis; no waiting, no retry."""
+    from tests.exports.test_two_servers import Server
+
+    env = dict(broadcast_url=REDIS_URL, channel_prefix=unique("rc") + ":", response_cache_entries=1000)
+    a = Server(settings, tmp_path, "a", **env)
+    b = Server(settings, tmp_path, "b", **env)
+    try:
+        await asyncio.gather(a.ready(), b.ready())
+        headers = {"Authorization": f"Bearer {tenant.gql.token}"}
+        campaign = await create_campaign(tenant.gql, name="first name")
+        async with httpx.AsyncClient(timeout=30) as client:
+            async def on(server, query, variables=None):
+                r = await client.post(server.url + "/graphql", headers=headers,
+                                      json={"query": query, "variables": variables or {}})
+                assert r.status_code == 200 and not r.json().get("errors"), r.text
+                return r.json()["data"]
+
+            async def hits(server) -> float:
+                text = (await client.get(server.url + "/metrics")).text
+                found = re.search(r'^pulse_response_cache_total\{result="hit"\} ([0-9.e+]+)$', text, re.M)
+                return float(found.group(1)) if found else 0.0
+
+            read = "query($id:ID!){ campaign(id:$id){ name } campaigns(first:50){ totalCount } }"
+            for _ in range(3):
+                before = await on(b, read, {"id": campaign["id"]})
+            assert await hits(b) >= 2
+            # A mutation that announces nothing on the bus: only the shared version tells B.
+            await on(a, "mutation($i:CampaignCreateInput!){ campaignCreate(input:$i){ userErrors{ code } } }",
+                     {"i": {"name": unique("c"), "channels": [{"channel": "EMAIL", "unitCost": "0.01"}]}})
+            after = await on(b, read, {"id": campaign["id"]})
+            assert after["campaigns"]["totalCount"] == before["campaigns"]["totalCount"] + 1
+            await on(a, "mutation($id:ID!,$i:CampaignUpdateInput!){ campaignUpdate(id:$id, input:$i){ "
+                        "userErrors{ code } } }", {"id": campaign["id"], "i": {"name": "second name"}})
+            assert (await on(b, read, {"id": campaign["id"]}))["campaign"]["name"] == "second name"
+    finally:
+        await asyncio.gather(a.stop(), b.stop())
