@@ -239,21 +239,34 @@ class PulseGraphQL(GraphQL):
             content_type, payload = "", scope.get("query_string", b"")
             if not payload:
                 return None, None
-        version = await bus.versions.get(principal.org_id)
-        if version is None:
-            self.cache.bypass()
-            return None, None
         access = (principal.org_id, principal.role.value, principal.scope.kind.value, principal.scope.id,
                   principal.can_export)  # what access decides from (app/tenancy/access.py); never the user
-        key = (method, content_type, headers.get("accept", ""), payload, access, version)
+        base = (method, content_type, headers.get("accept", ""), payload, access)
+        versions, limiter = bus.versions, self.limiter
+        charging = limiter is not None and limiter.enabled
+        cost = self.cache.costs.get(base)
+        charged = None
+        if charging and cost is not None and versions.shared and (b'"query"' in payload or b"query=" in payload):
+            # (a request with its document: one that names a persisted document may not execute at all)
+            # Known cost, Redis: the charge and the version read in one round trip.
+            both = await limiter.charge_and_read(rate_limited_party(Context(request=request, principal_=principal)),
+                                                 cost, versions.key(principal.org_id))
+            if both is not None:
+                charged, shared = both
+                version = (shared, versions.local(principal.org_id))
+        if charged is None:
+            version = await versions.get(principal.org_id)
+            if version is None:
+                self.cache.bypass()
+                return None, None
+        key = (*base, version)
         entry = self.cache.get(key)
         if entry is not None:
             response_headers = {"content-type": entry.content_type}
-            limiter = self.limiter
-            if limiter is not None and limiter.enabled and entry.cost is not None:
+            if charging and entry.cost is not None:
                 # Charged like the uncached request; over the limit, the uncached path refuses it.
-                state = await limiter.charge(rate_limited_party(Context(request=request, principal_=principal)),
-                                             entry.cost)
+                state = charged if charged is not None and charged.cost == entry.cost else await limiter.charge(
+                    rate_limited_party(Context(request=request, principal_=principal)), entry.cost)
                 if state.allowed:
                     response_headers.update(state.headers())
                 else:
@@ -263,7 +276,9 @@ class PulseGraphQL(GraphQL):
                 scope["pulse.graphql"] = True
                 scope["pulse.operation"] = entry.operation
                 return None, Response(entry.body, status_code=200, headers=response_headers)
-        probe = Probe(key, principal.org_id, version)
+        if charged is not None and charged.allowed:
+            scope["pulse.rate_state"] = charged  # the executor does not charge it twice (limits.charge)
+        probe = Probe(base, principal.org_id, version)
         scope["pulse.cache"] = probe
         return probe, None
 
@@ -276,6 +291,8 @@ class PulseGraphQL(GraphQL):
                 or scope.get("pulse.unavailable") or not isinstance(getattr(response, "body", None), bytes):
             return
         probe.operation = scope.get("pulse.operation")
+        if probe.cost is not None:
+            self.cache.learn_cost(probe.base, probe.cost)
         self.cache.put(probe, response.body, response.headers.get("content-type", "application/json"))
 
     def should_render_graphql_ide(self, request) -> bool:

@@ -44,8 +44,13 @@ class DataVersions:
             self._redis = aioredis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=2)
         return self._redis
 
-    def _key(self, org_id: int) -> str:
+    def key(self, org_id: int) -> str:
+        """The Redis key of the organization's shared counter."""
         return f"{self.prefix}pulse:dataversion:{org_id}"
+
+    def local(self, org_id: int) -> int:
+        """This process's own bumps of the organization."""
+        return self._local.get(org_id, 0)
 
     async def get(self, org_id: int) -> tuple | None:
         """The organization's version now; None when it cannot be read (then nothing is cached)."""
@@ -54,7 +59,7 @@ class DataVersions:
         if client is None:
             return (0, local)
         try:
-            shared = await client.get(self._key(org_id))
+            shared = await client.get(self.key(org_id))
         except Exception:  # noqa: BLE001 - Redis away: serve uncached
             log.warning("data version of organization %s unreadable; response cache bypassed", org_id,
                         exc_info=True)
@@ -69,7 +74,7 @@ class DataVersions:
         if client is None:
             return
         try:
-            await client.incr(self._key(org_id))
+            await client.incr(self.key(org_id))
         except Exception:  # noqa: BLE001 - the change is committed; other instances' TTL bounds the rest
             log.warning("data version of organization %s not moved in Redis", org_id, exc_info=True)
 

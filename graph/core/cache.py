@@ -113,10 +113,10 @@ class Probe:
     """One candidate request: its key, set by the view before executing; whether its answer may be
     stored and its cost, set by the executor (`note`)."""
 
-    __slots__ = ("key", "org_id", "version", "cacheable", "cost", "operation")
+    __slots__ = ("base", "key", "org_id", "version", "cacheable", "cost", "operation")
 
-    def __init__(self, key: tuple, org_id: int, version: tuple) -> None:
-        self.key, self.org_id, self.version = key, org_id, version
+    def __init__(self, base: tuple, org_id: int, version: tuple) -> None:
+        self.base, self.key, self.org_id, self.version = base, (*base, version), org_id, version
         self.cacheable, self.cost, self.operation = False, None, None
 
 
@@ -143,6 +143,14 @@ class ResponseCache:
         # Per organization: the newest version stored and the keys stored under it.
         self.by_org: dict[int, tuple[tuple, list[tuple]]] = {}
         self.hits = self.misses = self.bypassed = self.stored = self.evicted = 0
+        # The cost of each request seen executing (a request's cost depends only on its bytes): a later
+        # lookup charges it and reads the data version in one Redis round trip (limits.charge_and_read).
+        self.costs: dict[tuple, int] = {}
+
+    def learn_cost(self, base: tuple, cost: int) -> None:
+        if len(self.costs) >= 2 * self.max_entries + 16:
+            self.costs.clear()
+        self.costs[base] = cost
 
     def get(self, key: tuple) -> Entry | None:
         entry = self.entries.get(key)

@@ -154,6 +154,15 @@ async def test_hits_are_charged_to_the_rate_limit(app, cache, tenant):
         used.append(int(r.headers["X-RateLimit-Used"]))
     assert cache.hits >= 2
     assert used[1] - used[0] == used[2] - used[1] == 40
+    # The version moves: the next read executes again, charged once (with Redis the charge was made
+    # with the version read; the executor must not charge it again).
+    r = await tenant.gql.raw("mutation($id:ID!,$i:CampaignUpdateInput!){ campaignUpdate(id:$id, input:$i){ "
+                             "userErrors{ code } } }", {"id": campaign["id"], "i": {"name": unique("n")}})
+    after_write = int(r.headers["X-RateLimit-Used"])
+    misses = cache.misses
+    r = await tenant.gql.raw(query, {"id": campaign["id"]})
+    assert cache.misses == misses + 1
+    assert int(r.headers["X-RateLimit-Used"]) - after_write == 40
 
 
 async def test_the_cache_is_bounded(app, tenant):
