@@ -40,6 +40,8 @@ from app.wiring import wire
 from app.web.cors import add_cors
 from app.web.dashboard import mount_dashboard
 from graph.core import Context
+from graph.core.cache import Probe, ResponseCache
+from graph.core.limits import who as rate_limited_party
 from graph.core.execution import PulseTransportWSHandler
 from graph.core.limits import RateLimiter
 from graph.core.persisted import DocumentRefusal, DocumentStore, load_manifest
@@ -139,6 +141,9 @@ class PulseGraphQL(GraphQL):
         # Open websockets and the token each authenticated with (for revocation); kept by
         # PulseTransportWSHandler.
         self.sockets: dict[Any, int | None] = {}
+        # Repeated reads answered from memory (graph/core/cache.py); None = off.
+        self.cache = ResponseCache(settings.response_cache_entries, settings.response_cache_bytes,
+                                   settings.response_cache_ttl_s) if settings.response_cache_entries else None
 
     def decode_json(self, data: str | bytes) -> object:
         """orjson for the common body; anything it refuses (invalid JSON, NaN, integers over 64
@@ -198,8 +203,14 @@ class PulseGraphQL(GraphQL):
         """Strawberry answers its refusals in text/plain; ours are GraphQL JSON with a code."""
         request = Request(scope=scope, receive=receive)
         started = time.perf_counter()
+        probe = response = None
+        if self.cache is not None:
+            probe, response = await self._cache_lookup(request, scope)
         try:
-            response = await self.run(request)
+            if response is None:
+                response = await self.run(request)
+                if probe is not None:
+                    self._cache_store(probe, scope, response)
         except DocumentRefusal as exc:
             response = self.refusal(request, exc.status, exc.message, exc.code, exc.headers)
         except HTTPException as exc:
@@ -216,6 +227,80 @@ class PulseGraphQL(GraphQL):
             metrics.GRAPHQL_REQUESTS.labels(operation, outcome).inc()
             metrics.GRAPHQL_LATENCY.labels(operation, outcome).observe(time.perf_counter() - started)
         await response(scope, receive, send)
+
+    async def _cache_lookup(self, request: Request, scope: Scope) -> tuple[Probe | None, Response | None]:
+        """A hit's ready response, or the probe of a candidate request (its answer may be stored once
+        executed), or neither. Candidates: an authenticated GET with a query string or POST of JSON."""
+        principal = scope.get("state", {}).get("principal")
+        bus = get_bus()
+        method = scope["method"]
+        if principal is None or bus is None or method not in ("GET", "POST"):
+            return None, None
+        headers = request.headers
+        if method == "POST":
+            content_type = headers.get("content-type", "")
+            if not content_type.startswith("application/json"):
+                return None, None
+            payload = await request.body()  # kept by the request: Strawberry reads it from there
+        else:
+            content_type, payload = "", scope.get("query_string", b"")
+            if not payload:
+                return None, None
+        access = (principal.org_id, principal.role.value, principal.scope.kind.value, principal.scope.id,
+                  principal.can_export)  # what access decides from (app/tenancy/access.py); never the user
+        base = (method, content_type, headers.get("accept", ""), payload, access)
+        versions, limiter = bus.versions, self.limiter
+        charging = limiter is not None and limiter.enabled
+        cost = self.cache.costs.get(base)
+        charged = None
+        if charging and cost is not None and versions.shared and (b'"query"' in payload or b"query=" in payload):
+            # (a request with its document: one that names a persisted document may not execute at all)
+            # Known cost, Redis: the charge and the version read in one round trip.
+            both = await limiter.charge_and_read(rate_limited_party(Context(request=request, principal_=principal)),
+                                                 cost, versions.key(principal.org_id))
+            if both is not None:
+                charged, shared = both
+                version = (shared, versions.local(principal.org_id))
+        if charged is None:
+            version = await versions.get(principal.org_id)
+            if version is None:
+                self.cache.bypass()
+                return None, None
+        key = (*base, version)
+        entry = self.cache.get(key)
+        if entry is not None:
+            response_headers = {"content-type": entry.content_type}
+            if charging and entry.cost is not None:
+                # Charged like the uncached request; over the limit, the uncached path refuses it.
+                state = charged if charged is not None and charged.cost == entry.cost else await limiter.charge(
+                    rate_limited_party(Context(request=request, principal_=principal)), entry.cost)
+                if state.allowed:
+                    response_headers.update(state.headers())
+                else:
+                    entry = None
+            if entry is not None:
+                self.cache.hit()
+                scope["pulse.graphql"] = True
+                scope["pulse.operation"] = entry.operation
+                return None, Response(entry.body, status_code=200, headers=response_headers)
+        if charged is not None and charged.allowed:
+            scope["pulse.rate_state"] = charged  # the executor does not charge it twice (limits.charge)
+        probe = Probe(base, principal.org_id, version)
+        scope["pulse.cache"] = probe
+        return probe, None
+
+    def _cache_store(self, probe: Probe, scope: Scope, response: Response) -> None:
+        """Keep the answer of a cacheable query that succeeded (no error at all, HTTP 200)."""
+        if not probe.cacheable:
+            return
+        self.cache.miss()
+        if response.status_code != 200 or scope.get("pulse.errors") or scope.get("pulse.refused") \
+                or scope.get("pulse.unavailable") or not isinstance(getattr(response, "body", None), bytes):
+            return
+        probe.operation = scope.get("pulse.operation")
+        if probe.cost is not None:
+            self.cache.learn_cost(probe.base, probe.cost)
+        self.cache.put(probe, response.body, response.headers.get("content-type", "application/json"))
 
     def should_render_graphql_ide(self, request) -> bool:
         return "extensions" not in request.query_params and super().should_render_graphql_ide(request)
@@ -615,6 +700,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_subscriptions_per_connection=settings.ws_max_subscriptions,
         allowed_origins=settings.allowed_origins,
     )
+
+    if settings.response_cache_entries and not settings.broadcast_url.startswith(("redis://", "rediss://")) \
+            and not settings.runs_worker_in_process and settings.env != "test":
+        log.warning("response cache on with an in-process bus and the worker in another process: the worker's "
+                    "changes do not reach this process's data versions (cached answers may lag them by up to "
+                    "PULSE_RESPONSE_CACHE_TTL_S); use PULSE_BROADCAST_URL=redis://… or the worker in process")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

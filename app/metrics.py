@@ -27,6 +27,11 @@ GRAPHQL_LATENCY = Histogram("pulse_graphql_request_duration_seconds",
                             "GraphQL operation latency over HTTP by operation name and outcome",
                             ["operation", "outcome"], buckets=_LATENCY_BUCKETS)
 GRAPHQL_ERRORS = Counter("pulse_graphql_errors_total", "GraphQL errors returned, by extensions.code", ["code"])
+RESPONSE_CACHE = Counter("pulse_response_cache_total",
+                         "Response cache (PULSE_RESPONSE_CACHE_ENTRIES): hit, miss (a cacheable-looking request "
+                         "executed), bypass (version unreadable), stored, evicted", ["result"])
+RESPONSE_CACHE_ENTRIES = Gauge("pulse_response_cache_entries", "Answers held by the response cache")
+RESPONSE_CACHE_BYTES = Gauge("pulse_response_cache_bytes", "Bytes accounted to the response cache's answers and keys")
 SENDER_QUEUE_DEPTH = Gauge("pulse_sender_queue_depth", "System sends waiting for hand-off to a provider (PENDING)")
 SENDER_QUEUE_AGE = Gauge("pulse_sender_queue_oldest_age_seconds", "Age of the oldest system send still PENDING")
 SENDER_READY_JOBS = Gauge("pulse_sender_ready_jobs", "Send jobs of LIVE campaigns waiting to be queued (READY)")

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # long. Revocations and role/scope changes are also pushed to every instance over the bus, so
     # this is the worst case when a bus message is lost. 0 turns the cache off.
     principal_cache_ttl_s: float = Field(default=5.0, ge=0, le=60)
+    # Response cache (graph/core/cache.py, docs/architecture.md "Response cache"): repeated reads of plain
+    # stored data answered from memory, keyed on the organization's data version. 0 entries = off.
+    response_cache_entries: int = Field(default=0, ge=0)
+    response_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
+    # Backstop for changes made outside the API and the bus (SQL by hand, maintenance commands).
+    response_cache_ttl_s: float = Field(default=60.0, gt=0)
     log_level: str = "info"
     # Automatic persisted queries (graph/core/persisted.py): in-process LRU size; Redis entry lifetime.
     apq_cache_size: int = Field(default=1000, ge=1)

@@ -11,6 +11,7 @@ from broadcaster import Broadcast
 
 from subscriptions import topics
 from subscriptions.backends import ResilientRedisBackend
+from subscriptions.versions import DataVersions
 
 log = logging.getLogger("pulse.bus")
 
@@ -26,6 +27,8 @@ class Bus:
         self.backend = ResilientRedisBackend(url) if url.startswith(("redis://", "rediss://")) else None
         self.broadcast = Broadcast(backend=self.backend) if self.backend else Broadcast(url)
         self.connected = False
+        # Per-organization data versions (response cache), in the same Redis as the bus.
+        self.versions = DataVersions(url if self.backend else None, prefix)
 
     @property
     def state(self) -> str:
@@ -45,6 +48,7 @@ class Bus:
         if self.connected:
             self.connected = False
             await self.broadcast.disconnect()
+        await self.versions.close()
 
     def channel(self, topic: str) -> str:
         """The bus channel of a topic (the deployment's prefix + the topic)."""
@@ -91,7 +95,10 @@ def get_bus() -> Bus | None:
 
 
 async def publish(topic: str, message: dict) -> None:
-    """Best effort: a failed publish never fails the committed change."""
+    """Best effort: a failed publish never fails the committed change. A message on an organization's
+    channel announces a committed change of its data: its data version moves first (versions.py)."""
+    if _bus is not None and topic.startswith(topics.ORGANIZATION_PREFIX):
+        await _bus.versions.bump(int(topic[len(topics.ORGANIZATION_PREFIX):]))
     if _bus is None or not _bus.connected:
         return
     try:

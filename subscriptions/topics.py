@@ -4,5 +4,8 @@ another organization. Payloads are small hints (what changed, ids); hubs
 re-read state from the database."""
 
 
+ORGANIZATION_PREFIX = "pulse.org."
+
+
 def organization(org_id: int) -> str:
-    return f"pulse.org.{org_id}"
+    return f"{ORGANIZATION_PREFIX}{org_id}"

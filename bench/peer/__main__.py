@@ -563,6 +563,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="READS", default=None,
                    help="instead of measuring: sample Pulse with py-spy under each read's load, e.g. --profile a,b")
     p.add_argument("--profile-seconds", type=float, default=15, help="py-spy sampling time per read (default 15)")
+    p.add_argument("--mix", action="store_true",
+                   help="instead of (a)-(c): the read-mostly mix (95 %% reads of 20 operations, 5 %% ingest writes) "
+                        "against PostGraphile and Pulse without and with the response cache (bench/peer/mix.py)")
+    p.add_argument("--mix-writes", choices=("other", "same", "both"), default="other",
+                   help="--mix: writes into another organization (default), into the read one, or both runs")
     p.add_argument("--serve", action="store_true",
                    help="start the servers, check the rows, print the URLs and wait (for profiling) instead of "
                         "measuring")
@@ -597,6 +602,16 @@ async def _main(args) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 asyncio.get_running_loop().add_signal_handler(sig, stop.set)
             await stop.wait()
+            return 0
+        if args.mix:
+            from bench.peer import mix
+
+            out = await mix.run(args, servers, url, name, meta)
+            print()
+            print(f"database {name}: {meta['facts']['sends']:,} sends, {meta['facts']['campaigns']} campaigns; "
+                  f"autocannon {args.rounds} rounds × {args.duration:g} s, one process per server")
+            print("\n".join(out))
+            print(f"total {time.perf_counter() - started:.0f} s")
             return 0
         if args.profile:
             for read in args.profile.split(","):

@@ -49,6 +49,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 
 from app import metrics
 from graph.core import limits
+from graph.core.cache import cache_safe
+from subscriptions.bus import get_bus
 
 _EXECUTED = metrics.SHARED_EXECUTIONS.labels("executed")
 _REUSED = metrics.SHARED_EXECUTIONS.labels("reused")
@@ -127,6 +129,11 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
             context.query_cost = cost
         if executor.max_cost and cost > executor.max_cost:
             return [limits.too_costly(cost, executor.max_cost, executor.operation)]
+        scope = getattr(getattr(context, "request", None), "scope", None)
+        probe = scope.get("pulse.cache") if isinstance(scope, dict) else None
+        if probe is not None:  # a response-cache candidate (app/main.py): may its answer be stored?
+            probe.cost = cost
+            probe.cacheable = cache_safe(schema, executor.fragments, executor.operation)
         executor._charge_pending = executor.operation.operation.value != "subscription"
         return executor
 
@@ -252,7 +259,11 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if refusal is not None:
             return ExecutionResult(None, errors=[refusal])
         result = super().execute_operation(serially)
-        return await result if self.is_awaitable(result) else result
+        try:
+            return await result if self.is_awaitable(result) else result
+        finally:
+            if self.operation.operation.value == "mutation":
+                await _data_changed(self.context_value)
 
     def group(self) -> tuple:
         """What a subscriber's group is made of besides the operation: (variables, access)."""
@@ -346,6 +357,15 @@ def _object(of, sub: list, value):
     if check is not None and check(value, None) is not True:
         raise _Fallback
     return _run(sub, value)
+
+
+async def _data_changed(context: Any) -> None:
+    """A mutation has run (its transactions are over): move its organization's data version before the
+    answer leaves (subscriptions/versions.py; the response cache keys on it)."""
+    principal = getattr(context, "principal_", None)
+    bus = get_bus()
+    if principal is not None and bus is not None:
+        await bus.versions.bump(principal.org_id)
 
 
 async def _await_shared(future: asyncio.Future):

@@ -102,6 +102,8 @@ def query_cost(schema: Any, fragments: dict, operation: Any, variables: dict | N
                 fragment = getattr(fragment, "definition", fragment)
                 if fragment is None or name in seen:
                     continue
+                # graphql-core 3.3 keeps FragmentDetails (the definition and its variables' signatures).
+                fragment = getattr(fragment, "definition", fragment)
                 stack.append((fragment.selection_set, schema.get_type(fragment.type_condition.name.value),
                               multiplier, seen | {name}))
     return max(1, total)
@@ -161,6 +163,19 @@ return {1, used}
 """
 
 
+# The same charge, and the organization's data version read in the same round trip (response cache hits):
+# KEYS[1] = the window's counter, KEYS[2] = the data version; ARGV as _CHARGE. Returns {allowed, used, version}.
+_CHARGE_AND_VERSION = """
+local version = redis.call('GET', KEYS[2]) or '0'
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local cost = tonumber(ARGV[1])
+if used + cost > tonumber(ARGV[2]) then return {0, used, version} end
+used = redis.call('INCRBY', KEYS[1], cost)
+if used == cost then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return {1, used, version}
+"""
+
+
 class RateLimiter:
     """Cost points per token and window: Redis (shared by instances) or in memory."""
 
@@ -169,6 +184,7 @@ class RateLimiter:
         self.redis_url, self.prefix = redis_url, prefix
         self._redis: Any = None
         self._script: Any = None
+        self._both: Any = None
         self._local: dict[tuple[str, int], int] = {}
 
     @property
@@ -186,7 +202,25 @@ class RateLimiter:
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
-            self._redis = self._script = None
+            self._redis = self._script = self._both = None
+
+    async def charge_and_read(self, who: str, cost: int, version_key: str) -> tuple[RateState, int] | None:
+        """`charge`, plus the integer at `version_key` (a data version in the same Redis), in one round
+        trip; None without Redis or when Redis fails (then the caller does both separately)."""
+        if self._client() is None:
+            return None
+        now = time.time()
+        window = int(now // self.window_s)
+        reset = (window + 1) * self.window_s
+        if self._both is None:
+            self._both = self._redis.register_script(_CHARGE_AND_VERSION)
+        try:
+            allowed, used, version = await self._both(
+                keys=[f"{self.prefix}pulse:ratelimit:{who}:{window}", version_key],
+                args=[cost, self.points, (self.window_s + 5) * 1000])
+        except Exception:  # noqa: BLE001 - the separate path logs and decides
+            return None
+        return RateState(self.points, cost, int(used), reset, bool(allowed)), int(version)
 
     async def charge(self, who: str, cost: int, now: float | None = None) -> RateState:
         now = time.time() if now is None else now
@@ -228,9 +262,12 @@ async def charge(context: Any) -> GraphQLError | None:
     cost = getattr(context, "query_cost", None)
     if limiter is None or not limiter.enabled or cost is None:
         return None
-    state = await limiter.charge(who(context), cost)
-    context.rate_limit = state
     request = getattr(context, "request", None)
+    # Already charged with the data version read (a response-cache miss, app/main.py): not twice.
+    state = getattr(request, "scope", {}).get("pulse.rate_state")
+    if state is None or state.cost != cost or not state.allowed:
+        state = await limiter.charge(who(context), cost)
+    context.rate_limit = state
     response = getattr(context, "response", None)
     if getattr(request, "scope", {}).get("type") == "http" and response is not None:
         headers = response.headers

@@ -133,6 +133,8 @@ async def test_a_subscription_is_charged_when_it_starts(tenant, settings):
             assert (await ws.receive_json())["type"] == "connection_ack"
             await ws.send_json({"id": "a", "type": "subscribe",
                                 "payload": {"query": "subscription { dashboardKpis { activeCampaigns } }"}})
+            first = await ws.receive_json(timeout=10)  # "a" was charged (and answered) before "b" starts:
+            assert first["id"] == "a" and first["type"] == "next", first  # two concurrent charges race
             await ws.send_json({"id": "b", "type": "subscribe",
                                 "payload": {"query": "subscription { dashboardKpis { activeCampaigns } }"}})
             seen = {}
