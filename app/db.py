@@ -150,11 +150,17 @@ async def fetch(query: str, params: list | tuple = ()) -> list[dict]:
 
 
 def for_update(*, skip_locked: bool = False) -> str:
-    """The row-locking clause to append to a raw `SELECT`: `FOR UPDATE [SKIP LOCKED]` on PostgreSQL,
-    nothing on SQLite (one writer at a time: the transaction already excludes the others)."""
+    """The row-locking clause to append to a raw `SELECT`: `FOR NO KEY UPDATE [SKIP LOCKED]` on
+    PostgreSQL, nothing on SQLite (one writer at a time: the transaction already excludes the others).
+
+    NO KEY UPDATE, never plain FOR UPDATE (Pulse never changes a key of a row it locks): a plain
+    FOR UPDATE conflicts with the KEY SHARE lock that every insert of a referencing row takes on its
+    parent (a `send` on its campaign). Two ingests into one campaign that had each inserted sends and
+    then locked the campaign FOR UPDATE deadlocked (PostgreSQL aborted one: "deadlock detected").
+    Querysets use `.select_for_update(no_key=True)` for the same reason."""
     if not is_postgres():
         return ""
-    return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
+    return " FOR NO KEY UPDATE SKIP LOCKED" if skip_locked else " FOR NO KEY UPDATE"
 
 
 @contextlib.asynccontextmanager
@@ -211,15 +217,16 @@ async def merge_json_list(table: str, column: str, row_id: int, values: list[str
 
 
 async def lock_rows(table: str, ids) -> None:
-    """`SELECT … FOR UPDATE` in id order (PostgreSQL; SQLite serializes writers anyway).
+    """`SELECT … FOR NO KEY UPDATE` in id order (PostgreSQL; SQLite serializes writers anyway; why
+    not plain FOR UPDATE: `for_update`).
 
-    Tortoise drops FOR UPDATE from `.select_for_update().values_list()`, so row
+    Tortoise drops FOR UPDATE from `.select_for_update(no_key=True).values_list()`, so row
     locks are taken here, explicitly."""
     ids = sorted(set(ids))
     if not ids or not is_postgres():
         return
     await conn().execute_query(
-        f"SELECT id FROM {table} WHERE id IN ({','.join(f'${i}' for i in range(1, len(ids) + 1))}) ORDER BY id FOR UPDATE",
+        f"SELECT id FROM {table} WHERE id IN ({','.join(f'${i}' for i in range(1, len(ids) + 1))}) ORDER BY id FOR NO KEY UPDATE",
         ids)
 
 

@@ -168,7 +168,7 @@ async def upsert_leads(principal: Principal, items: list[LeadData]) -> list[Lead
         await leads_locking.run(principal.org_id)
         existing = {
             lead.external_id: lead
-            for lead in await Lead.filter(organization_id=principal.org_id, external_id__in=list(seen)).select_for_update()
+            for lead in await Lead.filter(organization_id=principal.org_id, external_id__in=list(seen)).select_for_update(no_key=True)
         }
         out: list[Lead] = []
         to_create: list[Lead] = []

@@ -132,7 +132,7 @@ def in_visible_campaigns(model, principal: Principal, unit: Unit | None = None):
 async def get_campaign(principal: Principal, campaign_id: int, field: str = "id", *, for_update: bool = False) -> Campaign:
     qs = campaigns_query(principal).filter(id=campaign_id)
     if for_update:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(no_key=True)
     campaign = await qs.first()
     if campaign is None:
         raise NotFound("campaign", field)
@@ -379,7 +379,7 @@ async def _growing_campaigns(org_id: int) -> list[Campaign]:
     campaigns before leads, see app.db)."""
     return await Campaign.filter(
         organization_id=org_id, type=CampaignType.ALWAYS_ON, status__in=[S.SCHEDULED, S.LIVE, S.PAUSED],
-    ).order_by("id").select_for_update()
+    ).order_by("id").select_for_update(no_key=True)
 
 
 async def lock_growing_campaigns(org_id: int) -> None:

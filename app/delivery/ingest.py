@@ -418,7 +418,7 @@ _CHANGE_INSERT_COLUMNS = {
 async def _lock_campaigns(ids) -> dict[int, Campaign]:
     """Campaign rows locked in id order (PostgreSQL) and read under the lock."""
     # select_for_update is a no-op on SQLite (one writer at a time).
-    return {c.id: c for c in await Campaign.filter(id__in=sorted(set(ids))).order_by("id").select_for_update()}
+    return {c.id: c for c in await Campaign.filter(id__in=sorted(set(ids))).order_by("id").select_for_update(no_key=True)}
 
 
 async def _settle_system_sends(changed: list[SendRow], old_status: dict, tz: ZoneInfo, old_states: dict) -> None:

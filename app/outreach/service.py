@@ -17,7 +17,7 @@ import orjson
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
-from app.db import db_date, execute, fetch, in_list, is_postgres, is_retryable
+from app.db import db_date, execute, fetch, for_update, in_list, is_retryable
 from app.outreach import state
 from app.outreach.rules import (ACTIONS_OF, MANUAL, OutreachEventType, StepAction, StepCondition, StepKind)
 from app.tenancy.access import Principal, Unit
@@ -169,7 +169,7 @@ async def add_recipients(campaign_id: int, lead_ids: list[int] | None) -> set[st
         leads = sorted(set(lead_ids))
     await state.ensure_leads(org_id, leads)
     counted = await fetch("SELECT counted_live FROM outreach_campaign WHERE campaign_id = ?"
-                          + (" FOR UPDATE" if is_postgres() else ""), [campaign_id])
+                          + for_update(), [campaign_id])
     if counted and counted[0]["counted_live"]:
         await state.change_leads(org_id, {lead: {"live": ("+", 1)} for lead in leads})
     steps = await steps_of(campaign_id)
@@ -196,7 +196,7 @@ async def sync_live(campaign_id: int) -> bool:
     await execute("INSERT INTO outreach_campaign (campaign_id, organization_id, counted_live) VALUES (?, ?, ?) "
                   "ON CONFLICT (campaign_id) DO NOTHING", [campaign_id, org_id, False])
     counted = bool((await fetch("SELECT counted_live FROM outreach_campaign WHERE campaign_id = ?"
-                                + (" FOR UPDATE" if is_postgres() else ""), [campaign_id]))[0]["counted_live"])
+                                + for_update(), [campaign_id]))[0]["counted_live"])
     if counted == is_live:
         return False
     await execute("UPDATE outreach_campaign SET counted_live = ? WHERE campaign_id = ?", [is_live, campaign_id])
@@ -235,7 +235,7 @@ async def mark_done(principal: Principal, recipient_step_id: int, action: StepAc
     async def go():
         async with in_transaction():
             qs = visible_steps(principal).filter(id=recipient_step_id)
-            rs = await (qs.select_for_update() if is_postgres() else qs).first()
+            rs = await qs.select_for_update(no_key=True).first()
             if rs is None:
                 raise NotFound("recipient step", "recipientStepId")
             step = await OutreachStep.get(id=rs.step_id)
@@ -272,7 +272,7 @@ async def undo(principal: Principal, action_id: int, now: datetime | None = None
             if a is None:
                 raise NotFound("action", "actionId")
             rs_q = RecipientStep.filter(id=a.recipient_step_id)
-            rs = await (rs_q.select_for_update() if is_postgres() else rs_q).first()
+            rs = await rs_q.select_for_update(no_key=True).first()
             a = await OutreachAction.get(id=action_id)
             if a.undone_at is not None:
                 return rs, set()  # already undone: nothing more to do
@@ -430,7 +430,7 @@ async def tick(now: datetime | None = None) -> dict[int, date]:
         async def go(org_id=org["id"], local=local):
             async with in_transaction():
                 rows = await fetch("SELECT day FROM outreach_clock WHERE organization_id = ?"
-                                   + (" FOR UPDATE" if is_postgres() else ""), [org_id])
+                                   + for_update(), [org_id])
                 if not rows:
                     await execute("INSERT INTO outreach_clock (organization_id, day) VALUES (?, ?) "
                                   "ON CONFLICT (organization_id) DO NOTHING", [org_id, local])

@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from app.db import db_date, db_datetime, execute, fetch, in_list, is_postgres
+from app.db import db_date, db_datetime, execute, fetch, for_update, in_list
 from app.outreach.rules import (EmailFacts, OutreachEventType, Step, StepAction, StepCondition, StepKind,
                                 derive, email_due)
 from models.outreach import KPI_COLUMNS
@@ -88,7 +88,7 @@ async def change_leads(org_id: int, changes: dict[int, dict]) -> None:
         chunk = ids[start:start + 1000]
         lid_in, params = in_list("lead_id", chunk)
         rows = await fetch(f"SELECT lead_id, {', '.join(LEAD_COLUMNS)} FROM lead_outreach WHERE {lid_in} "
-                           "ORDER BY lead_id" + (" FOR UPDATE" if is_postgres() else ""), params)
+                           "ORDER BY lead_id" + for_update(), params)
         for row in rows:
             before = contribution(row)
             new = dict(row)
@@ -152,7 +152,7 @@ async def recompute(org_id: int, pairs, *, today: date | None = None, hidden_ste
         for r in await fetch(
                 "SELECT id, campaign_id, lead_id, step_id, due_day, state, action_required, overdue, touched "
                 f"FROM outreach_recipient_step WHERE {rcin} AND {lin} ORDER BY id"
-                + (" FOR UPDATE" if is_postgres() else ""), [*rcparams, *lparams]):
+                + for_update(), [*rcparams, *lparams]):
             if (r["campaign_id"], r["lead_id"]) in pairs:
                 existing[(r["campaign_id"], r["lead_id"])][r["step_id"]] = r
         emails = {}

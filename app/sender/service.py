@@ -180,7 +180,7 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
         by_campaign: dict[int, list[dict]] = defaultdict(list)
         for job in jobs:
             by_campaign[job["campaign_id"]].append(job)
-        campaigns = {c.id: c for c in await Campaign.filter(id__in=list(by_campaign)).order_by("id").select_for_update()}
+        campaigns = {c.id: c for c in await Campaign.filter(id__in=list(by_campaign)).order_by("id").select_for_update(no_key=True)}
         channels = {(c.campaign_id, Channel(c.channel)): c for c in
                     await CampaignChannel.filter(campaign_id__in=list(by_campaign))}
         leads = {lead.id: lead for lead in await Lead.filter(id__in=list({j["lead_id"] for j in jobs}))}
@@ -189,7 +189,7 @@ async def queue_batch(limit: int = 200, now: datetime | None = None, *,
         for org_id in org_ids:
             await credit_service.ensure_wallets(org_id)
         wallets = {(w.organization_id, w.source): w for w in
-                   await CreditWallet.filter(organization_id__in=org_ids).order_by("id").select_for_update()}
+                   await CreditWallet.filter(organization_id__in=org_ids).order_by("id").select_for_update(no_key=True)}
         balance = {w.id: w.balance for w in wallets.values()}
         consumed: dict[int, int] = defaultdict(int)
         new_sends: list[Send] = []

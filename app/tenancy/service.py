@@ -150,7 +150,7 @@ async def member_update(principal: Principal, member_id: int, *, role: Role | No
     principal.require(Role.OWNER)
     async with in_transaction():
         # One member change per organization at a time (the last-owner rule reads the other owners).
-        await Organization.filter(id=principal.org_id).select_for_update().first()
+        await Organization.filter(id=principal.org_id).select_for_update(no_key=True).first()
         user = await User.filter(id=member_id).filter(principal.members_q()).first()
         if user is None:
             raise NotFound("member", "id")
