@@ -6,7 +6,7 @@ import strawberry
 from graphql import GraphQLError, specified_rules
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 
-from graph.core.errors import INTERNAL, is_client_error, should_mask, with_code
+from graph.core.errors import INTERNAL, UNAVAILABLE, is_client_error, should_mask, with_code
 
 from graph import node as node
 from graph.analytics import mutations as analytics_mutations
@@ -148,7 +148,10 @@ class PulseSchema(strawberry.Schema):
         traceback (graph/core/errors.py decides which is which)."""
         with_code(errors)
         for error in errors:
-            if not is_client_error(error):  # a client's mistake is in its access line, with the code
+            if error.extensions.get("code") == UNAVAILABLE:  # an outage, not a bug: one line, no traceback
+                log.warning("database unavailable (path %s): %s", ".".join(map(str, error.path or ())) or "-",
+                            type(error.original_error).__name__, extra={"error_code": UNAVAILABLE})
+            elif not is_client_error(error):  # a client's mistake is in its access line, with the code
                 fault = error.original_error
                 log.error("server error: %s (path %s)", error.message,
                           ".".join(map(str, error.path)) if error.path else "-",
