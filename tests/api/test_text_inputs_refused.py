@@ -110,3 +110,19 @@ async def test_over_long_filter_text_and_time_zone_are_refused_with_a_code(tenan
     r = await tenant.gql.raw("query($t:String){ leads(filter:{search:$t}){ totalCount } }", {"t": "x" * 100_000})
     body = r.json()
     assert body["errors"][0]["extensions"]["code"] in ("TOO_LONG", "BAD_USER_INPUT"), body
+
+
+async def test_nul_in_a_subscription_argument_is_an_error_invalid(tenant, live_server):
+    """Over a real websocket: the subscription is refused with INVALID and the argument's path."""
+    from tests.wsclient import connect
+
+    campaign = await create_campaign(tenant.gql)
+    client = await connect(live_server, tenant.gql.token)
+    try:
+        await client.subscribe("1", "subscription($c:ID!,$k:String){ sendStatusChanged(campaignId:$c, resumeKey:$k){ cursor } }",
+                               {"c": campaign["id"], "k": NUL})
+        message = await client.message("1")
+        errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+        assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in errors] == [("INVALID", ["resumeKey"])], message
+    finally:
+        await client.close()
