@@ -35,7 +35,9 @@ SCALARS = {
 }
 
 
-def documents(n_queries: int, n_mutations: int) -> list[str]:
+def documents(n_queries: int, n_mutations: int, seed: int | None = None) -> list[str]:
+    from hypothesis import seed as hseed
+
     sdl = schema.as_str()
     out: list[str] = []
     for strategy, n in ((queries(sdl, custom_scalars=SCALARS), n_queries),
@@ -45,7 +47,7 @@ def documents(n_queries: int, n_mutations: int) -> list[str]:
         def draw(query):
             out.append(query)
 
-        draw()
+        (hseed(seed)(draw) if seed is not None else draw)()
     return out
 
 
@@ -87,7 +89,7 @@ def as_variables(doc: str) -> tuple[str, dict] | None:
 async def run(client: httpx.AsyncClient, token: str, docs: list[str], keep_going: bool = False) -> dict:
     """Sends every document (inline and with variables); returns counts. A failure raises at once,
     or with `keep_going` is collected in stats["failures"] (the run goes on)."""
-    stats = {"operations": 0, "with_data": 0, "errors": 0, "failures": []}
+    stats = {"operations": 0, "with_data": 0, "errors": 0, "failures": [], "forbidden": 0, "nul": 0}
 
     def fail(message: str) -> None:
         if not keep_going:
@@ -99,6 +101,8 @@ async def run(client: httpx.AsyncClient, token: str, docs: list[str], keep_going
             r = await client.post("/graphql", json={"query": query, "variables": variables},
                                   headers={"Authorization": f"Bearer {token}"})
             stats["operations"] += 1
+            stats["forbidden"] += '"FORBIDDEN"' in r.text
+            stats["nul"] += "must not contain NUL" in r.text
             if r.status_code >= 500:
                 fail(f"HTTP {r.status_code} for {query!r} {variables!r}: {r.text[:500]}")
                 continue
@@ -141,6 +145,7 @@ async def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database-url", default=None, help="default: a throwaway SQLite file")
     p.add_argument("--broadcast-url", default="memory://", help="the bus, e.g. redis://127.0.0.1:6379/0 "
                    "(default: in-process)")
+    p.add_argument("--seed", type=int, default=None, help="hypothesis seed (the same documents again)")
     p.add_argument("--keep-going", action="store_true", help="report every failure at the end instead of "
                    "stopping at the first")
     args = p.parse_args(argv)
@@ -152,7 +157,7 @@ async def main(argv: list[str] | None = None) -> int:
         app = create_app(settings)
         async with LifespanManager(app, startup_timeout=60):
             n_q = args.operations // 2
-            docs = documents(n_q, args.operations - n_q)
+            docs = documents(n_q, args.operations - n_q, args.seed)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fuzz",
                                          timeout=60) as client:
                 owner, analyst = await principals(client)
@@ -163,7 +168,8 @@ async def main(argv: list[str] | None = None) -> int:
                     for failure in stats["failures"]:
                         print(f"FAILURE ({who}): {failure}", file=sys.stderr)
                     print(f"{who}: {stats['operations']} operations, {stats['with_data']} with data, "
-                          f"{stats['errors']} errors, {len(stats['failures'])} failures (HTTP 5xx, "
+                          f"{stats['errors']} errors, {stats['forbidden']} answers with FORBIDDEN, {stats['nul']} "
+                          f"refusing NUL text, {len(stats['failures'])} failures (HTTP 5xx, "
                           "'Unexpected error.' or an error without a code)", flush=True)
     return 1 if failures else 0
 

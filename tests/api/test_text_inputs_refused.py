@@ -126,3 +126,86 @@ async def test_nul_in_a_subscription_argument_is_an_error_invalid(tenant, live_s
         assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in errors] == [("INVALID", ["resumeKey"])], message
     finally:
         await client.close()
+
+
+def _sample(gtype, path: list[str], nul_paths: list[list[str]]):
+    """A value of `gtype` (required input fields only), every String/ID a NUL text (its path recorded)."""
+    from graphql import (GraphQLEnumType, GraphQLInputObjectType, GraphQLList, GraphQLNonNull,
+                         GraphQLScalarType)
+
+    if isinstance(gtype, GraphQLNonNull):
+        return _sample(gtype.of_type, path, nul_paths)
+    if isinstance(gtype, GraphQLList):
+        return [_sample(gtype.of_type, [*path, "0"], nul_paths)]
+    if isinstance(gtype, GraphQLEnumType):
+        return next(iter(gtype.values))
+    if isinstance(gtype, GraphQLInputObjectType):
+        return {name: _sample(f.type, [*path, name], nul_paths)
+                for name, f in gtype.fields.items() if isinstance(f.type, GraphQLNonNull) or
+                isinstance(f.type, GraphQLScalarType) and f.type.name == "String"}
+    assert isinstance(gtype, GraphQLScalarType)
+    if gtype.name in ("String", "ID"):
+        nul_paths.append(path)
+        return NUL
+    return {"Int": 1, "Float": 1.0, "Boolean": True, "Decimal": "1", "Date": "2026-01-01",
+            "DateTime": "2026-01-01T00:00:00Z"}[gtype.name]
+
+
+def _operations(root, kind: str):
+    """For every field of `root` with an argument that can hold text: (name, document, variables, NUL paths)."""
+    from graphql import GraphQLObjectType, get_named_type
+
+    from graph.core.nul import _can_hold_text
+
+    for name, field in root.fields.items():
+        args = {a: arg for a, arg in field.args.items() if _can_hold_text(arg.type, set())}
+        if not args:
+            continue
+        paths: list[list[str]] = []
+        variables = {a: _sample(arg.type, [a], paths) for a, arg in field.args.items()
+                     if a in args or str(arg.type).endswith("!")}
+        if not paths:
+            continue  # its text fields are optional and not of type String (ids in lists): not sampled
+        defs = ", ".join(f"${a}: {field.args[a].type}" for a in variables)
+        call = ", ".join(f"{a}: ${a}" for a in variables)
+        returns = get_named_type(field.type)
+        selection = ""
+        if isinstance(returns, GraphQLObjectType):
+            selection = "{ __typename userErrors { field code } }" if "userErrors" in returns.fields else "{ __typename }"
+            if "rejected" in returns.fields:
+                selection = "{ rejected { index code } userErrors { field code } }"
+        elif returns.name not in ("String", "Int", "Boolean", "ID", "Float", "Decimal", "DateTime", "Date"):
+            selection = "{ __typename }"
+        yield name, f"{kind}({defs}) {{ {name}({call}) {selection} }}", variables, paths
+
+
+async def test_every_text_argument_of_every_mutation_and_query_refuses_nul(tenant):
+    """Generated from the schema: each mutation answers only INVALID user errors naming the NUL
+    texts (camelCase paths, `input` left out); each query field a GraphQL error INVALID with a path
+    that is one of them."""
+    from graph.schema import schema
+
+    gschema = schema._schema
+    checked = 0
+    for name, document, variables, paths in _operations(gschema.mutation_type, "mutation"):
+        r = await tenant.gql.raw(document, variables)
+        assert r.status_code == 200, (name, r.text)
+        body = r.json()
+        assert not body.get("errors"), (name, body)
+        errors = body["data"][name]["userErrors"]
+        if "rejected" in body["data"][name]:  # a batch that rejects single events: that event is rejected
+            assert errors == [] and [r["index"] for r in body["data"][name]["rejected"]] == [0], (name, body)
+            assert body["data"][name]["rejected"][0]["code"] in ("INVALID", "NOT_FOUND"), (name, body)  # NUL in an ID
+            checked += 1
+            continue
+        expected = sorted(p[1:] if p[0] == "input" else p for p in paths)
+        assert sorted(e["field"] for e in errors) == expected and {e["code"] for e in errors} == {"INVALID"}, (name, errors)
+        checked += 1
+    for name, document, variables, paths in _operations(gschema.query_type, "query"):
+        r = await tenant.gql.raw(document, variables)
+        assert r.status_code == 200, (name, r.text)
+        assert "errors" in r.json(), (name, document, r.json())
+        [error] = r.json()["errors"]
+        assert error["extensions"]["code"] == "INVALID" and error["extensions"]["field"] in paths, (name, error)
+        checked += 1
+    assert checked >= 30
