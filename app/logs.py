@@ -74,23 +74,3 @@ def configure(env: str, level: str = "info") -> None:
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # pulse.access replaces it
-    pool = logging.getLogger("asyncpg.pool")
-    if not any(isinstance(f, _PoolFloorOnce) for f in pool.filters):
-        pool.addFilter(_PoolFloorOnce())
-
-
-class _PoolFloorOnce(logging.Filter):
-    """asyncpg's pool retries its connection floor every second or two while PostgreSQL is down and
-    logs a warning with a traceback each time: let one through per outage (it says nothing new; the
-    outage itself is logged once by each of our loops), then again after a quiet minute."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.last = float("-inf")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "pool connection floor" not in record.getMessage():
-            return True
-        quiet = record.created - self.last > 60
-        self.last = record.created
-        return quiet

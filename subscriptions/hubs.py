@@ -190,6 +190,7 @@ class Hub:
             try:
                 if await self.moved():
                     self.dirty.set()
+                self.registry.recovered()
             except Exception as exc:  # noqa: BLE001 - the next interval tries again
                 if not self.registry.outage(self, exc):
                     log.exception("hub %s reconciliation failed", self.key)
@@ -298,6 +299,7 @@ class SnapshotHub(Hub):
                 self.version += 1
                 version = self.version
                 snapshot = await self.compute_fn()
+                self.registry.recovered()
                 metrics.SNAPSHOTS.labels(self.key[0]).inc()
                 fingerprint = self._shared_fingerprint(self.fingerprint(snapshot)) if snapshot is not None else None
                 for s in newcomers:
