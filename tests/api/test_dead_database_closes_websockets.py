@@ -2,7 +2,8 @@
 fails is closed with 1013 "Try Again Later" (graphql-ws clients reconnect on it by default), never
 dropped without a close code: a subscription already running (its hub's round fails), a subscribe on
 an open connection (its first read fails), a new connection (checking its token fails). The hubs log
-the outage once, not every round. A real `pulse serve` on a throwaway PostgreSQL database, real
+the outage once, not every round; so does the sender worker (the
+scheduler: tests/api/test_dead_database_answers_503.py), not every tick. A real `pulse serve` on a throwaway PostgreSQL database, real
 websockets (tests/wsclient.py)."""
 
 import asyncio
@@ -35,8 +36,9 @@ async def test_websockets_are_closed_with_1013_when_the_database_goes_away(tmp_p
     conn = await asyncpg.connect(PG_URL.replace("postgres://", "postgresql://", 1))
     await conn.execute(f'CREATE DATABASE "{name}"')
     env = {**os.environ, "PULSE_ENV": "production", "PULSE_DATABASE_URL": PG_URL.rsplit("/", 1)[0] + "/" + name,
-           "PULSE_BROADCAST_URL": "memory://", "PULSE_AUTO_MIGRATE": "true", "PULSE_WORKER_IN_PROCESS": "false",
-           "PULSE_EXPORT_WORKER_IN_PROCESS": "false", "PULSE_SUBSCRIPTION_RECONCILE_INTERVAL_S": "0.2"}
+           "PULSE_BROADCAST_URL": "memory://", "PULSE_AUTO_MIGRATE": "true", "PULSE_WORKER_IN_PROCESS": "true",
+           "PULSE_EXPORT_WORKER_IN_PROCESS": "false", "PULSE_SUBSCRIPTION_RECONCILE_INTERVAL_S": "0.2",
+           "PULSE_SENDER_TICK_S": "0.1"}
     pulse = [os.path.join(os.path.dirname(sys.executable), "pulse")]
     created = subprocess.run([*pulse, "org", "create", "--name", "Dying", "--owner-email", "o@dying.test"],
                              env=env, capture_output=True, text=True, timeout=120)
@@ -95,5 +97,7 @@ async def test_websockets_are_closed_with_1013_when_the_database_goes_away(tmp_p
     lines = log.read().splitlines()
     hubs = [line for line in lines if '"logger":"pulse.hubs"' in line]
     assert len(hubs) == 1 and "hub rounds failed: the database is unavailable" in hubs[0], hubs
+    # The in-process sender worker (every 0.1 s; it runs the scheduling too): once.
+    assert sum("worker round failed" in line for line in lines) == 1, [line[:200] for line in lines if "failed" in line]
     # asyncpg's pool retries its floor every second or two: its warning (a traceback) once per outage.
     assert sum("pool connection floor" in line for line in lines) <= 1, [line[:200] for line in lines]
