@@ -2,9 +2,9 @@
 fails is closed with 1013 "Try Again Later" (graphql-ws clients reconnect on it by default), never
 dropped without a close code: a subscription already running (its hub's round fails), a subscribe on
 an open connection (its first read fails), a new connection (checking its token fails). The hubs log
-the outage once, not every round; so does the sender worker (the
-scheduler: tests/api/test_dead_database_answers_503.py), not every tick. A real `pulse serve` on a throwaway PostgreSQL database, real
-websockets (tests/wsclient.py)."""
+the outage once, not every round; so does the sender worker, not every tick (the scheduler:
+tests/api/test_dead_database_answers_503.py). A real `pulse serve` on a throwaway PostgreSQL
+database, real websockets (tests/wsclient.py)."""
 
 import asyncio
 import os
