@@ -62,6 +62,9 @@ def tortoise_config(database_url: str, pool_size: int | None = None) -> dict[str
 
 
 async def init_db(settings: Settings, *, migrate: bool | None = None) -> None:
+    pool_log = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, _PoolFloorOnce) for f in pool_log.filters):
+        pool_log.addFilter(_PoolFloorOnce())
     config = tortoise_config(settings.database_url, settings.db_pool_size)
     if migrate if migrate is not None else settings.should_auto_migrate:
         await run_migrations(settings.database_url)
@@ -411,6 +414,23 @@ def is_unavailable(exc: BaseException | None) -> bool:
         inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
         exc = exc.__cause__ or inner or exc.__context__
     return False
+
+
+class _PoolFloorOnce(logging.Filter):
+    """asyncpg's pool retries its connection floor every second or two while PostgreSQL is down and
+    logs a warning with a traceback each time: let one through per outage (it says nothing new; the
+    outage itself is logged once by each of our loops), then again after a quiet minute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = float("-inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "pool connection floor" not in record.getMessage():
+            return True
+        quiet = record.created - self.last > 60
+        self.last = record.created
+        return quiet
 
 
 class OutageLog:

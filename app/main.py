@@ -169,10 +169,11 @@ class PulseGraphQL(GraphQL):
         return None
 
     async def close_revoked(self) -> int:
-        """Close the sockets whose token was revoked (4403). Returns how many."""
+        """Close the sockets whose token was revoked (4403). Returns how many (None: no socket to check,
+        the database was not read)."""
         token_ids = {t for t in self.sockets.values() if t}
         if not token_ids:
-            return 0
+            return None
         from models.tenancy import ApiToken
 
         active = set(await ApiToken.filter(id__in=list(token_ids), revoked_at=None).values_list("id", flat=True))
@@ -622,8 +623,8 @@ async def _every(interval: float, fn, what: str) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await fn()
-            outage.ok()
+            if await fn() is not None:  # None: it had nothing to read (no proof the database is back)
+                outage.ok()
         except Exception as exc:  # noqa: BLE001 - keep going
             outage.failed(exc)
 
@@ -718,7 +719,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bus.on_reconnect(forget_principals)  # messages may have been missed while Redis was away
         registry = Registry(bus, access_still_granted, min_interval=settings.subscription_min_interval_s,
                             stream_limit=settings.stream_buffer_limit,
-                            reconcile_interval=settings.subscription_reconcile_interval_s)
+                            reconcile_interval=settings.subscription_reconcile_interval_s,
+                            is_outage=db.is_unavailable)
         set_registry(registry)
         tasks = [asyncio.create_task(_every(settings.token_watchdog_interval_s, graphql.close_revoked, "token watchdog")),
                  asyncio.create_task(_forget_principals_on_bus(bus), name="pulse-principals")]

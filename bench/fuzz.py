@@ -35,7 +35,9 @@ SCALARS = {
 }
 
 
-def documents(n_queries: int, n_mutations: int) -> list[str]:
+def documents(n_queries: int, n_mutations: int, seed: int | None = None) -> list[str]:
+    from hypothesis import seed as hseed
+
     sdl = schema.as_str()
     out: list[str] = []
     for strategy, n in ((queries(sdl, custom_scalars=SCALARS), n_queries),
@@ -45,7 +47,7 @@ def documents(n_queries: int, n_mutations: int) -> list[str]:
         def draw(query):
             out.append(query)
 
-        draw()
+        (hseed(seed)(draw) if seed is not None else draw)()
     return out
 
 
@@ -84,23 +86,33 @@ def as_variables(doc: str) -> tuple[str, dict] | None:
     return graphql.print_ast(graphql.DocumentNode(definitions=(op,))), variables
 
 
-async def run(client: httpx.AsyncClient, token: str, docs: list[str]) -> dict:
-    """Sends every document (inline and with variables); returns counts, raises on a failure."""
-    stats = {"operations": 0, "with_data": 0, "errors": 0}
+async def run(client: httpx.AsyncClient, token: str, docs: list[str], keep_going: bool = False) -> dict:
+    """Sends every document (inline and with variables); returns counts. A failure raises at once,
+    or with `keep_going` is collected in stats["failures"] (the run goes on)."""
+    stats = {"operations": 0, "with_data": 0, "errors": 0, "failures": [], "forbidden": 0, "nul": 0}
+
+    def fail(message: str) -> None:
+        if not keep_going:
+            raise AssertionError(message)
+        stats["failures"].append(message)
+
     for doc in docs:
         for query, variables in ((doc, {}), as_variables(doc) or (doc, {})):
             r = await client.post("/graphql", json={"query": query, "variables": variables},
                                   headers={"Authorization": f"Bearer {token}"})
             stats["operations"] += 1
+            stats["forbidden"] += '"FORBIDDEN"' in r.text
+            stats["nul"] += "must not contain NUL" in r.text
             if r.status_code >= 500:
-                raise AssertionError(f"HTTP {r.status_code} for {query!r} {variables!r}: {r.text[:500]}")
+                fail(f"HTTP {r.status_code} for {query!r} {variables!r}: {r.text[:500]}")
+                continue
             body = r.json()
             for error in body.get("errors") or []:
                 stats["errors"] += 1
                 if error.get("message") == "Unexpected error.":
-                    raise AssertionError(f"masked server fault for {query!r} {variables!r}: {body}")
-                if not (error.get("extensions") or {}).get("code"):
-                    raise AssertionError(f"error without a code for {query!r}: {error}")
+                    fail(f"masked server fault for {query!r} {variables!r}: {body}")
+                elif not (error.get("extensions") or {}).get("code"):
+                    fail(f"error without a code for {query!r}: {error}")
             stats["with_data"] += bool(body.get("data"))
     return stats
 
@@ -131,24 +143,35 @@ async def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__)
     p.add_argument("--operations", type=int, default=1200, help="generated documents per principal (default 1200)")
     p.add_argument("--database-url", default=None, help="default: a throwaway SQLite file")
+    p.add_argument("--broadcast-url", default="memory://", help="the bus, e.g. redis://127.0.0.1:6379/0 "
+                   "(default: in-process)")
+    p.add_argument("--seed", type=int, default=None, help="hypothesis seed (the same documents again)")
+    p.add_argument("--keep-going", action="store_true", help="report every failure at the end instead of "
+                   "stopping at the first")
     args = p.parse_args(argv)
     from asgi_lifespan import LifespanManager
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(env="production", database_url=args.database_url or f"sqlite://{tmp}/fuzz.db",
-                            broadcast_url="memory://", auto_migrate=True, worker_in_process=False)
+                            broadcast_url=args.broadcast_url, auto_migrate=True, worker_in_process=False)
         app = create_app(settings)
         async with LifespanManager(app, startup_timeout=60):
             n_q = args.operations // 2
-            docs = documents(n_q, args.operations - n_q)
+            docs = documents(n_q, args.operations - n_q, args.seed)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fuzz",
                                          timeout=60) as client:
                 owner, analyst = await principals(client)
+                failures = 0
                 for who, token in (("owner", owner), ("center analyst", analyst)):
-                    stats = await run(client, token, docs)
+                    stats = await run(client, token, docs, keep_going=args.keep_going)
+                    failures += len(stats["failures"])
+                    for failure in stats["failures"]:
+                        print(f"FAILURE ({who}): {failure}", file=sys.stderr)
                     print(f"{who}: {stats['operations']} operations, {stats['with_data']} with data, "
-                          f"{stats['errors']} errors (all with a code), 0 HTTP 5xx, 0 'Unexpected error.'")
-    return 0
+                          f"{stats['errors']} errors, {stats['forbidden']} answers with FORBIDDEN, {stats['nul']} "
+                          f"refusing NUL text, {len(stats['failures'])} failures (HTTP 5xx, "
+                          "'Unexpected error.' or an error without a code)", flush=True)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,12 @@
 """The schema: the root types, listing every domain's fields, and the limits every operation runs under."""
 
 import logging
-import re
 
 import strawberry
 from graphql import GraphQLError, specified_rules
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 
-from graph.core.errors import INTERNAL, is_client_error, should_mask, with_code
+from graph.core.errors import INTERNAL, UNAVAILABLE, is_client_error, should_mask, with_code
 
 from graph import node as node
 from graph.analytics import mutations as analytics_mutations
@@ -20,6 +19,7 @@ from graph.campaigns import mutations as campaigns_mutations
 from graph.campaigns import queries as campaigns_queries
 from graph.core import limits
 from graph.core.execution import PulseExecutionContext
+from graph.core.nul import wrap_schema as wrap_nul_check
 from graph.delivery import mutations as delivery_mutations
 from graph.delivery import subscriptions as delivery_subscriptions
 from graph.exports import mutations as exports_mutations
@@ -111,38 +111,6 @@ class Subscription:
     export_progress = exports_subscriptions.export_progress
 
 
-_NUL_ESCAPE = re.compile(r"\\u(0{4}|\{0+\})")
-_INGESTS = re.compile(r"\b(sendEventsIngest|goalEventsIngest)\b")
-
-
-def _nul_path(value, path: list) -> list | None:
-    """The path of the first text value containing a NUL byte, or None."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        if "\x00" in str(key):
-            return [*path, key]
-        found = _nul_path(item, [*path, key])
-        if found is not None:
-            return found
-    return None
-
-
-def _invalid_text(field: list | None):
-    from strawberry.types import ExecutionResult
-
-    extensions = {"code": "INVALID"} | ({"field": [str(p) for p in field]} if field else {})
-    where = f" (at {'.'.join(str(p) for p in field)})" if field else ""
-    return ExecutionResult(data=None, errors=[GraphQLError(f"text must not contain NUL characters{where}",
-                                                           extensions=extensions)])
-
-
 class PulseMaskErrors(MaskErrors):
     """Strawberry's masking, keeping a code on the masked error."""
 
@@ -173,6 +141,7 @@ class PulseSchema(strawberry.Schema):
         for field in (subscription.fields.values() if subscription is not None else ()):
             if field.subscribe is not None:
                 field.subscribe = _charged_subscribe(field.subscribe)
+        wrap_nul_check(self._schema)  # outermost: text with a NUL byte is refused first (graph/core/nul.py)
 
     def process_errors(self, errors, execution_context=None) -> None:
         """Every error gets `extensions.code`; a client's mistake is logged only by the request's one
@@ -180,24 +149,15 @@ class PulseSchema(strawberry.Schema):
         traceback (graph/core/errors.py decides which is which)."""
         with_code(errors)
         for error in errors:
-            if not is_client_error(error):  # a client's mistake is in its access line, with the code
+            if error.extensions.get("code") == UNAVAILABLE:  # an outage, not a bug: one line, no traceback
+                log.warning("database unavailable (path %s): %s", ".".join(map(str, error.path or ())) or "-",
+                            type(error.original_error).__name__, extra={"error_code": UNAVAILABLE})
+            elif not is_client_error(error):  # a client's mistake is in its access line, with the code
                 fault = error.original_error
                 log.error("server error: %s (path %s)", error.message,
                           ".".join(map(str, error.path)) if error.path else "-",
                           exc_info=(type(fault), fault, fault.__traceback__) if fault else None,
                           extra={"error_code": error.extensions["code"]})
-
-    async def execute(self, query, variable_values=None, *args, **kwargs):
-        """Text with a NUL byte is refused before execution (PostgreSQL text cannot hold it; SQLite
-        would store it): error code INVALID, with the variable's path in `extensions.field`. Inside
-        the event lists of the batch ingests the domain rejects that one event instead."""
-        found = _nul_path(variable_values, [])
-        if found is not None and not (isinstance(query, str) and _INGESTS.search(query) and any(
-                isinstance(p, int) for p in found)):
-            return _invalid_text(["$" + str(found[0]), *found[1:]])
-        if isinstance(query, str) and _NUL_ESCAPE.search(query):
-            return _invalid_text(None)
-        return await super().execute(query, variable_values, *args, **kwargs)
 
     def _create_execution_context(self, *args, **kwargs):
         context = super()._create_execution_context(*args, **kwargs)

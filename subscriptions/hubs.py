@@ -34,11 +34,16 @@ class SlowConsumer(Exception):
     """A stream subscriber fell too far behind; it must reconnect and resume by cursor."""
 
 
+class SourceUnavailable(Exception):
+    """The hub's data source (the database) is unavailable: the subscriber's socket is closed so the
+    client reconnects later (its cause is the database error)."""
+
+
 class Sub:
     """One local subscriber: a bounded mailbox (KPI topics: the latest value only)."""
 
     __slots__ = ("principal", "latest_only", "limit", "accept", "items", "waiter", "error", "overflow", "last",
-                 "version", "on_overflow", "deliver")
+                 "version", "on_overflow", "deliver", "cause")
 
     def __init__(self, principal: Any, *, latest_only: bool, limit: int = 1000, accept=None) -> None:
         self.principal = principal
@@ -61,6 +66,7 @@ class Sub:
         # KPI topics: writes a value to the socket at once if it can without waiting (True),
         # set by the consumer while it waits. Saves waking the consumer's task for each value.
         self.deliver: Callable[[Any], bool] | None = None
+        self.cause: BaseException | None = None  # set with `error` when the database is unavailable
 
     def offer(self, item: Any) -> None:
         if self.overflow:
@@ -99,8 +105,8 @@ class Sub:
             return int(self.items is not None)
         return len(self.items)
 
-    def fail(self, message: str) -> None:
-        self.error = message
+    def fail(self, message: str, cause: BaseException | None = None) -> None:
+        self.error, self.cause = message, cause
         self._wake()
 
     async def next(self) -> Any:
@@ -114,6 +120,8 @@ class Sub:
             elif self.items:
                 return self.items.popleft()
             if self.error:
+                if self.cause is not None:
+                    raise SourceUnavailable(self.error) from self.cause
                 raise SubscriptionClosed(self.error)
             self.waiter = asyncio.get_running_loop().create_future()
             try:
@@ -182,8 +190,10 @@ class Hub:
             try:
                 if await self.moved():
                     self.dirty.set()
-            except Exception:  # noqa: BLE001 - the next interval tries again
-                log.exception("hub %s reconciliation failed", self.key)
+                self.registry.recovered()
+            except Exception as exc:  # noqa: BLE001 - the next interval tries again
+                if not self.registry.outage(self, exc):
+                    log.exception("hub %s reconciliation failed", self.key)
 
     async def _loop(self) -> None:
         while True:
@@ -193,12 +203,17 @@ class Hub:
                 await asyncio.sleep(wait)
             self.dirty.clear()
             self.last_round = time.monotonic()
+            had_subs = bool(self.subs)
             try:
                 await self.round()
-            except Exception:  # noqa: BLE001 - a failed round is retried on the next change
-                log.exception("hub %s round failed", self.key)
+            except Exception as exc:  # noqa: BLE001 - a failed round is retried on the next change
+                if not self.registry.outage(self, exc):
+                    log.exception("hub %s round failed", self.key)
                 self.dirty.set()
                 await asyncio.sleep(1)
+            else:
+                if had_subs:
+                    self.registry.recovered()
 
     async def round(self) -> None:
         raise NotImplementedError
@@ -284,6 +299,7 @@ class SnapshotHub(Hub):
                 self.version += 1
                 version = self.version
                 snapshot = await self.compute_fn()
+                self.registry.recovered()
                 metrics.SNAPSHOTS.labels(self.key[0]).inc()
                 fingerprint = self._shared_fingerprint(self.fingerprint(snapshot)) if snapshot is not None else None
                 for s in newcomers:
@@ -433,6 +449,10 @@ class Registry:
     min_interval: float = 0.25
     stream_limit: int = 5000  # queued stream items per subscriber before it is closed as too slow
     reconcile_interval: float = 5.0  # seconds between a hub's checks for a change without a bus message
+    #: Whether an exception means the database is unavailable (the application passes app.db's test):
+    #: then the hub's subscribers are ended (their sockets closed with 1013) and the failure is
+    #: logged once per outage, not every round.
+    is_outage: Callable[[BaseException], bool] = lambda _exc: False
 
     def __post_init__(self) -> None:
         self.hubs: dict[Hashable, Hub] = {}
@@ -441,6 +461,26 @@ class Registry:
         # which must not hold up other organizations' subscribers (locks are tiny; kept).
         self._org_locks: dict[int, asyncio.Lock] = {}
         self.bus.on_reconnect(self.resync_all)
+        self.down_since: float | None = None  # monotonic time of the outage's first failure
+
+    def outage(self, hub: Hub, exc: BaseException) -> bool:
+        """A hub's database work failed. When the database is unavailable, end every subscriber of that
+        hub (SourceUnavailable: their sockets are closed with 1013, clients reconnect later), log it once
+        per outage, and return True; False for any other failure (the caller logs it)."""
+        if not self.is_outage(exc):
+            return False
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.error("hub rounds failed: the database is unavailable (%s: %s); their subscribers are closed "
+                      "with 1013; logged once until it recovers", type(exc).__name__, exc)
+        for s in list(hub.subs):
+            s.fail("the database is unavailable; reconnect later", exc)
+        return True
+
+    def recovered(self) -> None:
+        if self.down_since is not None:
+            log.warning("hub rounds recovered after %.1f s", time.monotonic() - self.down_since)
+            self.down_since = None
 
     def resync_all(self) -> None:
         for hub in list(self.hubs.values()):

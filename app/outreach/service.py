@@ -22,7 +22,7 @@ from app.outreach import state
 from app.outreach.rules import (ACTIONS_OF, MANUAL, OutreachEventType, StepAction, StepCondition, StepKind)
 from app.tenancy.access import Principal, Unit
 from app.campaigns.service import campaigns_query, get_campaign
-from app.core.errors import DomainError, ErrorCode, NotFound
+from app.core.errors import DomainError, ErrorCode, NotFound, has_nul
 from app.audience.leads import leads_query
 from models.campaigns import Campaign
 from models.enums import CampaignStatus, RecipientGroup, Role
@@ -327,6 +327,11 @@ async def ingest_events(principal: Principal, events: list[OutreachEventData], m
     for i, d in enumerate(events):
         if d.invalid:
             out.rejected.append((i, ErrorCode.NOT_FOUND, d.invalid))
+            continue
+        nul = [name for name, v in (("idempotencyKey", d.idempotency_key), ("leadExternalId", d.lead_external_id))
+               if has_nul(v)]
+        if nul:  # PostgreSQL text cannot hold it
+            out.rejected.append((i, ErrorCode.INVALID, f"{nul[0]} must not contain NUL characters"))
             continue
         if not d.idempotency_key or not d.idempotency_key.strip() or len(d.idempotency_key) > 200:
             out.rejected.append((i, ErrorCode.INVALID, "idempotencyKey: 1 to 200 characters"))

@@ -8,7 +8,8 @@ The decision is made by the kind of error, not by its message:
 - graphql-core's own input errors during execution (an argument that cannot be coerced: a
   GraphQLError without a code, wrapping nothing or a scalar's ValueError/TypeError) are the client's;
 - anything else (an unexpected exception in a resolver) is a server fault: masked in production,
-  logged with its traceback, code INTERNAL_SERVER_ERROR.
+  logged with its traceback, code INTERNAL_SERVER_ERROR — or SERVICE_UNAVAILABLE when the database
+  cannot be reached (a 503 over HTTP, a 1013 close on a websocket; never masked, no traceback).
 
 Every error gets `extensions.code` (`with_code`), so clients can branch on it.
 """
@@ -19,7 +20,10 @@ from collections.abc import Iterable
 
 from graphql import GraphQLError
 
+from app.db import is_unavailable
+
 INTERNAL = "INTERNAL_SERVER_ERROR"
+UNAVAILABLE = "SERVICE_UNAVAILABLE"
 SAFE_CODES = {"UNAUTHENTICATED", "BAD_USER_INPUT", "FORBIDDEN"}
 
 
@@ -55,7 +59,7 @@ def code_of(error: GraphQLError) -> str:
     if code:
         return code
     if not is_client_error(error):
-        return INTERNAL
+        return UNAVAILABLE if is_unavailable(error.original_error) else INTERNAL
     if error.path is None and original is None:
         return "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
     return "BAD_USER_INPUT"

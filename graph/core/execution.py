@@ -37,6 +37,7 @@ subscription. Each per-event executor gets its own memo.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from typing import Any
 
@@ -46,11 +47,14 @@ from graphql import (ExecutionResult, GraphQLEnumType, GraphQLList, GraphQLNonNu
 from graphql.pyutils import RefMap
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import _OperationStreamClosed
 
 from app import metrics
+from app.db import is_unavailable
 from graph.core import limits
 from graph.core.cache import cache_safe
 from subscriptions.bus import get_bus
+from graph.core.errors import UNAVAILABLE
 
 _EXECUTED = metrics.SHARED_EXECUTIONS.labels("executed")
 _REUSED = metrics.SHARED_EXECUTIONS.labels("reused")
@@ -398,10 +402,40 @@ class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
             self.context.ws_handler = None  # no cycle: the connection is freed at once
 
     async def handle_connection_init(self, message) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except Exception as exc:
+            if not is_unavailable(exc):  # checking the token needed the database: try again later
+                raise
+            await self.close_unavailable()
+            return
         task = self.connection_init_timeout_task
         if task is not None and (task.done() or task.cancelling()):
             self.connection_init_timeout_task = None  # cancelled: nothing to keep for the connection's life
+
+
+    async def send_message(self, message) -> None:
+        """A result whose error is a database outage (SERVICE_UNAVAILABLE: the subscription's first
+        read, a hub's round, a query over the socket) closes the socket with 1013 instead: graphql-ws
+        clients reconnect (and resubscribe) on it by default."""
+        if message.get("type") in ("next", "error") and _unavailable(message):
+            await self.close_unavailable()
+            raise _OperationStreamClosed()  # the operation ends without `complete`: the socket is closing
+        await super().send_message(message)
+
+    async def close_unavailable(self) -> None:
+        with contextlib.suppress(Exception):  # the socket may be gone already
+            await self.websocket.close(code=UNAVAILABLE_CLOSE, reason=UNAVAILABLE_REASON)
+
+
+UNAVAILABLE_CLOSE = 1013  # "Try Again Later" (RFC 6455 registry): not fatal for graphql-ws clients
+UNAVAILABLE_REASON = "database unavailable: try again later"
+
+
+def _unavailable(message: dict) -> bool:
+    payload = message.get("payload")
+    errors = payload.get("errors") if isinstance(payload, dict) else payload if isinstance(payload, list) else None
+    return any(isinstance(e, dict) and (e.get("extensions") or {}).get("code") == UNAVAILABLE for e in errors or ())
 
 
 class DirectDelivery:
