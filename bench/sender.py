@@ -2,7 +2,7 @@
 
 Each run creates throwaway PostgreSQL databases next to the admin URL
 (PULSE_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test),
-`pulse_bench_sender_<pid>_<n>`, migrates them with `app.db.run_migrations`
+`<PULSE_BENCH_DB_PREFIX, default pulse_bench>_sender_<pid>_<n>`, migrates them with `app.db.run_migrations`
 and drops them at the end (`--keep` keeps them for inspection).
 
 1. dispatch — end-to-end throughput of the sender with the simulated
@@ -78,9 +78,20 @@ def _asyncpg_url(url: str) -> str:
 _DB_SEQ = [0]
 
 
+def db_prefix() -> str:
+    """Bench database names start with this (PULSE_BENCH_DB_PREFIX, default `pulse_bench`): sessions
+    sharing one PostgreSQL server pick their own and never collide."""
+    return re.sub(r"[^a-z0-9_]", "_", os.environ.get("PULSE_BENCH_DB_PREFIX", "pulse_bench").lower())
+
+
+def broadcast_url() -> str:
+    """The workers' bus (a worker process refuses the in-process `memory://` bus)."""
+    return os.environ.get("PULSE_BENCH_BROADCAST_URL", "redis://127.0.0.1:6379/0")
+
+
 async def create_database() -> tuple[str, str]:
     _DB_SEQ[0] += 1
-    name = f"pulse_bench_sender_{os.getpid()}_{_DB_SEQ[0]}"
+    name = f"{db_prefix()}_sender_{os.getpid()}_{_DB_SEQ[0]}"
     conn = await asyncpg.connect(_asyncpg_url(admin_url()))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -188,7 +199,9 @@ class WorkerProcess:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
-        full_env = {**os.environ, "PULSE_DATABASE_URL": url, "PULSE_BROADCAST_URL": "memory://",
+        full_env = {**os.environ, "PULSE_DATABASE_URL": url, "PULSE_BROADCAST_URL": broadcast_url(),
+                    # a channel prefix of this run's own: other runs on the same Redis never hear it
+                    "PULSE_CHANNEL_PREFIX": f"{db_prefix()}-sender-{os.getpid()}:",
                     "PULSE_AUTO_MIGRATE": "false", "PULSE_LOG_LEVEL": "warning", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=full_env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
@@ -391,11 +404,11 @@ async def _send_scans() -> dict[str, int]:
 
 
 async def run_dispatch(recipients: int, rounds: int, env: dict[str, str], timeout: float, fresh_stats: bool,
-                       keep: bool) -> dict:
+                       keep: bool, counts: tuple[int, ...] = (1, 2)) -> dict:
     order = []
-    for r in range(rounds):  # ABBA: 1,2,2,1,1,2,...
-        order += [1, 2] if r % 2 == 0 else [2, 1]
-    results: dict[int, list[dict]] = {1: [], 2: []}
+    for r in range(rounds):  # ABBA: 1,2,4,4,2,1,1,2,4,...
+        order += list(counts) if r % 2 == 0 else list(reversed(counts))
+    results: dict[int, list[dict]] = {n: [] for n in counts}
     print(f"\n== dispatch: {recipients} recipients × EMAIL+SMS = {2 * recipients} messages per campaign, each run in "
           f"a fresh database; order {''.join(map(str, order))} (workers); env "
           + " ".join(f"{k}={v}" for k, v in sorted(env.items())))
@@ -424,11 +437,11 @@ async def run_dispatch(recipients: int, rounds: int, env: dict[str, str], timeou
                   f"{scans['seq_tup_read']} rows ({scans['seq_tup_read'] / r['messages']:.0f} rows per message), "
                   f"{scans['idx_scan']} index scans")
             r["scans"] = scans
-    one = statistics.median(r["msgs_per_s"] for r in results[1])
-    two = statistics.median(r["msgs_per_s"] for r in results[2])
+    rate = {n: statistics.median(r["msgs_per_s"] for r in rs) for n, rs in results.items()}
     cpu_msg = {n: statistics.median((r["cpu"]["workers"] + r["cpu"]["postgres"]) / r["messages"] for r in rs)
                for n, rs in results.items()}
-    return {"one": one, "two": two, "ratio": two / one, "results": results, "cpu_msg": cpu_msg,
+    scans = {n: statistics.median(r["scans"]["seq_scan"] for r in rs) for n, rs in results.items()}
+    return {"rate": rate, "results": results, "cpu_msg": cpu_msg, "seq_scans": scans,
             "problems": [p for rs in results.values() for r in rs for p in r["problems"]]}
 
 
@@ -653,8 +666,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.sender", description="Campaign Pulse sender benchmarks.")
     p.add_argument("which", nargs="?", default="all", choices=["dispatch", "ingest", "all"])
     p.add_argument("--recipients", type=int, default=5000, help="recipients per dispatch campaign (×2 messages)")
+    p.add_argument("--workers", default="1,2",
+                   help="worker counts compared side by side, e.g. 1,2,4 (default 1,2)")
     p.add_argument("--dispatch-rounds", type=int, default=1,
-                   help="pairs of 1w/2w runs, in ABBA order (default 1 → 2 runs, each in a fresh database)")
+                   help="passes over the worker counts, in ABBA order (default 1; each run in a fresh database)")
     p.add_argument("--timeout", type=float, default=240, help="max seconds per dispatch run")
     p.add_argument("--rounds", type=int, default=5, help="ingest rounds (each: accounted then raw, alternating)")
     p.add_argument("--batches", type=int, default=8, help="ingest batches per side and round")
@@ -677,7 +692,7 @@ async def _main(args) -> int:
         av = await conn.fetchval("SELECT setting FROM pg_settings WHERE name = 'autovacuum'")
     finally:
         await conn.close()
-    print(f"throwaway databases pulse_bench_sender_{os.getpid()}_<n> next to {admin_url()}, dropped afterwards; "
+    print(f"throwaway databases {db_prefix()}_sender_{os.getpid()}_<n> next to {admin_url()}, dropped afterwards; "
           f"server autovacuum: {av}; planner statistics "
           + ("refreshed by the bench before each round" if not args.no_analyze else "not refreshed (--no-analyze)"))
     out: dict = {}
@@ -686,8 +701,9 @@ async def _main(args) -> int:
         if k in os.environ:
             env[k] = os.environ[k]
     if args.which in ("dispatch", "all"):
+        counts = tuple(int(x) for x in args.workers.split(",") if x.strip())
         out["dispatch"] = await run_dispatch(args.recipients, args.dispatch_rounds, env, args.timeout,
-                                             not args.no_analyze, args.keep)
+                                             not args.no_analyze, args.keep, counts)
     if args.which in ("ingest", "all"):
         out["ingest"] = await run_ingest(args.rounds, args.batches, args.batch_events, not args.no_analyze, args.keep)
     print("\n== results (medians; measured side by side in this run) ==")
@@ -695,11 +711,12 @@ async def _main(args) -> int:
     problems = []
     if "dispatch" in out:
         d = out["dispatch"]
-        print(f"  {'dispatch, 1 worker (msgs/s)':<44} {d['one']:>12.0f}")
-        print(f"  {'dispatch, 2 workers (msgs/s)':<44} {d['two']:>12.0f}")
-        print(f"  {'dispatch ratio 2w/1w':<44} {d['ratio']:>12.2f}")
-        print(f"  {'CPU per message, workers+postgres: 1w / 2w':<44} {d['cpu_msg'][1] * 1000:>6.2f} / "
-              f"{d['cpu_msg'][2] * 1000:.2f} ms")
+        first = min(d["rate"])
+        for n in sorted(d["rate"]):
+            label = f"dispatch, {n} worker{'s' if n > 1 else ''} (msgs/s)"
+            print(f"  {label:<44} {d['rate'][n]:>12.0f}   ({d['rate'][n] / d['rate'][first]:.2f}x of {first}w; "
+                  f"CPU workers+postgres {d['cpu_msg'][n] * 1000:.2f} ms/msg; "
+                  f"{d['seq_scans'][n]:.0f} seq scans of send)")
         problems += d["problems"]
     if "ingest" in out:
         i = out["ingest"]

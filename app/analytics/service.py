@@ -38,6 +38,7 @@ from app.db import (
     execute,
     fetch,
     in_list,
+    in_pairs,
     is_retryable,
     lock_rows,
     param_date,
@@ -192,7 +193,7 @@ async def on_sends_changed(changed: list, old: dict[int, dict], tz: ZoneInfo,
         for day, values in stat_contribution(s, campaign, tz).items():
             rollups.day(s.organization_id, s.campaign_id, day, values)
     pairs = {(s.campaign_id, s.lead_id) for s in changed}
-    await _refresh_flags(pairs, campaigns, rollups, tz, known=changed)
+    await _refresh_flags(pairs, campaigns, rollups, tz, known=changed, old=old)
     org_ids = list({s.organization_id for s in changed})
     org_in, org_params = in_list("organization_id", org_ids)
     lead_in, lead_params = in_list("lead_id", {p[1] for p in pairs})
@@ -214,34 +215,63 @@ _FLAG_SEND_FIELDS = ("id", "campaign_id", "lead_id", "queued_at", "sent_at", "de
 
 
 async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campaign], rollups: Rollups,
-                         tz: ZoneInfo, known: list | None = None) -> None:
+                         tz: ZoneInfo, known: list | None = None, old: dict[int, dict] | None = None) -> None:
     """Recipients' exposed/engaged flags from all their sends of the campaign, and the daily
     exposures/engagements (a treatment recipient counted once, on the day it was first exposed/engaged).
 
-    `known`: sends the caller holds in their current state (not read again)."""
+    `known`: sends the caller holds in their current state (not read again). With `old` (their
+    state before, by send id; absent for a send created by the caller) the flags move
+    incrementally: a recipient's time is the earliest over its sends, so the stored time and the
+    known sends' new times give the new one — unless a known send that held the stored time moved
+    later or lost it; only those pairs read their other sends (ingestion: a batch's cost no longer
+    grows with the sends each touched recipient already has)."""
     if not pairs:
         return
-    campaign_in, campaign_params = in_list("campaign_id", {p[0] for p in pairs})
-    lead_in, lead_params = in_list("lead_id", {p[1] for p in pairs})
+    pair_in, pair_params = in_pairs(("campaign_id", "lead_id"), pairs)
+    recips = await fetch(f'SELECT id, campaign_id, lead_id, "group", exposed_at, engaged_at FROM recipient '
+                         f"WHERE {pair_in}", pair_params)
+    missing = {r["campaign_id"] for r in recips} - set(campaigns)
+    if missing:
+        campaigns = {**campaigns, **{c.id: c for c in await Campaign.filter(id__in=list(missing))}}
     sends = defaultdict(list)
     known_ids = set()
     for s in known or ():
         known_ids.add(s.id)
         if (s.campaign_id, s.lead_id) in pairs:
             sends[(s.campaign_id, s.lead_id)].append(s)
-    others = f"SELECT {', '.join(_FLAG_SEND_FIELDS)} FROM send WHERE {campaign_in} AND {lead_in}"
-    params = [*campaign_params, *lead_params]
-    if known_ids:
-        id_in, id_params = in_list("id", sorted(known_ids))
-        others += f" AND NOT ({id_in})"
-        params += id_params
-    for row in await fetch(others, params):
-        key = (row["campaign_id"], row["lead_id"])
-        if key in pairs:
-            sends[key].append(_Snap({f: db_datetime(row[f]) if f.endswith("_at") else row[f]
-                                     for f in _FLAG_SEND_FIELDS}))
-    recips = await fetch(f'SELECT id, campaign_id, lead_id, "group", exposed_at, engaged_at FROM recipient '
-                         f"WHERE {campaign_in} AND {lead_in}", [*campaign_params, *lead_params])
+
+    def engaged_of(s, campaign: Campaign):
+        return min((t for t in (counted_click(s, campaign), s.replied_at) if t), default=None)
+
+    full = set(pairs) if old is None else set()
+    if old is not None:
+        for r in recips:
+            key = (r["campaign_id"], r["lead_id"])
+            was_exposed, was_engaged = db_datetime(r["exposed_at"]), db_datetime(r["engaged_at"])
+            campaign = campaigns[r["campaign_id"]]
+            for s in sends.get(key, ()):
+                before = old.get(s.id)
+                if before is None:
+                    continue
+                b = _Snap(before)
+                held, now = b.delivered_at, s.delivered_at
+                if was_exposed is not None and held is not None and held <= was_exposed and (now is None or now > held):
+                    full.add(key)
+                held, now = engaged_of(b, campaign), engaged_of(s, campaign)
+                if was_engaged is not None and held is not None and held <= was_engaged and (now is None or now > held):
+                    full.add(key)
+    if full:
+        full_in, params = in_pairs(("campaign_id", "lead_id"), full)
+        others = f"SELECT {', '.join(_FLAG_SEND_FIELDS)} FROM send WHERE {full_in}"
+        if known_ids:
+            id_in, id_params = in_list("id", sorted(known_ids))
+            others += f" AND NOT ({id_in})"
+            params += id_params
+        for row in await fetch(others, params):
+            key = (row["campaign_id"], row["lead_id"])
+            if key in full:
+                sends[key].append(_Snap({f: db_datetime(row[f]) if f.endswith("_at") else row[f]
+                                         for f in _FLAG_SEND_FIELDS}))
     moved: list[tuple] = []
     for r in recips:
         key = (r["campaign_id"], r["lead_id"])
@@ -249,9 +279,12 @@ async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campa
             continue
         was_exposed, was_engaged = db_datetime(r["exposed_at"]), db_datetime(r["engaged_at"])
         mine = sends.get(key, [])
+        campaign = campaigns[r["campaign_id"]]
         exposed = min((s.delivered_at for s in mine if s.delivered_at), default=None)
-        campaign = campaigns.get(r["campaign_id"]) or await Campaign.get(id=r["campaign_id"])
         engaged = min((t for s in mine for t in (counted_click(s, campaign), s.replied_at) if t), default=None)
+        if key not in full:  # the sends not read still hold the stored times (or later ones)
+            exposed = min((t for t in (was_exposed, exposed) if t), default=None)
+            engaged = min((t for t in (was_engaged, engaged) if t), default=None)
         if exposed == was_exposed and engaged == was_engaged:
             continue
         org_id = campaign.organization_id
