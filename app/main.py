@@ -574,6 +574,22 @@ async def serve_metrics(settings: Settings) -> asyncio.AbstractServer:
     return await asyncio.start_server(handle, settings.host, settings.metrics_port, reuse_port=True)
 
 
+class WebSocketShortcut:
+    """The GraphQL websocket straight to the view, past Starlette's exception middleware and
+    router (issue 15 item 5): for a websocket they only pass the call on, but each keeps a
+    coroutine frame (and the exception middleware a `WebSocket` object) alive for the socket's
+    whole life. The scope gets what the router would add. Everything else takes the usual way."""
+
+    def __init__(self, app: ASGIApp, graphql: ASGIApp, path: str = "/graphql") -> None:
+        self.app, self.graphql, self.path = app, graphql, path
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        if scope["type"] == "websocket" and scope["path"] == self.path and not scope.get("root_path"):
+            scope["endpoint"], scope["path_params"] = self.graphql, {}
+            return self.graphql(scope, receive, send)
+        return self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     if settings.env != "test":
@@ -667,6 +683,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_middleware(HttpMetrics)
     add_cors(app, settings)  # outermost: 401/413 answers carry CORS headers too
     mount_dashboard(app, settings)
+    app.add_middleware(WebSocketShortcut, graphql=graphql)  # outermost (websockets get no CORS headers)
     app.state.settings = settings
     app.state.graphql = graphql
     return app
