@@ -4,7 +4,8 @@ An idle subscribed socket is mostly what the server keeps for it. The stock prot
 the socket's whole life:
 
 - the handshake's `Request` and `Response` (their header maps: ~3.5 KB), needed only until the
-  101 answer is written;
+  101 answer is written (the `websockets` parser keeps the request in its generator frame: its
+  headers are emptied);
 - an `asyncio.Queue` for the app's `receive()` and an `asyncio.Event` for write flow control:
   five `collections.deque`s (~760 B each, a deque allocates a 64-slot block up front), for a
   queue that holds at most one message (reading pauses until the app took it) and an event
@@ -126,6 +127,12 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
     async def send(self, message: Any) -> None:
         await super().send(message)
         if self.handshake_complete and getattr(self, "response", None) is not None:
-            # The 101 answer (or a refusal) is written: the handshake's request and response
-            # are never read again.
+            # The 101 answer (or a refusal) is written: the handshake's request and response are
+            # never read again. The parser generator of `websockets` keeps the request in its
+            # frame for the connection's life: its header map is emptied (the ASGI scope has its
+            # own copy of the headers, which stays).
+            for done in (self.request, self.response):
+                headers = getattr(done, "headers", None)
+                if headers is not None:
+                    headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
