@@ -83,13 +83,15 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the API (migrates the embedded SQLite database on start)."""
     import uvicorn
 
+    from app.web.wsprotocol import PulseWebSocketProtocol
+
     settings = get_settings()
     if workers > 1 and not settings.broadcast_url.startswith(("redis://", "rediss://")):
         _fail("--workers > 1 needs PULSE_BROADCAST_URL=redis://… (the in-process bus does not cross processes)")
     if workers > 1 and settings.is_sqlite:
         _fail("--workers > 1 needs PostgreSQL (PULSE_DATABASE_URL=postgres://…)")
     uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level=settings.log_level, ws="websockets-sansio", proxy_headers=True,
+                workers=workers, log_level=settings.log_level, ws=PulseWebSocketProtocol, proxy_headers=True,
                 log_config=None, access_log=False,  # app.logs configures logging (JSON in production)
                 ws_per_message_deflate=settings.ws_compression,
                 # SIGTERM: websockets get 1012 (service restart) at once; open requests get this long.

@@ -1,7 +1,7 @@
 """The database: Tortoise config, init/close, migrations, and the one module that knows the dialect.
 
 Domain code writes raw SQL with `?` placeholders and calls the helpers below (`sql`, `fetch`,
-`in_list`, `insert_rows`, `update_rows`, `for_update`, `lock_rows`, `merge_json_list`,
+`in_list`, `in_pairs`, `insert_rows`, `update_rows`, `for_update`, `lock_rows`, `merge_json_list`,
 `param_date`/`param_datetime`, `db_date`/`db_datetime`); it never branches on the backend itself."""
 
 from __future__ import annotations
@@ -240,6 +240,24 @@ def in_list(column: str, values) -> tuple[str, list]:
     if is_postgres():
         return f"{column} = ANY(?)", [values]
     return f"{column} IN ({','.join('?' for _ in values)})", values
+
+
+def in_pairs(columns: tuple[str, str], pairs, types: tuple[str, str] = ("int8", "int8")) -> tuple[str, list]:
+    """`(a, b) IN (the pairs)` for raw SQL — exactly these pairs, not `a = ANY(…) AND b = ANY(…)`
+    (the cross product of both lists, whose generic plan is a sequential scan: the planner cannot
+    estimate two array parameters and prices them as matching most of the table).
+
+    PostgreSQL: `(a, b) IN (SELECT * FROM unnest(?::int8[], ?::int8[]))`, two array parameters: one
+    statement text whatever the number of pairs, and a plan — custom or generic — that probes an
+    index on (a, b) once per pair. SQLite: `(a, b) IN (VALUES (?, ?), …)`."""
+    pairs = sorted(set(pairs))
+    a, b = columns
+    if is_postgres():
+        return (f"({a}, {b}) IN (SELECT * FROM unnest(?::{types[0]}[], ?::{types[1]}[]))",
+                [[p[0] for p in pairs], [p[1] for p in pairs]])
+    if not pairs:
+        return "1 = 0", []
+    return f"({a}, {b}) IN (VALUES {', '.join('(?, ?)' for _ in pairs)})", [v for p in pairs for v in p]
 
 
 def _returning(returning: str | None) -> str:

@@ -670,6 +670,34 @@ async def serve_metrics(settings: Settings) -> asyncio.AbstractServer:
     return await asyncio.start_server(handle, settings.host, settings.metrics_port, reuse_port=True)
 
 
+class WebSocketShortcut:
+    """The GraphQL websocket straight to the view, past Starlette's error and exception
+    middlewares, CORS and the router (issue 15 item 5): for a websocket they only pass the call
+    on, but each keeps a coroutine frame (the exception middleware also a `WebSocket` object)
+    alive for the socket's whole life. The scope gets what the router would add. Everything else
+    takes the usual way. Outermost in the app's stack (`PulseStarlette`)."""
+
+    def __init__(self, app: ASGIApp, graphql: ASGIApp, path: str = "/graphql") -> None:
+        self.app, self.graphql, self.path = app, graphql, path
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        if scope["type"] == "websocket" and scope["path"] == self.path and not scope.get("root_path"):
+            scope["endpoint"], scope["path_params"] = self.graphql, {}
+            return self.graphql(scope, receive, send)
+        return self.app(scope, receive, send)
+
+
+class PulseStarlette(Starlette):
+    """Starlette with `WebSocketShortcut` outside its whole middleware stack (the error
+    middleware included, which `add_middleware` cannot wrap)."""
+
+    graphql_ws: ASGIApp | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return WebSocketShortcut(stack, self.graphql_ws) if self.graphql_ws is not None else stack
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     if settings.env != "test":
@@ -755,7 +783,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await limiter.close()
             await db.close_db()
 
-    app = Starlette(
+    app = PulseStarlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -771,6 +799,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_middleware(HttpMetrics)
     add_cors(app, settings)  # outermost: 401/413 answers carry CORS headers too
     mount_dashboard(app, settings)
+    app.graphql_ws = graphql  # the websocket's shortcut past the stack (websockets get no CORS headers)
     app.state.settings = settings
     app.state.graphql = graphql
     return app

@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=200, help="timed requests per query and size (default 200)")
     p.add_argument("--small", type=int, default=10_000, help="sends for the small latency run (default 10000)")
     p.add_argument("--big", type=int, default=1_000_000, help="sends for the big latency run (default 1000000)")
+    p.add_argument("--scale-batches", type=int, default=6,
+                   help="timed ingest batches per organization and phase at 10k/1M sends (default 6; 0 = skip)")
     p.add_argument("--campaigns", type=int, default=60, help="campaigns for the query count (default 60, >= 50)")
     return p
 
@@ -51,6 +53,8 @@ async def _main(args) -> int:
     if args.which in ("ingest", "all"):
         from bench import ingest
         out["ingest"] = await ingest.run(args.batches, args.batch_size)
+        if args.scale_batches:
+            out["ingest_scale"] = await ingest.run_scale(args.small, args.big, args.scale_batches, args.batch_size)
     if args.which in ("queries", "all"):
         from bench import queries
         async with h.running_app() as env:
@@ -68,6 +72,13 @@ async def _main(args) -> int:
               f"({i['ratio_2_1']:.2f}x)")
         if i["mismatches"] or i["problems"]:
             failed.append("ingest results/counters")
+    if "ingest_scale" in out:
+        i = out["ingest_scale"]
+        print(f"  ingest batch at {args.big:,} / {args.small:,} sends, side by side: {i['side']:.2f}x "
+              f"(target < {ingest.SCALE_TARGET}) {i['verdict']}; before/after {i['before_after']:.2f}x, "
+              f"drift {i['drift']:.2f}x")
+        if i["verdict"] != "OK":
+            failed.append("ingest at scale")
     if "queries" in out:
         q = out["queries"]
         print(f"  queries: campaigns(first: 5) = {q['first5']} SQL statements, first: 50 = {q['first50']} "

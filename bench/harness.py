@@ -44,8 +44,14 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+def db_prefix() -> str:
+    """Bench database names start with PULSE_BENCH_DB_PREFIX (default `pulse_bench`): sessions
+    sharing one PostgreSQL server pick their own and never meet."""
+    return re.sub(r"[^a-z0-9_]", "_", os.environ.get("PULSE_BENCH_DB_PREFIX", "pulse_bench").lower())
+
+
 async def create_database() -> tuple[str, str]:
-    name = f"pulse_bench_{os.getpid()}_{uuid.uuid4().hex[:4]}"
+    name = f"{db_prefix()}_{os.getpid()}_{uuid.uuid4().hex[:4]}"
     conn = await asyncpg.connect(_asyncpg(admin_url()))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')

@@ -5,6 +5,13 @@ GraphQL to the in-process app. Reported: events/s over the timed batches and
 p50/p95 of one batch's round trip, first with one client (batches one after
 the other), then with two clients posting at the same time (separate sends,
 shared campaigns and counter rows), measured side by side in the same run.
+
+Then (`scale`, issue 15 item 4) the batch time at 1M sends against 10k, side by side in one run:
+two organizations A and B set up alike, each brought to 10k sends (copies of its own ingested sends
+and their events, under new external ids), timed batches alternating A, B; then B alone is brought
+to 1M sends the same way (VACUUM ANALYZE after, as autovacuum would) and the alternating batches run
+again. Printed: B at 1M / A at 10k in the same phase (the target, < 1.5), B before/after and A's
+drift (the machine), and the SQL statements whose time per batch grew.
 """
 
 from __future__ import annotations
@@ -102,6 +109,98 @@ async def _consistency(env: h.Env, c: h.Client, campaigns: list[str]) -> tuple[l
             if a[f] != r[f]:
                 mismatches.append(f"campaign {r['campaign_id']} {f}: counters {a[f]} vs sends {r[f]}")
     return mismatches, sum(r["generated"] for r in rows), n_events
+
+
+SCALE_TARGET = 1.5
+
+
+async def _org_sends(env: h.Env, c: h.Client, campaigns: list[str]) -> tuple[int, int]:
+    pg = await env.pg()
+    try:
+        org = await pg.fetchval("SELECT organization_id FROM campaign WHERE id = $1", h.pk(campaigns[0]))
+        return org, await pg.fetchval("SELECT COUNT(*) FROM send WHERE organization_id = $1", org)
+    finally:
+        await pg.close()
+
+
+async def _timed_batches(streams: dict, batches: int) -> tuple[dict, dict]:
+    """`batches` batches per organization, alternating; times and SQL statements per organization."""
+    times: dict = {k: [] for k in streams}
+    stmts: dict = {k: [] for k in streams}
+    for i in range(batches):
+        for k in (list(streams) if i % 2 == 0 else list(reversed(streams))):
+            c, stream = streams[k]
+            batch = stream.next_batch()
+            with h.recording() as st:
+                t0 = time.perf_counter()
+                r = await h.ingest(c, batch.events)
+                times[k].append(time.perf_counter() - t0)
+            stmts[k].extend(st)
+            if r["rejected"] or r["duplicates"] != batch.expected_duplicates:
+                raise RuntimeError(f"scale pass, {k}: unexpected result {r['accepted']} accepted, "
+                                   f"{r['duplicates']} duplicates, {r['rejected'][:2]}")
+    return times, stmts
+
+
+async def run_scale(small: int = 10_000, big: int = 1_000_000, batches: int = 6, size: int = 1000) -> dict:
+    """Ingest batch time with 1M sends in the organization against 10k, side by side (see the module doc)."""
+    from bench import latency
+
+    print(f"\n== ingest at scale: {size}-event batches, organization B at {small:,} then {big:,} sends, "
+          f"A at {small:,} (side by side, alternating) ==")
+    async with h.running_app() as env:
+        orgs = {}
+        for k in ("A", "B"):
+            c, campaigns, targets = await _setup(env, f"scale{k}")
+            stream = EventStream(f"scale{k}", targets, size=size, seed=31)
+            for _ in range(WARMUP):
+                await h.ingest(c, stream.next_batch().events)
+            org_id, _ = await _org_sends(env, c, campaigns)
+            orgs[k] = (c, stream, campaigns, org_id)
+        t0 = time.perf_counter()
+        for k, (c, stream, campaigns, org_id) in orgs.items():
+            await latency._bulk_load(env, org_id, [h.pk(x) for x in campaigns], small, pattern=f"scale{k}-b%",
+                                     prefix="small")
+        small_load = time.perf_counter() - t0
+        streams = {k: (v[0], v[1]) for k, v in orgs.items()}
+        await _timed_batches(streams, 1)  # warm-up after the load
+        t1, s1 = await _timed_batches(streams, batches)
+        sizes1 = {k: (await _org_sends(env, v[0], v[2]))[1] for k, v in orgs.items()}
+        c, stream, campaigns, org_id = orgs["B"]
+        t0 = time.perf_counter()
+        load = await latency._bulk_load(env, org_id, [h.pk(x) for x in campaigns], big, pattern="scaleB-b%",
+                                        prefix="big")
+        big_load = time.perf_counter() - t0
+        await _timed_batches(streams, 1)  # warm-up after the load
+        t2, s2 = await _timed_batches(streams, batches)
+        sizes2 = {k: (await _org_sends(env, v[0], v[2]))[1] for k, v in orgs.items()}
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        side = mean(t2["B"]) / mean(t2["A"])
+        before_after = mean(t2["B"]) / mean(t1["B"])
+        drift = mean(t2["A"]) / mean(t1["A"])
+        floor = mean(t1["B"]) / mean(t1["A"])
+        grown = await latency._grown(env, h.per_shape(s1["B"], len(t1["B"])), h.per_shape(s2["B"], len(t2["B"])),
+                                     "ingest batch", True, 0.02)
+        print(f"  database {env.database_name} (dropped); bulk loads {small_load:.0f} s (both to {small:,}), "
+              f"{big_load:.0f} s (B to {big:,}: {load.get('inserted', 0):,} sends and their events, counters "
+              f"rebuilt, VACUUM ANALYZE)")
+        print(f"  {'phase':<8} {'org':>3} {'sends':>10} {'batches':>7} {'mean batch':>12} {'p50':>12} {'max':>12}")
+        for phase, tt, sz in (("1", t1, sizes1), ("2", t2, sizes2)):
+            for k in ("A", "B"):
+                print(f"  {phase:<8} {k:>3} {sz[k]:>10,} {len(tt[k]):>7} {h.ms(mean(tt[k])):>12} "
+                      f"{h.ms(h.pct(tt[k], 50)):>12} {h.ms(max(tt[k])):>12}")
+        verdict = "OK" if side < SCALE_TARGET else "FAIL"
+        print(f"  batch time at {big // 1000:,}k / {small // 1000:,}k, side by side (B/A in phase 2): {side:.2f}x "
+              f"(target < {SCALE_TARGET}) {verdict}; noise floor (B/A in phase 1, equal sizes) {floor:.2f}x; "
+              f"B before/after {before_after:.2f}x; machine drift (A phase 2 / phase 1) {drift:.2f}x")
+        for g in grown[:5]:
+            print(f"  grown: {g['small_ms']:.1f} -> {g['big_ms']:.1f} ms per batch  {g['statement']}")
+            for line in g["plan"][:14]:
+                print(f"      {line}")
+        if not grown:
+            print("  no SQL statement's time per batch grew >= 3x (and by >= 20 ms)")
+    return {"side": side, "before_after": before_after, "drift": drift, "floor": floor, "verdict": verdict,
+            "sizes": sizes2, "grown": [{k: v for k, v in g.items() if k != "plan"} for g in grown]}
 
 
 async def run(batches: int = 20, size: int = 1000) -> dict:

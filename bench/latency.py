@@ -93,8 +93,10 @@ async def _vacuum(env: h.Env) -> None:
         await pg.close()
 
 
-async def _bulk_load(env: h.Env, org_id: int, campaign_ids: list[int], target: int) -> dict:
-    """Multiply the organization's sends (and their events) up to `target` with generate_series."""
+async def _bulk_load(env: h.Env, org_id: int, campaign_ids: list[int], target: int, *, pattern: str = "seed-%",
+                     prefix: str = "bulk") -> dict:
+    """Multiply the organization's sends (and their events) up to `target` with generate_series:
+    copies of its sends whose external id is LIKE `pattern`, under the external ids `<prefix>-<n>`."""
     from app.delivery import counters
 
     pg = await env.pg()
@@ -112,14 +114,14 @@ async def _bulk_load(env: h.Env, org_id: int, campaign_ids: list[int], target: i
         # detail campaign keeps its 1/10 share of the sends.
         await pg.execute(f"CREATE TEMP TABLE tpl AS SELECT row_number() OVER (ORDER BY id) AS rn, id AS tpl_id, "
                          f"{', '.join(copy)} FROM send WHERE organization_id = {int(org_id)} "
-                         f"AND external_id LIKE 'seed-%'")
+                         f"AND external_id LIKE '{pattern}'")
         n_tpl = await pg.fetchval("SELECT COUNT(*) FROM tpl")
         await pg.execute("CREATE UNIQUE INDEX ON tpl (rn); ANALYZE tpl")
         max_id = await pg.fetchval("SELECT COALESCE(MAX(id), 0) FROM send")
         # g % n_tpl + 1 picks the template send; 'bulk-<g>' is the new provider message id.
         await pg.execute(
             f"INSERT INTO send ({', '.join(copy)}, external_id, updated_at) "
-            f"SELECT {', '.join('t.' + x for x in copy)}, 'bulk-' || g, now() "
+            f"SELECT {', '.join('t.' + x for x in copy)}, '{prefix}-' || g, now() "
             f"FROM generate_series(1, {int(extra)}) g JOIN tpl t ON t.rn = (g % {int(n_tpl)}) + 1")
         t_sends = time.perf_counter() - t0
         ev_cols = [r["column_name"] for r in await pg.fetch(
@@ -129,7 +131,7 @@ async def _bulk_load(env: h.Env, org_id: int, campaign_ids: list[int], target: i
         await pg.execute(
             f"INSERT INTO send_event (send_id, idempotency_key, {', '.join(ev_copy)}) "
             f"SELECT s.id, s.external_id || '-' || e.idempotency_key, {', '.join('e.' + x for x in ev_copy)} "
-            f"FROM send s JOIN tpl t ON t.rn = (substr(s.external_id, 6)::bigint % {int(n_tpl)}) + 1 "
+            f"FROM send s JOIN tpl t ON t.rn = (substr(s.external_id, {len(prefix) + 2})::bigint % {int(n_tpl)}) + 1 "
             f"JOIN send_event e ON e.send_id = t.tpl_id "
             f"WHERE s.organization_id = {int(org_id)} AND s.id > {int(max_id)}")
         t_events = time.perf_counter() - t0 - t_sends

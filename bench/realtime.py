@@ -800,7 +800,7 @@ def report(results, snap, mem, bare, errors, log, elapsed, args) -> int:
               f"{mem['per_conn'] / 1024:6.1f} KiB/connection (deflate {'on' if mem['deflate'] else 'off'})")
         print(f"  bare websockets echo server:            {bare['before'] / 2**20:7.1f} → {bare['after'] / 2**20:7.1f} MiB, "
               f"{bare['per_conn'] / 1024:6.1f} KiB/connection (deflate {'on' if bare['deflate'] else 'off'})")
-        print(f"  ratio API / bare = {ratio:.2f}×  (target < 3×)")
+        print(f"  ratio API / bare = {ratio:.2f}×  (target ≤ 2×, issue 15)")
     print(f"\nserver log errors and client-side problems: {len(errors)}"
           + ("" if not errors else ":\n    " + "\n    ".join(errors[:10])))
     print(f"total {elapsed:.0f}s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "

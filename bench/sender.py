@@ -2,7 +2,7 @@
 
 Each run creates throwaway PostgreSQL databases next to the admin URL
 (PULSE_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test),
-`pulse_bench_sender_<pid>_<n>`, migrates them with `app.db.run_migrations`
+`<PULSE_BENCH_DB_PREFIX, default pulse_bench>_sender_<pid>_<n>`, migrates them with `app.db.run_migrations`
 and drops them at the end (`--keep` keeps them for inspection).
 
 1. dispatch — end-to-end throughput of the sender with the simulated
@@ -76,11 +76,23 @@ def _asyncpg_url(url: str) -> str:
 
 
 _DB_SEQ = [0]
+_URL = [""]  # the current bench database
+
+
+def db_prefix() -> str:
+    """Bench database names start with this (PULSE_BENCH_DB_PREFIX, default `pulse_bench`): sessions
+    sharing one PostgreSQL server pick their own and never collide."""
+    return re.sub(r"[^a-z0-9_]", "_", os.environ.get("PULSE_BENCH_DB_PREFIX", "pulse_bench").lower())
+
+
+def broadcast_url() -> str:
+    """The workers' bus (a worker process refuses the in-process `memory://` bus)."""
+    return os.environ.get("PULSE_BENCH_BROADCAST_URL", "redis://127.0.0.1:6379/0")
 
 
 async def create_database() -> tuple[str, str]:
     _DB_SEQ[0] += 1
-    name = f"pulse_bench_sender_{os.getpid()}_{_DB_SEQ[0]}"
+    name = f"{db_prefix()}_sender_{os.getpid()}_{_DB_SEQ[0]}"
     conn = await asyncpg.connect(_asyncpg_url(admin_url()))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -188,7 +200,9 @@ class WorkerProcess:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
-        full_env = {**os.environ, "PULSE_DATABASE_URL": url, "PULSE_BROADCAST_URL": "memory://",
+        full_env = {**os.environ, "PULSE_DATABASE_URL": url, "PULSE_BROADCAST_URL": broadcast_url(),
+                    # a channel prefix of this run's own: other runs on the same Redis never hear it
+                    "PULSE_CHANNEL_PREFIX": f"{db_prefix()}-sender-{os.getpid()}:",
                     "PULSE_AUTO_MIGRATE": "false", "PULSE_LOG_LEVEL": "warning", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=full_env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
@@ -221,13 +235,13 @@ class WorkerProcess:
         self._log.close()
 
 
-async def _progress(cid: int) -> dict:
-    from app.db import fetch
-
-    row = (await fetch(
-        "SELECT (SELECT COUNT(*) FROM send_job WHERE campaign_id = ? AND state = 'READY') AS ready, "
+async def _progress(pg, cid: int) -> dict:
+    """On the bench's own connection, sequential scans priced out: the bench's polling (every
+    50 ms) never counts among the workers' sequential scans of `send`."""
+    row = await pg.fetchrow(
+        "SELECT (SELECT COUNT(*) FROM send_job WHERE campaign_id = $1 AND state = 'READY') AS ready, "
         "COUNT(*) AS sends, COUNT(*) FILTER (WHERE status = 'PENDING') AS pending "
-        "FROM send WHERE campaign_id = ?", [cid, cid]))[0]
+        "FROM send WHERE campaign_id = $1", cid)
     return {k: int(v or 0) for k, v in row.items()}
 
 
@@ -336,9 +350,13 @@ async def _dispatch_round(url: str, org: Org, tag: str, n_workers: int, recipien
     workers = [WorkerProcess(url, log_dir, f"{tag}-w{k}", env) for k in range(n_workers)]
     waits: Counter[str] = Counter()
     polls = 0
+    pg = await asyncpg.connect(_asyncpg_url(url))
+    await pg.execute("SET enable_seqscan = off")
     try:
         for w in workers:
             await w.ready()
+        await asyncio.sleep(1.2)  # statistics of the setup flushed (PostgreSQL 15: at most every second)
+        scans0 = await _send_scans(pg)
         l0 = time.perf_counter()
         await transition(org.owner, cid, "launch")  # recipients + jobs + LIVE in one transaction
         t0 = time.perf_counter()
@@ -347,7 +365,7 @@ async def _dispatch_round(url: str, org: Org, tag: str, n_workers: int, recipien
         samples: list[tuple[float, int]] = []
         deadline = t0 + timeout
         while True:
-            p = await _progress(cid)
+            p = await _progress(pg, cid)
             now = time.perf_counter()
             done = p["sends"] - p["pending"]
             samples.append((now - t0, done))
@@ -367,6 +385,9 @@ async def _dispatch_round(url: str, org: Org, tag: str, n_workers: int, recipien
     finally:
         for w in workers:
             w.stop()
+    await asyncio.sleep(1.2)  # the workers' backends have exited and flushed their statistics
+    scans = {k: v - scans0[k] for k, v in (await _send_scans(pg)).items()}
+    await pg.close()
     row = (await fetch("SELECT COUNT(*) FILTER (WHERE status = 'DELIVERED') AS delivered, "
                        "COUNT(*) FILTER (WHERE status = 'BOUNCED') AS bounced, "
                        "COUNT(*) FILTER (WHERE status = 'FAILED') AS failed FROM send WHERE campaign_id = ?", [cid]))[0]
@@ -380,33 +401,57 @@ async def _dispatch_round(url: str, org: Org, tag: str, n_workers: int, recipien
     return {"workers": n_workers, "messages": expected, "wall": wall, "msgs_per_s": expected / wall,
             "launch_s": t0 - l0, "events": int(events), "half_s": half, "delivered": int(row["delivered"]),
             "bounced": int(row["bounced"]), "failed": int(row["failed"]), "problems": problems,
-            "cpu": cpu, "polls": polls, "waits": waits, "stall": stall}
+            "cpu": cpu, "polls": polls, "waits": waits, "stall": stall, "scans": scans}
 
 
-async def _send_scans() -> dict[str, int]:
-    from app.db import fetch
-
-    row = (await fetch("SELECT seq_scan, seq_tup_read, idx_scan FROM pg_stat_user_tables WHERE relname = 'send'"))[0]
+async def _send_scans(pg) -> dict[str, int]:
+    row = await pg.fetchrow("SELECT seq_scan, seq_tup_read, idx_scan FROM pg_stat_user_tables WHERE relname = 'send'")
     return {k: int(v or 0) for k, v in row.items()}
 
 
+async def preload(org: "Org", n: int) -> None:
+    """`n` finished system sends (DELIVERED, handed off, no lease) of an older campaign, as a
+    long-lived database holds: the dispatch statements must not read them."""
+    if n <= 0:
+        return
+    from models.credits import SendJob
+
+    leads = await make_leads(org, "old", 100)
+    old = await make_campaign(org, "Old", leads, launch=True)
+    await SendJob.filter(campaign_id=old).update(state="QUEUED")
+    pg = await asyncpg.connect(_asyncpg_url(_URL[0]))
+    try:
+        await pg.execute(
+            "INSERT INTO send (organization_id, campaign_id, lead_id, channel, center_key, day, external_id, status, "
+            "was_sent, cost_micros, credits, queued_at, sent_at, delivered_at, system, provider, reserved_micros, "
+            "dispatch_after, dispatch_attempts, updated_at) "
+            "SELECT $1::int8, $2::int8, ($3::int8[])[1 + g % 100], CASE WHEN g % 2 = 0 THEN 'EMAIL' ELSE 'SMS' END, 0, current_date, "
+            "'cp-old-' || g, 'DELIVERED', true, 10000, 1, now() - interval '3 days', now() - interval '3 days', "
+            "now() - interval '3 days', true, 'simulated', 0, NULL, 1, now() FROM generate_series(1, $4::int) g",
+            org.id, old, leads, n)
+        await pg.execute("VACUUM ANALYZE send")
+    finally:
+        await pg.close()
+
+
 async def run_dispatch(recipients: int, rounds: int, env: dict[str, str], timeout: float, fresh_stats: bool,
-                       keep: bool) -> dict:
+                       keep: bool, counts: tuple[int, ...] = (1, 2), preloaded: int = 0) -> dict:
     order = []
-    for r in range(rounds):  # ABBA: 1,2,2,1,1,2,...
-        order += [1, 2] if r % 2 == 0 else [2, 1]
-    results: dict[int, list[dict]] = {1: [], 2: []}
+    for r in range(rounds):  # ABBA: 1,2,4,4,2,1,1,2,4,...
+        order += list(counts) if r % 2 == 0 else list(reversed(counts))
+    results: dict[int, list[dict]] = {n: [] for n in counts}
     print(f"\n== dispatch: {recipients} recipients × EMAIL+SMS = {2 * recipients} messages per campaign, each run in "
-          f"a fresh database; order {''.join(map(str, order))} (workers); env "
+          f"a fresh database holding {preloaded} finished sends beforehand; order {''.join(map(str, order))} (workers); env "
           + " ".join(f"{k}={v}" for k, v in sorted(env.items())))
     with tempfile.TemporaryDirectory(prefix="pulse-bench-sender-") as tmp:
         for i, n in enumerate(order):
             async with fresh_database(keep) as (url, _name):
                 org = await make_org("bench-dispatch")
                 await top_up(org, 10**9)
-                scans0 = await _send_scans()
+                _URL[0] = url
+                await preload(org, preloaded)
                 r = await _dispatch_round(url, org, f"d{i}w{n}", n, recipients, Path(tmp), env, timeout, fresh_stats)
-                scans = {k: v - scans0[k] for k, v in (await _send_scans()).items()}
+            scans = r["scans"]
             results[n].append(r)
             cpu = r["cpu"]
             waiting = sum(r["waits"].values()) / max(1, r["polls"])
@@ -420,15 +465,15 @@ async def run_dispatch(recipients: int, rounds: int, env: dict[str, str], timeou
                   f"{cpu['postgres'] / r['messages'] * 1000:.2f} ms/msg ({cpu['postgres'] / r['wall'] * 100:.0f}%); "
                   f"machine CPU stall (PSI some) {r['stall']}; backends waiting on a lock: {waiting:.2f} on average"
                   + ("; most: " + "; ".join(f"{c}× {q}" for q, c in r["waits"].most_common(2)) if r["waits"] else ""))
-            print(f"           table send (whole round incl. setup): {scans['seq_scan']} sequential scans reading "
+            print(f"           table send, the workers' statements from launch to done: {scans['seq_scan']} "
+                  f"sequential scans reading "
                   f"{scans['seq_tup_read']} rows ({scans['seq_tup_read'] / r['messages']:.0f} rows per message), "
                   f"{scans['idx_scan']} index scans")
-            r["scans"] = scans
-    one = statistics.median(r["msgs_per_s"] for r in results[1])
-    two = statistics.median(r["msgs_per_s"] for r in results[2])
+    rate = {n: statistics.median(r["msgs_per_s"] for r in rs) for n, rs in results.items()}
     cpu_msg = {n: statistics.median((r["cpu"]["workers"] + r["cpu"]["postgres"]) / r["messages"] for r in rs)
                for n, rs in results.items()}
-    return {"one": one, "two": two, "ratio": two / one, "results": results, "cpu_msg": cpu_msg,
+    scans = {n: statistics.median(r["scans"]["seq_scan"] for r in rs) for n, rs in results.items()}
+    return {"rate": rate, "results": results, "cpu_msg": cpu_msg, "seq_scans": scans,
             "problems": [p for rs in results.values() for r in rs for p in r["problems"]]}
 
 
@@ -653,8 +698,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.sender", description="Campaign Pulse sender benchmarks.")
     p.add_argument("which", nargs="?", default="all", choices=["dispatch", "ingest", "all"])
     p.add_argument("--recipients", type=int, default=5000, help="recipients per dispatch campaign (×2 messages)")
+    p.add_argument("--workers", default="1,2",
+                   help="worker counts compared side by side, e.g. 1,2,4 (default 1,2)")
+    p.add_argument("--preload", type=int, default=0,
+                   help="finished sends put in each dispatch database before the run (a long-lived database)")
     p.add_argument("--dispatch-rounds", type=int, default=1,
-                   help="pairs of 1w/2w runs, in ABBA order (default 1 → 2 runs, each in a fresh database)")
+                   help="passes over the worker counts, in ABBA order (default 1; each run in a fresh database)")
     p.add_argument("--timeout", type=float, default=240, help="max seconds per dispatch run")
     p.add_argument("--rounds", type=int, default=5, help="ingest rounds (each: accounted then raw, alternating)")
     p.add_argument("--batches", type=int, default=8, help="ingest batches per side and round")
@@ -677,7 +726,7 @@ async def _main(args) -> int:
         av = await conn.fetchval("SELECT setting FROM pg_settings WHERE name = 'autovacuum'")
     finally:
         await conn.close()
-    print(f"throwaway databases pulse_bench_sender_{os.getpid()}_<n> next to {admin_url()}, dropped afterwards; "
+    print(f"throwaway databases {db_prefix()}_sender_{os.getpid()}_<n> next to {admin_url()}, dropped afterwards; "
           f"server autovacuum: {av}; planner statistics "
           + ("refreshed by the bench before each round" if not args.no_analyze else "not refreshed (--no-analyze)"))
     out: dict = {}
@@ -686,8 +735,9 @@ async def _main(args) -> int:
         if k in os.environ:
             env[k] = os.environ[k]
     if args.which in ("dispatch", "all"):
+        counts = tuple(int(x) for x in args.workers.split(",") if x.strip())
         out["dispatch"] = await run_dispatch(args.recipients, args.dispatch_rounds, env, args.timeout,
-                                             not args.no_analyze, args.keep)
+                                             not args.no_analyze, args.keep, counts, args.preload)
     if args.which in ("ingest", "all"):
         out["ingest"] = await run_ingest(args.rounds, args.batches, args.batch_events, not args.no_analyze, args.keep)
     print("\n== results (medians; measured side by side in this run) ==")
@@ -695,11 +745,12 @@ async def _main(args) -> int:
     problems = []
     if "dispatch" in out:
         d = out["dispatch"]
-        print(f"  {'dispatch, 1 worker (msgs/s)':<44} {d['one']:>12.0f}")
-        print(f"  {'dispatch, 2 workers (msgs/s)':<44} {d['two']:>12.0f}")
-        print(f"  {'dispatch ratio 2w/1w':<44} {d['ratio']:>12.2f}")
-        print(f"  {'CPU per message, workers+postgres: 1w / 2w':<44} {d['cpu_msg'][1] * 1000:>6.2f} / "
-              f"{d['cpu_msg'][2] * 1000:.2f} ms")
+        first = min(d["rate"])
+        for n in sorted(d["rate"]):
+            label = f"dispatch, {n} worker{'s' if n > 1 else ''} (msgs/s)"
+            print(f"  {label:<44} {d['rate'][n]:>12.0f}   ({d['rate'][n] / d['rate'][first]:.2f}x of {first}w; "
+                  f"CPU workers+postgres {d['cpu_msg'][n] * 1000:.2f} ms/msg; "
+                  f"{d['seq_scans'][n]:.0f} seq scans of send)")
         problems += d["problems"]
     if "ingest" in out:
         i = out["ingest"]

@@ -1,6 +1,7 @@
 """Sends (one message to one recipient on one channel) and their event history."""
 
 from tortoise import fields
+from tortoise.indexes import PartialIndex
 from tortoise.models import Model
 
 from models.enums import BounceType, Channel, SendEventType, SendStatus, SkipReason
@@ -50,7 +51,16 @@ class Send(Model):
     class Meta:
         table = "send"
         unique_together = (("organization", "channel", "external_id"),)
-        indexes = (("campaign_id", "id"), ("campaign_id", "channel", "status"), ("campaign_id", "lead_id"))
+        indexes = (
+            ("campaign_id", "id"), ("campaign_id", "channel", "status"), ("campaign_id", "lead_id"),
+            # The sender's outbox (migration 0013): PENDING sends in hand-off order — the dispatch claim
+            # reads the due ones from the front; finished sends are not in it, however many there are.
+            PartialIndex(fields=("dispatch_after", "id"), name="send_dispatch_due", condition={"status": "PENDING"}),
+            # Messages the sender queued and that have not left PENDING (receipt expiry, campaign
+            # completion, queue metrics).
+            PartialIndex(fields=("campaign_id", "queued_at"), name="send_system_pending",
+                         condition={"system": True, "status": "PENDING"}),
+        )
 
 
 class SendEvent(Model):

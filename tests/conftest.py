@@ -182,12 +182,14 @@ async def live_server(app):
 
     import uvicorn
 
+    from app.web.wsprotocol import PulseWebSocketProtocol
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-                            ws="websockets-sansio")
+                            ws=PulseWebSocketProtocol)  # what `pulse serve` uses
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(100):

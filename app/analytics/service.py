@@ -38,6 +38,7 @@ from app.db import (
     execute,
     fetch,
     in_list,
+    in_pairs,
     is_retryable,
     lock_rows,
     param_date,
@@ -242,19 +243,26 @@ async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campa
 
     `known`: sends the caller holds in their current state (not read again); `old`: the previous state of
     those of them that existed before (ingestion). Without `old` the per-channel rollup holds nothing for
-    these pairs yet (a recompute cleared it)."""
+    these pairs yet (a recompute cleared it).
+
+    Every send of each pair is read (one exact-pairs lookup, `in_pairs`): the per-channel first
+    delivery needs them all, so the flags are not moved incrementally from the stored times."""
     if not pairs:
         return
-    campaign_in, campaign_params = in_list("campaign_id", {p[0] for p in pairs})
-    lead_in, lead_params = in_list("lead_id", {p[1] for p in pairs})
+    pair_in, pair_params = in_pairs(("campaign_id", "lead_id"), pairs)
+    recips = await fetch(f'SELECT id, campaign_id, lead_id, "group", exposed_at, engaged_at FROM recipient '
+                         f"WHERE {pair_in}", pair_params)
+    missing = {r["campaign_id"] for r in recips} - set(campaigns)
+    if missing:
+        campaigns = {**campaigns, **{c.id: c for c in await Campaign.filter(id__in=list(missing))}}
     sends = defaultdict(list)
     known_ids = set()
     for s in known or ():
         known_ids.add(s.id)
         if (s.campaign_id, s.lead_id) in pairs:
             sends[(s.campaign_id, s.lead_id)].append(s)
-    others = f"SELECT {', '.join(_FLAG_SEND_FIELDS)} FROM send WHERE {campaign_in} AND {lead_in}"
-    params = [*campaign_params, *lead_params]
+    others = f"SELECT {', '.join(_FLAG_SEND_FIELDS)} FROM send WHERE {pair_in}"
+    params = list(pair_params)
     if known_ids:
         id_in, id_params = in_list("id", sorted(known_ids))
         others += f" AND NOT ({id_in})"
@@ -271,8 +279,6 @@ async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campa
             return old[s.id]["delivered_at"]
         return None if s.id in known_ids else s.delivered_at
 
-    recips = await fetch(f'SELECT id, campaign_id, lead_id, "group", exposed_at, engaged_at FROM recipient '
-                         f"WHERE {campaign_in} AND {lead_in}", [*campaign_params, *lead_params])
     moved: list[tuple] = []
     for r in recips:
         key = (r["campaign_id"], r["lead_id"])
@@ -280,8 +286,8 @@ async def _refresh_flags(pairs: set[tuple[int, int]], campaigns: dict[int, Campa
             continue
         was_exposed, was_engaged = db_datetime(r["exposed_at"]), db_datetime(r["engaged_at"])
         mine = sends.get(key, [])
+        campaign = campaigns[r["campaign_id"]]
         exposed = min((s.delivered_at for s in mine if s.delivered_at), default=None)
-        campaign = campaigns.get(r["campaign_id"]) or await Campaign.get(id=r["campaign_id"])
         engaged = min((t for s in mine for t in (counted_click(s, campaign), s.replied_at) if t), default=None)
         org_id = campaign.organization_id
         if RecipientGroup(r["group"]) == RecipientGroup.TREATMENT:

@@ -37,6 +37,7 @@ from app.db import (
     fetch,
     for_update,
     in_list,
+    in_pairs,
     insert_rows,
     is_retryable,
     merge_json_list,
@@ -613,14 +614,20 @@ async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, units
     leads_by_ext = {ext: (i, center) for i, center, ext in await visible_leads.filter(external_id__in=list(lead_exts))
                     .values_list("id", "center_id", "external_id")} if lead_exts else {}
     # A send's lead must be a recipient of its campaign (and never one of its control group).
+    # Exactly the (campaign, lead) pairs the events name — not every campaign × every lead, whose
+    # `campaign_id = ANY(…) AND lead_id = ANY(…)` went to a sequential scan on its generic plan.
     groups_of: dict[tuple[int, int], str] = {}
-    candidates = {lead[0] for lead in leads.values()} | {lead[0] for lead in leads_by_ext.values()}
-    if campaigns and candidates:
-        campaign_in, campaign_params = in_list("campaign_id", sorted(campaigns))
-        lead_in, lead_params = in_list("lead_id", sorted(candidates))
+    wanted: set[tuple[int, int]] = set()
+    for key in missing:
+        for v in groups[key]:
+            d = v.data
+            lead = leads.get(d.lead_id) if d.lead_id else leads_by_ext.get(d.lead_external_id)
+            if d.campaign_id in campaigns and lead is not None:
+                wanted.add((d.campaign_id, lead[0]))
+    if wanted:
+        pair_in, pair_params = in_pairs(("campaign_id", "lead_id"), wanted)
         groups_of = {(r["campaign_id"], r["lead_id"]): str(r["group"]) for r in await fetch(
-            f'SELECT campaign_id, lead_id, "group" FROM recipient WHERE {campaign_in} AND {lead_in}',
-            [*campaign_params, *lead_params])}
+            f'SELECT campaign_id, lead_id, "group" FROM recipient WHERE {pair_in}', pair_params)}
     planned: dict[tuple[Channel, str], SendRow] = {}
     for key in missing:
         evs = groups[key]

@@ -337,6 +337,8 @@ async def dispatch_batch(providers: dict[str, Provider], limit: int = 200, *, le
         only = f" AND campaign_id IN ({','.join('?' for _ in campaign_ids)})"
         params += list(campaign_ids)
     async with in_transaction():
+        # `status = 'PENDING'` as a literal: the partial index `send_dispatch_due` (migration 0013)
+        # serves this claim front to back in (dispatch_after, id) order, whatever the finished sends.
         rows = await fetch(
             "SELECT id FROM send WHERE system = ? AND status = 'PENDING' AND dispatch_after IS NOT NULL "
             f"AND dispatch_after <= ?{only} ORDER BY dispatch_after, id LIMIT ?" + for_update(skip_locked=True),
@@ -427,12 +429,15 @@ async def expire_receipts(timeout_s: float, now: datetime | None = None) -> int:
     """Messages handed to a provider that never reported back end FAILED (no receipt), so
     their reservation is released and their campaign can complete."""
     now = now or datetime.now(timezone.utc)
-    stale = await Send.filter(system=True, status=SendStatus.PENDING, dispatch_after=None,
-                              queued_at__lt=now - timedelta(seconds=timeout_s)).limit(1000)
+    # Literal predicates (not parameters): they match the partial index `send_system_pending`
+    # (migration 0013) in every plan, generic ones included.
+    stale = await fetch(
+        "SELECT organization_id, external_id, channel FROM send WHERE system = true AND status = 'PENDING' "
+        "AND dispatch_after IS NULL AND queued_at < ? LIMIT 1000", [param_datetime(now - timedelta(seconds=timeout_s))])
     by_org: dict[int, list[SendEventData]] = defaultdict(list)
     for s in stale:
-        by_org[s.organization_id].append(SendEventData(
-            idempotency_key=f"{s.external_id}:failed", external_id=s.external_id, channel=s.channel,
+        by_org[s["organization_id"]].append(SendEventData(
+            idempotency_key=f"{s['external_id']}:failed", external_id=s["external_id"], channel=Channel(s["channel"]),
             type=SendEventType.FAILED, occurred_at=now, reason="no receipt from the provider"))
     for org_id, events in by_org.items():
         await ingest_send_events(system_principal(org_id), events)
@@ -446,7 +451,8 @@ async def complete_finished() -> list[int]:
             .values_list("id", "organization_id"):
         if await SendJob.filter(campaign_id=cid, state="READY").exists():
             continue
-        if await Send.filter(campaign_id=cid, system=True, status=SendStatus.PENDING).exists():
+        if await fetch("SELECT 1 FROM send WHERE campaign_id = ? AND system = true AND status = 'PENDING' LIMIT 1",
+                       [cid]):
             continue
         if not await SendJob.filter(campaign_id=cid).exists():
             continue  # nothing for the sender to do (e.g. integrator-driven): completes manually
@@ -462,12 +468,12 @@ async def complete_finished() -> list[int]:
 
 async def queue_stats() -> tuple[int, float]:
     """(system sends waiting for hand-off, age in seconds of the oldest one) — for /metrics."""
-    pending = Send.filter(system=True, status=SendStatus.PENDING)
-    oldest = await pending.order_by("queued_at").limit(1).values_list("queued_at", flat=True)
-    depth = await pending.count()
-    if not oldest or oldest[0] is None:
+    row = (await fetch("SELECT COUNT(*) AS n, MIN(queued_at) AS oldest FROM send "
+                       "WHERE system = true AND status = 'PENDING'"))[0]
+    depth, oldest = int(row["n"] or 0), db_datetime(row["oldest"])
+    if oldest is None:
         return depth, 0.0
-    return depth, max(0.0, (datetime.now(timezone.utc) - oldest[0]).total_seconds())
+    return depth, max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds())
 
 
 async def ready_queues(campaign_ids: list[int]) -> dict[int, tuple[int, datetime | None]]:

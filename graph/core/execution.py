@@ -382,6 +382,23 @@ def _retrieve(future: asyncio.Future) -> None:
 
 
 
+_TEXTS: dict[str, str] = {}
+_TEXTS_MAX = 512
+
+
+def _shared_text(text: str) -> str:
+    """One string object per distinct subscription document (bounded: cleared when full)."""
+    shared = _TEXTS.get(text)
+    if shared is not None:
+        return shared
+    if len(text) > 20_000:
+        return text
+    if len(_TEXTS) >= _TEXTS_MAX:
+        _TEXTS.clear()
+    _TEXTS[text] = text
+    return text
+
+
 class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
     """Strawberry's graphql-transport-ws handler, reachable from the context (`ws_handler`, for
     DirectDelivery); the view's open sockets (for token revocation) and the connection gauge are
@@ -400,6 +417,18 @@ class PulseTransportWSHandler(BaseGraphQLTransportWSHandler):
             self.view.sockets.pop(self.context.request, None)  # may be gone already (revoked)
             metrics.WS_CONNECTIONS.dec()
             self.context.ws_handler = None  # no cycle: the connection is freed at once
+
+    async def handle_subscribe(self, message) -> None:
+        """Strawberry's, keeping less for the subscription's life: the query text is one shared
+        string per distinct document (every `campaignKpis` socket sent the same one), and the
+        parsed message — which Strawberry's read loop keeps referenced until the socket's next
+        message, for an idle socket its whole life — is emptied once its parts are in the
+        operation."""
+        payload = message.get("payload") if isinstance(message, dict) else None
+        if isinstance(payload, dict) and isinstance(payload.get("query"), str):
+            payload["query"] = _shared_text(payload["query"])
+        await super().handle_subscribe(message)
+        message.clear()
 
     async def handle_connection_init(self, message) -> None:
         try:
@@ -470,7 +499,8 @@ class DirectDelivery:
         "Nothing written before the first suspension" holds for uvicorn's websockets-sansio and
         wsproto protocols (they wait for the transport to drain, then write), which `pulse serve`
         uses; uvicorn's legacy `websockets` protocol writes first and then drains, and would send
-        such a frame twice. Serve with `ws="websockets-sansio"` (app/cli.py)."""
+        such a frame twice. Serve with `PulseWebSocketProtocol` (app/web/wsprotocol.py, a
+        websockets-sansio subclass; app/cli.py)."""
         if self.closed or self.operation.completed or not isinstance(payload, SharedPayload):
             return False
         entry = self.executor.shared_entry(payload, self.group)

@@ -67,7 +67,7 @@ def test_strawberry_transport_ws_handler_hooks_exist():
     operation among `handler.operations` by its task, id and `completed` flag."""
     from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 
-    for name in ("on_request_accepted", "shutdown", "handle_connection_init"):
+    for name in ("on_request_accepted", "shutdown", "handle_connection_init", "handle_subscribe"):
         assert callable(getattr(BaseGraphQLTransportWSHandler, name, None)), (
             f"Strawberry's graphql-transport-ws handler has no `{name}`: PulseTransportWSHandler relies on it; {UPGRADE}")
     fields = set(inspect.signature(Operation.__init__).parameters) | set(getattr(Operation, "__slots__", ()))
@@ -86,7 +86,31 @@ def test_uvicorn_sansio_websocket_protocol_is_what_pulse_serve_uses():
         importlib.import_module("uvicorn.protocols.websockets.websockets_sansio_impl")
     except ImportError:
         pytest.fail(f"uvicorn no longer ships the websockets-sansio protocol that send_now assumes; {UPGRADE}")
-    from app import cli
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-    assert 'ws="websockets-sansio"' in inspect.getsource(cli), (
-        "`pulse serve` must run uvicorn with ws='websockets-sansio' (DirectDelivery.send_now's assumption)")
+    from app import cli
+    from app.web.wsprotocol import PulseWebSocketProtocol
+
+    assert "ws=PulseWebSocketProtocol" in inspect.getsource(cli), (
+        "`pulse serve` must run uvicorn with ws=PulseWebSocketProtocol (DirectDelivery.send_now's assumption)")
+    assert issubclass(PulseWebSocketProtocol, WebSocketsSansIOProtocol)
+
+
+def test_uvicorn_protocol_uses_only_what_pulse_replaces():
+    """PulseWebSocketProtocol replaces the protocol's queue and writable event with lighter objects
+    and drops the handshake request/response once accepted: uvicorn must use no more of them."""
+    import re
+
+    from uvicorn.protocols.websockets import websockets_sansio_impl
+
+    from app.web.wsprotocol import _Flag, _Inbox
+
+    source = inspect.getsource(websockets_sansio_impl)
+    for attr, cls in (("queue", _Inbox), ("writable", _Flag)):
+        used = set(re.findall(rf"self\.{attr}\.(\w+)", source))
+        missing = {m for m in used if not hasattr(cls, m)}
+        assert used and not missing, f"uvicorn's protocol uses self.{attr}.{missing}: {cls.__name__} lacks it; {UPGRADE}"
+    readers = [line for line in source.splitlines() if re.search(r"self\.(request|response)\b", line)]
+    assert len(readers) <= 7 and all(("self.response" in line or "self.request = event" in line) for line in readers), (
+        f"uvicorn reads the handshake request/response in more places than PulseWebSocketProtocol expects: "
+        f"{readers}; {UPGRADE}")
