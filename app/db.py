@@ -426,3 +426,98 @@ class OutageLog:
         if self.down_since is not None:
             self.log.warning("%s recovered after %.1f s", self.what, time.monotonic() - self.down_since)
             self.down_since = None
+
+
+# ---------------------------------------------------------------- light rows
+
+def light_row_type(model):
+    """A plain row type for `model` (issue 15 item 2, third pass): `__slots__` named after the model's
+    attributes (`campaign_id` for a foreign key), built positionally from the columns of
+    `select_columns(model, alias)` and converted exactly as Tortoise's `_init_from_db` converts them
+    (the same values, types and time zones), without a model instance: no `__new__` of a Model, no
+    per-field `setattr` through the model's machinery, no `**row` mapping copy of each record. Read
+    only: for answering reads (the send log), never for saving. `pk` is the primary key's value."""
+    return _light_types(model)
+
+
+@functools.lru_cache(maxsize=32)
+def _light_types(model):
+    meta = model._meta
+    names = tuple(meta.fields_db_projection.keys())  # model attribute names, in select_columns order
+    pk_name = meta.pk_attr
+    ns = {"__slots__": names, "__module__": __name__,
+          "pk": property(lambda self: getattr(self, pk_name)),
+          "__repr__": lambda self: f"<{model.__name__} row {getattr(self, pk_name)}>",
+          "_model": model, "_names": names}
+    return type(f"{model.__name__}Row", (), ns)
+
+
+def _converters(model, postgres: bool):
+    """Each column's conversion as `_init_from_db` does it (see there): native fields as they come,
+    default fields through `field_type` unless null, the others through `to_python_value` — except
+    datetimes on PostgreSQL with time zones on (asyncpg gives aware values, turned to the default
+    time zone as `DatetimeField.to_python_value` does), done without its per-call settings lookup,
+    and text enums (`enum_type(value)` unless null, as `CharEnumFieldInstance.to_python_value`)."""
+    from tortoise import fields as tf, timezone as ttz
+
+    meta = model._meta
+    native = {name for _key, name, _f in meta.db_native_fields}
+    default = {name: f for _key, name, f in meta.db_default_fields}
+    complex_ = {name: f for _key, name, f in meta.db_complex_fields}
+    out = []
+    fast_dt = postgres and ttz.get_use_tz()
+    zone = ttz.get_default_timezone() if fast_dt else None
+    for name in meta.fields_db_projection:
+        if name in native:
+            out.append(None)
+        elif name in default:
+            out.append(("type", default[name].field_type))
+        elif fast_dt and isinstance(complex_[name], tf.DatetimeField):
+            out.append(("dt", zone))
+        elif type(complex_[name]).to_python_value is tf.data.CharEnumFieldInstance.to_python_value:
+            out.append(("type", complex_[name].enum_type))  # `enum_type(value)` unless null
+        else:
+            out.append(("call", complex_[name].to_python_value))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=32)
+def _reader(model, postgres: bool):
+    """A function building `light_row_type(model)` objects from rows of `select_columns(model, …)`:
+    generated once per model and dialect as straight-line code (one expression per column)."""
+    from tortoise import timezone as ttz
+
+    cls = _light_types(model)
+    names = cls._names
+    env = {"cls": cls, "new": object.__new__, "setattr": object.__setattr__, "make_aware": ttz.make_aware}
+    lines = ["def read(rows):", "    out = []", "    add = out.append", "    for r in rows:",
+             "        o = new(cls)"]
+    for i, (name, conv) in enumerate(zip(names, _converters(model, postgres))):
+        v = f"r[{i}]"
+        if conv is None:
+            expr = v
+        elif conv[0] == "type":
+            env[f"t{i}"] = conv[1]
+            expr = f"(None if (x := {v}) is None else t{i}(x))"
+        elif conv[0] == "dt":
+            env[f"z{i}"] = conv[1]
+            expr = f"(None if (x := {v}) is None else (make_aware(x) if x.tzinfo is None else x.astimezone(z{i})))"
+        else:
+            env[f"c{i}"] = conv[1]
+            expr = f"c{i}({v})"
+        lines.append(f"        o.{name} = {expr}")
+    lines += ["        add(o)", "    return out"]
+    exec("\n".join(lines), env)  # noqa: S102 — generated from the model's own field names only
+    return env["read"]
+
+
+async def fetch_light(model, query: str, params: list | tuple = ()) -> list:
+    """Like `fetch_models`, as `light_row_type(model)` objects (the statement selects
+    `select_columns(model, alias)`, in that order)."""
+    client = conn()
+    postgres = client.capabilities.dialect == "postgres"
+    if postgres and hasattr(client, "_translate_exceptions"):
+        rows = await client._translate_exceptions(_records, sql(query), list(params))
+    else:
+        _count, rows = await client.execute_query(sql(query), list(params))  # sqlite3.Row: by position too
+    return _reader(model, postgres)(rows)

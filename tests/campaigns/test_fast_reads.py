@@ -148,3 +148,31 @@ async def test_a_center_scoped_member_never_reads_another_centers_campaign_or_se
     zoned = await tenant.member("ANALYST", scope=zone)
     listed = await zoned("{ campaigns(first: 50) { edges { node { id } } } }")
     assert {e["node"]["id"] for e in listed["campaigns"]["edges"]} == {campaigns["a"][0], campaigns["b"][0]}
+
+
+async def test_light_send_rows_hold_what_the_models_hold(tenant):
+    """The send log's rows are `db.light_row_type(Send)` objects (no Tortoise model per send): every
+    attribute equals the model's — value, type and UTC offset — nulls, enums, booleans, dates and
+    datetimes included, on the dialect the suite runs on."""
+    from app import db
+    from models.sends import Send
+
+    await _busy_campaign(tenant.gql)
+    await _busy_campaign(tenant.gql, n_leads=3)
+    models = await Send.all().order_by("-id")
+    rows = await db.fetch_light(Send, f'SELECT {db.select_columns(Send, "s")} FROM "send" s ORDER BY s.id DESC')
+    assert len(rows) == len(models) >= 11
+    names = list(Send._meta.fields_db_projection)
+    seen_null = set()
+    for model, row in zip(models, rows):
+        assert row.pk == model.pk
+        for name in names:
+            a, b = getattr(model, name), getattr(row, name)
+            assert (a, type(a)) == (b, type(b)), name
+            if a is None:
+                seen_null.add(name)
+            elif hasattr(a, "utcoffset"):
+                assert a.utcoffset() == b.utcoffset() and a.isoformat() == b.isoformat(), name
+    # Both nulls and values were compared for the datetimes the log shows.
+    assert {"sent_at", "failed_at", "bounced_at"} <= seen_null
+    assert any(getattr(r, "sent_at") is not None for r in rows)
