@@ -37,6 +37,7 @@ subscription. Each per-event executor gets its own memo.
 from __future__ import annotations
 
 import asyncio
+import enum
 import weakref
 from typing import Any
 
@@ -148,7 +149,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if not leaf[0]:
                         return None
                 elif value is not Undefined and not isinstance(value, Exception):
-                    coerced = leaf[1].coerce_output_value(value)
+                    coerced = coercer(leaf[1])(value)
                     if coerced is not Undefined and coerced is not None:
                         return coerced
             except Exception:  # noqa: BLE001 - the general path reports it
@@ -214,7 +215,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
             non_null = isinstance(field_def.type, GraphQLNonNull)
             of = field_def.type.of_type if non_null else field_def.type
             if isinstance(of, (GraphQLScalarType, GraphQLEnumType)):
-                steps.append((key, _LEAF, resolve, non_null, of, None))
+                steps.append((key, _LEAF, resolve, non_null, coercer(of), None))
             elif isinstance(of, GraphQLObjectType):
                 sub = self._plan(of, details, now=True)
                 if sub is None:
@@ -325,18 +326,58 @@ def _run(steps: list, source: Any) -> dict:
                         raise _Fallback
                     items.append(None)
                 else:
-                    items.append(_leaf(item_type, item) if sub is None else _object(item_type, sub, item))
+                    items.append(_leaf(coercer(item_type), item) if sub is None else _object(item_type, sub, item))
             out[key] = items
     return out
 
 
-def _leaf(of, value):
+def _leaf(coerce, value):
     if isinstance(value, Exception):
         raise _Fallback
-    coerced = of.coerce_output_value(value)
+    coerced = coerce(value)
     if coerced is None or coerced is Undefined:
         raise _Fallback
     return coerced
+
+
+_COERCERS: dict = {}
+
+
+def coercer(of):
+    """The output coercion of a leaf type, as a function: `of.coerce_output_value`, except for
+    Strawberry's enum types, whose coercion compares the member's `.value` with every value of the
+    type in turn (a property call per comparison): there a dict from member to name, built once
+    from that same comparison; anything that is not exactly a member of the enum goes to the type's
+    own coercion, which answers or raises as before."""
+    found = _COERCERS.get(of)
+    if found is None:
+        found = _COERCERS[of] = _make_coercer(of)
+    return found
+
+
+def _make_coercer(of):
+    from strawberry.schema.schema_converter import CustomGraphQLEnumType
+
+    general = of.coerce_output_value
+    wrapped = getattr(of, "wrapped_cls", None)
+    if getattr(type(of), "coerce_output_value", None) is not CustomGraphQLEnumType.coerce_output_value \
+            or not (isinstance(wrapped, type) and issubclass(wrapped, enum.Enum)):
+        return general
+    names = {}
+    for member in wrapped:
+        for name, value in of.values.items():
+            if member.value == value.value:  # CustomGraphQLEnumType.coerce_output_value's test
+                names[member] = name
+                break
+
+    def coerce(value):
+        if value.__class__ is wrapped:
+            name = names.get(value)
+            if name is not None:
+                return name
+        return general(value)
+
+    return coerce
 
 
 def _object(of, sub: list, value):

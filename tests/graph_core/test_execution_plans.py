@@ -64,3 +64,35 @@ async def test_a_null_in_a_non_null_field_falls_back_with_the_same_error(tenant,
     slow = (await gql.raw(document, {"id": busy["id"]})).json()
     assert fast == slow
     assert fast["errors"][0]["path"][:3] == ["campaign", "sends", "edges"] and fast["errors"][0]["path"][-1] == "queuedAt"
+
+
+def test_enum_coercion_by_member_answers_what_strawberry_answers():
+    """`coercer` (the leaf and plan paths' enum coercion: a dict from member to name) gives, for every
+    member of every enum of the schema, Strawberry's own answer; anything else (a plain string, a
+    member of another enum) goes to Strawberry's coercion, with its answer or its error."""
+    import enum
+
+    from graphql import GraphQLEnumType
+
+    from graph.core.execution import coercer
+    from graph.schema import schema
+
+    enums = [t for t in schema._schema.type_map.values()
+             if isinstance(t, GraphQLEnumType) and getattr(t, "wrapped_cls", None) is not None]
+    assert len(enums) > 10
+    other = enum.Enum("Other", {"X": "x"})
+    for of in enums:
+        fast = coercer(of)
+        assert fast is not of.coerce_output_value  # the dict path is in use
+        for member in of.wrapped_cls:
+            assert fast(member) == of.coerce_output_value(member)
+        for value in [next(iter(of.values)), "no such value", other.X]:
+            try:
+                want = ("ok", of.coerce_output_value(value))
+            except Exception as e:  # noqa: BLE001
+                want = ("error", type(e), str(e))
+            try:
+                got = ("ok", fast(value))
+            except Exception as e:  # noqa: BLE001
+                got = ("error", type(e), str(e))
+            assert got == want, (of.name, value)
