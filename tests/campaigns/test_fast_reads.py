@@ -176,3 +176,33 @@ async def test_light_send_rows_hold_what_the_models_hold(tenant):
     # Both nulls and values were compared for the datetimes the log shows.
     assert {"sent_at", "failed_at", "bounced_at"} <= seen_null
     assert any(getattr(r, "sent_at") is not None for r in rows)
+
+
+async def test_fixed_sql_models_are_the_models_a_queryset_builds(tenant):
+    """`db.fetch_models` builds its models with generated code instead of `_init_from_db`: each model
+    holds exactly what a queryset's model holds (the instance's whole `__dict__`, in the same order,
+    same values, types and UTC offsets), for campaigns (drafts and launched, nulls and values) and
+    sends, and behaves as one (saved state, pk, a field update saved and read back)."""
+    from app import db
+    from models.campaigns import Campaign
+    from models.sends import Send
+
+    await create_campaign(tenant.gql, description="a draft", controlGroupPercent=10)
+    await _busy_campaign(tenant.gql)
+    for model, alias in ((Campaign, "c"), (Send, "s")):
+        want = await model.all().order_by("-id")
+        got = await db.fetch_models(model, f'SELECT {db.select_columns(model, alias)} FROM "{model._meta.db_table}" '
+                                           f'{alias} ORDER BY {alias}.id DESC')
+        assert len(got) == len(want) >= 2
+        for a, b in zip(want, got):
+            assert type(a) is type(b) and list(vars(a)) == list(vars(b))
+            for key, value in vars(a).items():
+                other = vars(b)[key]
+                assert (value, type(value)) == (other, type(other)), (model.__name__, key)
+                if hasattr(value, "utcoffset") and value is not None:
+                    assert value.isoformat() == other.isoformat(), (model.__name__, key)
+    campaign = (await db.fetch_models(Campaign, f'SELECT {db.select_columns(Campaign, "c")} FROM "campaign" c '
+                                                f'ORDER BY c.id LIMIT 1'))[0]
+    campaign.description = "changed through a fixed-SQL model"
+    await campaign.save(update_fields=["description"])
+    assert (await Campaign.get(id=campaign.pk)).description == "changed through a fixed-SQL model"
