@@ -1,11 +1,14 @@
 """The schema: the root types, listing every domain's fields, and the limits every operation runs under."""
 
+import functools
 import logging
 import re
 
 import strawberry
 from graphql import GraphQLError, specified_rules
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from graphql.language.parser import parse
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema.schema import validate_document
 
 from graph.core.errors import INTERNAL, is_client_error, should_mask, with_code
 
@@ -205,6 +208,33 @@ class PulseSchema(strawberry.Schema):
         context.parse_options["max_tokens"] = self.max_tokens
         return context
 
+    async def _prepare_operation_async(self, context, extensions_runner):
+        """Parsing and validation through process-wide LRU caches (what Strawberry's ParserCache and
+        ValidationCache extensions did, without an extension instance and its hooks per request):
+        the document of a known text is the same parsed object (execution plans key on it), its
+        validation errors the same list. A text that does not parse is left to Strawberry's own
+        parsing step, which reports the error exactly as before (failures are not cached); the
+        validation errors are set where ValidationCache set them, so Strawberry's validation step
+        returns them (after its operation-type check, as before)."""
+        if context.graphql_document is None and context.query:
+            try:
+                context.graphql_document = _parsed(context.query, tuple(sorted(context.parse_options.items())))
+            except Exception:  # noqa: BLE001 - parsed again below, and reported there
+                pass
+        if context.graphql_document is not None and context.pre_execution_errors is None and context.validation_rules:
+            context.pre_execution_errors = _validated(self._schema, context.graphql_document, context.validation_rules)
+        return await super()._prepare_operation_async(context, extensions_runner)
+
+
+# Clients (dashboards, thousands of mobile subscribers) send the same few documents: both caches are
+# shared by every request of the process, bounded (a public endpoint cannot grow them without limit).
+@functools.lru_cache(maxsize=512)
+def _parsed(query: str, options: tuple):
+    return parse(query, **dict(options))
+
+
+_validated = functools.lru_cache(maxsize=512)(validate_document)
+
 
 def direct_resolvers(gql_schema) -> int:
     """Plain fields resolved without Strawberry's per-field wrapper (issue 15 item 2).
@@ -296,12 +326,8 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
     # MaxAliasesLimiter make a new rule class per instance, which would defeat ValidationCache.
     rules = (*specified_rules, *QueryDepthLimiter(max_depth=max_depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules)
-    extensions = [
-        # Clients (dashboards, thousands of mobile subscribers) send the same few documents; both
-        # caches live at module level (keyed by maxsize): shared by every request.
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-    ]
+    # Parsing and validation are cached by PulseSchema itself (`_prepare_operation_async`).
+    extensions = []
     if mask_errors:
         extensions.append(lambda: PulseMaskErrors(should_mask_error=should_mask))
     schema = PulseSchema(

@@ -10,7 +10,7 @@ message dict, JSON) before the websocket write.
    subscribers that would get the same answer, and every member of the group gets that
    result:
 
-       same event object × same operation (same parsed document, see ParserCache)
+       same event object × same operation (same parsed document: graph/schema.py `_parsed`)
            × same coerced variables × same access (organization, role, scope, export right)
 
    Every resolver reachable from a subscription payload depends only on the payload, the

@@ -96,3 +96,38 @@ def test_enum_coercion_by_member_answers_what_strawberry_answers():
             except Exception as e:  # noqa: BLE001
                 got = ("error", type(e), str(e))
             assert got == want, (of.name, value)
+
+
+CHECKED = [
+    "{ viewer { organization { id name } } }",
+    "query($id: ID!) { campaign(id: $id) { id name } }",
+    "{ nosuchField }",
+    "query($id: ID!) { campaign(id: $id) { id name ",
+    "{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }",
+    "{ viewer { organization { " + "id " * 6000 + "} } }",
+    "query($id: ID!) { node(id: $id) { ... on Campaign { " + "sends(first: 1) { edges { node { campaign { " * 4
+    + "id" + " } } } }" * 4 + " } } }",
+    "query A { viewer { id } } query B { viewer { id } }",
+]
+
+
+async def test_cached_parsing_and_validation_answer_what_strawberry_answers(tenant, monkeypatch):
+    """PulseSchema parses and validates through process-wide caches: each document — valid, invalid,
+    unparsable, over the alias, token and depth limits, ambiguous — answers the same the first time,
+    from the caches, and through Strawberry's own uncached parsing and validation."""
+    import strawberry
+
+    from graph.schema import PulseSchema
+
+    gql = tenant.gql
+    busy, _ = await _busy_campaign(gql, n_leads=2)
+
+    async def answers():
+        return [(r.status_code, r.content) for r in
+                [await gql.raw(d, {"id": busy["id"]} if "$id" in d else None) for d in CHECKED]]
+
+    first, cached = await answers(), await answers()
+    monkeypatch.setattr(PulseSchema, "_prepare_operation_async", strawberry.Schema._prepare_operation_async)
+    uncached = await answers()
+    assert first == cached == uncached
+    assert sum(b'"errors"' in body for _s, body in first) >= 5
