@@ -472,7 +472,7 @@ def _converters(model, postgres: bool, use_tz: bool) -> dict:
                 and type(f).to_python_value is tf.DatetimeField.to_python_value:
             out[name] = ("dt", ttz.get_default_timezone())
         elif type(f).to_python_value is tf.data.CharEnumFieldInstance.to_python_value:
-            out[name] = ("type", f.enum_type)
+            out[name] = ("enum", f.enum_type)
         else:
             out[name] = ("call", f.to_python_value)
     return out
@@ -514,6 +514,9 @@ def _reader(model, postgres: bool, use_tz: bool, as_model: bool):
         env[f"k{i}"] = conv[1]
         if conv[0] == "type":
             return f"(None if (x := {v}) is None else k{i}(x))"
+        if conv[0] == "enum":  # what `enum_type(x)` finds first (its value map), else `enum_type(x)` itself
+            env[f"m{i}"] = conv[1]._value2member_map_
+            return f"(None if (x := {v}) is None else (m{i}.get(x) or k{i}(x)))"
         if conv[0] == "dt":
             return f"(None if (x := {v}) is None else (make_aware(x) if x.tzinfo is None else x.astimezone(k{i})))"
         return f"k{i}({v})"

@@ -8,6 +8,8 @@ import strawberry
 from graphql import GraphQLError, specified_rules
 from graphql.language.parser import parse
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 
 from graph.core.errors import INTERNAL, is_client_error, should_mask, with_code
@@ -226,6 +228,26 @@ class PulseSchema(strawberry.Schema):
         return await super()._prepare_operation_async(context, extensions_runner)
 
 
+class ArgumentNames(NameConverter):
+    """Strawberry's name converter, remembering each argument's GraphQL name: Strawberry asks for it
+    every time it converts a field's arguments (per field and object: `sends(first: 50)` asks for
+    `filter`, `first` and `after` on every call, each a camel-case conversion). The arguments are the
+    schema's own objects (alive as long as it is); the name is what the converter answered the first
+    time (the same function of the same object)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._arguments: dict[int, tuple] = {}
+
+    def from_argument(self, argument) -> str:
+        found = self._arguments.get(id(argument))
+        if found is not None and found[0] is argument:
+            return found[1]
+        name = super().from_argument(argument)
+        self._arguments[id(argument)] = (argument, name)
+        return name
+
+
 # Clients (dashboards, thousands of mobile subscribers) send the same few documents: both caches are
 # shared by every request of the process, bounded (a public endpoint cannot grow them without limit).
 @functools.lru_cache(maxsize=512)
@@ -337,6 +359,7 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
         subscription=Subscription,
         types=NODE_TYPES,
         extensions=extensions,
+        config=StrawberryConfig(name_converter=ArgumentNames()),
         execution_context_class=type("PulseExecutionContext", (PulseExecutionContext,), {"max_cost": max_cost}),
     )
     # The limits this deployment runs with, readable by introspection.
