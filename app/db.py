@@ -542,6 +542,12 @@ async def _positional_rows(query: str, params) -> tuple[bool, list]:
     return postgres, rows
 
 
+async def fetch_positional(query: str, params: list | tuple = ()) -> list:
+    """Like `fetch_rows`, rows read by position (`row[0]`, `tuple(row)`): asyncpg's records or
+    SQLite's rows as they come, no mapping built per row."""
+    return (await _positional_rows(query, params))[1]
+
+
 async def fetch_light(model, query: str, params: list | tuple = ()) -> list:
     """Like `fetch_models`, as `light_row_type(model)` objects (the statement selects
     `select_columns(model, alias)`, in that order)."""
