@@ -177,7 +177,30 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _plan(self, return_type, field_details_list, now: bool = False) -> list | None:
         """The plan of this selection, built the second time it is completed in this request (a
         list's items: the first item takes the general path) — a single object gains nothing from
-        a plan. `now`: build at once (a nested selection of a plan being built)."""
+        a plan. `now`: build at once (a nested selection of a plan being built).
+
+        Shared across requests when the selection cannot depend on the request (`_shareable`: no
+        directive anywhere in the operation or its fragments — so no @include/@skip reading a
+        variable, no @defer — no fragment variables, no resolve middleware, a query or mutation):
+        then a selection is the same AST nodes of the same cached document (graph/schema.py
+        `_parsed`) in every request, its grouped fields and plan are the same, and the plan is
+        kept in a bounded process-wide table keyed by (type, the nodes), built the second time the
+        selection is met in any request — the send log's connection is then planned as a whole
+        (edges, cursors, nodes) from the second request on."""
+        if self._shareable():
+            nodes = tuple(d.node for d in field_details_list)
+            if all(d.defer_usage is None and d.fragment_variable_values is None for d in field_details_list):
+                key = (return_type, *map(id, nodes))  # the entry keeps the nodes: their ids are not reused
+                found = _SHARED_PLANS.get(key)
+                if found is None:
+                    if len(_SHARED_PLANS) >= _SHARED_PLANS_MAX:
+                        _SHARED_PLANS.pop(next(iter(_SHARED_PLANS)))
+                    if not now:
+                        _SHARED_PLANS[key] = (nodes, _SEEN)
+                        return None
+                if found is None or found[1] is _SEEN:
+                    found = _SHARED_PLANS[key] = (nodes, self._build_plan(return_type, field_details_list))
+                return found[1]
         plans = self.__dict__.get("_pulse_plans")
         if plans is None:
             plans = self.__dict__["_pulse_plans"] = {}
@@ -189,6 +212,14 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if found is None or found[1] is _SEEN:
             found = plans[key] = (field_details_list, self._build_plan(return_type, field_details_list))
         return found[1]
+
+    def _shareable(self) -> bool:
+        found = self.__dict__.get("_pulse_shareable")
+        if found is None:
+            found = self.__dict__["_pulse_shareable"] = (
+                not self._resolve_middleware and self.operation.operation.value != "subscription"
+                and _request_independent(self.operation, self.fragments))
+        return found
 
     def _build_plan(self, return_type, field_details_list) -> list | None:
         if self._resolve_middleware or self.operation.operation.value == "subscription":
@@ -338,6 +369,42 @@ def _leaf(coerce, value):
     if coerced is None or coerced is Undefined:
         raise _Fallback
     return coerced
+
+
+_SHARED_PLANS: dict = {}  # (type, *ids of the selection's nodes) -> (the nodes, plan | None | _SEEN)
+_SHARED_PLANS_MAX = 4096
+_INDEPENDENT: dict = {}  # id(operation) -> (operation, fragments, whether no selection depends on the request)
+
+
+def _request_independent(operation, fragments) -> bool:
+    """Whether the operation and its fragments hold no directive (@include/@skip with a variable,
+    @defer, anything else) and no fragment variables: their grouped fields then depend only on the
+    document and the types. Cached per operation node (documents are cached, bounded)."""
+    found = _INDEPENDENT.get(id(operation))
+    if found is not None and found[0] is operation:
+        return found[2]
+    from graphql.language import BREAK, Visitor, visit
+
+    class Finder(Visitor):
+        seen = False
+
+        def enter_directive(self, *_args):
+            Finder.seen = True
+            return BREAK
+
+    independent = True
+    for node in (operation, *(f.definition for f in (fragments or {}).values())):
+        Finder.seen = False
+        visit(node, Finder())
+        if Finder.seen or getattr(node, "variable_definitions", None) and node is not operation:
+            independent = False
+            break
+    if any(f.variable_signatures for f in (fragments or {}).values()):
+        independent = False
+    if len(_INDEPENDENT) >= 1024:
+        _INDEPENDENT.clear()
+    _INDEPENDENT[id(operation)] = (operation, fragments, independent)
+    return independent
 
 
 _COERCERS: dict = {}
