@@ -206,3 +206,24 @@ async def test_fixed_sql_models_are_the_models_a_queryset_builds(tenant):
     campaign.description = "changed through a fixed-SQL model"
     await campaign.save(update_fields=["description"])
     assert (await Campaign.get(id=campaign.pk)).description == "changed through a fixed-SQL model"
+
+
+async def test_send_objects_are_what_the_dataclass_builds(tenant):
+    """`Send.of` gives the GraphQL Send its attributes at once: the same attributes, in the same
+    order, as the dataclass's own __init__ (`Send.built`), for light rows and models, with and
+    without the prefetched recipient and currency; the dataclass has no __post_init__ to skip."""
+    import dataclasses
+
+    from app import db
+    from graph.delivery.types import Send
+    from models.sends import Send as SendModel
+
+    await _busy_campaign(tenant.gql)
+    rows = await db.fetch_light(SendModel, f'SELECT {db.select_columns(SendModel, "s")} FROM "send" s')
+    models = await SendModel.all()
+    assert rows and models and not hasattr(Send, "__post_init__")
+    assert [f.name for f in dataclasses.fields(Send) if f.init] == list(vars(Send.of(rows[0])))
+    for m in [*rows, *models]:
+        for private in ({}, {"lead_": "a lead", "currency_": "EUR"}):
+            fast, reference = Send.of(m, **private), Send.built(m, **private)
+            assert type(fast) is type(reference) and list(vars(fast).items()) == list(vars(reference).items())
