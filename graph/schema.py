@@ -1,5 +1,6 @@
 """The schema: the root types, listing every domain's fields, and the limits every operation runs under."""
 
+import contextvars
 import functools
 import logging
 import re
@@ -162,6 +163,79 @@ class PulseMaskErrors(MaskErrors):
         return masked
 
 
+_EXECUTING = contextvars.ContextVar("pulse_executing", default=False)
+
+
+class _Nothing:
+    """A hook context with no extension behind it (sync and async)."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *_exc):
+        return False
+
+    async def __aenter__(self):
+        return None
+
+    async def __aexit__(self, *_exc):
+        return False
+
+
+_NOTHING = _Nothing()
+
+
+class _OperationHook:
+    """The masking extension's `on_operation` run as Strawberry's hook context runs it (a
+    `contextlib.contextmanager` around the generator): up to its `yield` on entry, the rest on a
+    normal exit; on an exception the generator is closed and the exception goes on (its code after
+    `yield` never runs, as when contextmanager throws the exception into it)."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, extension) -> None:
+        self.steps = extension.on_operation()
+
+    async def __aenter__(self):
+        next(self.steps)
+
+    async def __aexit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            for _ in self.steps:
+                raise RuntimeError("on_operation yielded twice")
+        else:
+            self.steps.close()
+        return False
+
+
+class _MaskOnlyRunner:
+    """Strawberry's extension runner for a query or mutation (`execute`) whose only extension is the
+    error masking (production): the masking's one hook (`on_operation`) run directly, the other
+    hook points empty — what SchemaExtensionsRunner does for this one extension, without building
+    four hook contexts and an exit stack per operation. Subscriptions keep Strawberry's runner."""
+
+    __slots__ = ("extension",)
+
+    def __init__(self, extension) -> None:
+        self.extension = extension
+
+    def operation(self):
+        return _OperationHook(self.extension)
+
+    def parsing(self):
+        return _NOTHING
+
+    validation = executing = parsing
+
+    def get_extensions_results_sync(self) -> dict:
+        return dict(self.extension.get_results())
+
+    async def get_extensions_results(self, ctx) -> dict:
+        data = dict(self.extension.get_results())
+        data.update(ctx.extensions_results)
+        return data
+
+
 class PulseSchema(strawberry.Schema):
     """The limits (depth, aliases, tokens) set on each operation's execution context directly.
 
@@ -202,7 +276,18 @@ class PulseSchema(strawberry.Schema):
             return _invalid_text(["$" + str(found[0]), *found[1:]])
         if isinstance(query, str) and _NUL_ESCAPE.search(query):
             return _invalid_text(None)
-        return await super().execute(query, variable_values, *args, **kwargs)
+        token = _EXECUTING.set(True)
+        try:
+            return await super().execute(query, variable_values, *args, **kwargs)
+        finally:
+            _EXECUTING.reset(token)
+
+    def create_extensions_runner(self, execution_context, extensions):
+        if len(extensions) == 1 and type(extensions[0]) is PulseMaskErrors and _EXECUTING.get() \
+                and type(extensions[0]).on_operation is MaskErrors.on_operation \
+                and type(extensions[0]).get_results is MaskErrors.get_results:
+            return _MaskOnlyRunner(extensions[0])
+        return super().create_extensions_runner(execution_context, extensions)
 
     def _create_execution_context(self, *args, **kwargs):
         context = super()._create_execution_context(*args, **kwargs)
