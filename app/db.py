@@ -128,10 +128,13 @@ def select_columns(model, alias: str) -> str:
 
 async def fetch_models(model, query: str, params: list | tuple = ()) -> list:
     """Model instances from a fixed raw statement selecting `select_columns(model, alias)`: no query
-    builder on the way in, Tortoise's own row conversion (`_init_from_db`) on the way out, so a model
-    read here is the same as one read through a queryset (on SQLite and PostgreSQL alike)."""
-    build = model._init_from_db
-    return [build(**row) for row in await fetch_rows(query, params)]
+    builder on the way in, Tortoise's own row conversion on the way out (`_reader`: what
+    `_init_from_db` sets, generated per model), so a model read here is the same as one read through
+    a queryset (on SQLite and PostgreSQL alike). The statement selects `select_columns(model, …)`."""
+    postgres, rows = await _positional_rows(query, params)
+    from tortoise.timezone import get_use_tz
+
+    return _reader(model, postgres, get_use_tz(), True)(rows)
 
 
 async def fetch_rows(query: str, params: list | tuple = ()) -> list:
@@ -471,3 +474,129 @@ class OutageLog:
         if self.down_since is not None:
             self.log.warning("%s recovered after %.1f s", self.what, time.monotonic() - self.down_since)
             self.down_since = None
+
+
+# ---------------------------------------------------------------- light rows
+
+def light_row_type(model):
+    """A plain row type for `model` (issue 15 item 2, third pass): `__slots__` named after the model's
+    attributes (`campaign_id` for a foreign key), built positionally from the columns of
+    `select_columns(model, alias)` and converted exactly as Tortoise's `_init_from_db` converts them
+    (the same values, types and time zones), without a model instance: no `__new__` of a Model, no
+    per-field `setattr` through the model's machinery, no `**row` mapping copy of each record. Read
+    only: for answering reads (the send log), never for saving. `pk` is the primary key's value."""
+    return _light_types(model)
+
+
+@functools.lru_cache(maxsize=32)
+def _light_types(model):
+    meta = model._meta
+    names = tuple(meta.fields_db_projection.keys())  # model attribute names, in select_columns order
+    pk_name = meta.pk_attr
+    ns = {"__slots__": names, "__module__": __name__,
+          "pk": property(lambda self: getattr(self, pk_name)),
+          "__repr__": lambda self: f"<{model.__name__} row {getattr(self, pk_name)}>",
+          "_model": model, "_names": names}
+    return type(f"{model.__name__}Row", (), ns)
+
+
+def _converters(model, postgres: bool, use_tz: bool) -> dict:
+    """Each column's conversion as `_init_from_db` does it (see there), by attribute name: native
+    fields as they come (None), default fields through `field_type` unless null, the others through
+    `to_python_value` — except datetimes on PostgreSQL with time zones on (asyncpg gives aware
+    values, turned to the default time zone as `DatetimeField.to_python_value` does), done without
+    its per-call settings lookup, and text enums (`enum_type(value)` unless null, as
+    `CharEnumFieldInstance.to_python_value`)."""
+    from tortoise import fields as tf, timezone as ttz
+
+    meta = model._meta
+    out = {name: None for _key, name, _f in meta.db_native_fields}
+    out.update({name: ("type", f.field_type) for _key, name, f in meta.db_default_fields})
+    for _key, name, f in meta.db_complex_fields:
+        if postgres and use_tz and isinstance(f, tf.DatetimeField) \
+                and type(f).to_python_value is tf.DatetimeField.to_python_value:
+            out[name] = ("dt", ttz.get_default_timezone())
+        elif type(f).to_python_value is tf.data.CharEnumFieldInstance.to_python_value:
+            out[name] = ("enum", f.enum_type)
+        else:
+            out[name] = ("call", f.to_python_value)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _reader(model, postgres: bool, use_tz: bool, as_model: bool):
+    """A function building objects from rows of `select_columns(model, …)` (by position), generated
+    once per model, dialect and setting as straight-line code (one expression per column):
+    `light_row_type(model)` objects, or (`as_model`) model instances holding exactly what
+    `_init_from_db` sets — its four flags, then the fields in its order — given as the instance's
+    `__dict__` at once (what its `object.__setattr__` calls produce: no field is a descriptor,
+    checked here, else Tortoise's own `_init_from_db` is used)."""
+    from tortoise import timezone as ttz
+
+    meta = model._meta
+    names = list(meta.fields_db_projection)
+    position = {name: i for i, name in enumerate(names)}
+    conversions = _converters(model, postgres, use_tz)
+    env = {"make_aware": ttz.make_aware, "setdict": object.__setattr__}
+    if as_model:
+        if any(hasattr(getattr(model, n, None), "__set__") for n in names) \
+                or meta.db_pk_column not in meta.fields_db_projection.values():
+            build = model._init_from_db
+            columns = list(meta.fields_db_projection.values())
+            return lambda rows: [build(**dict(zip(columns, r))) for r in rows]
+        env.update(cls=model, new=model.__new__,
+                   custom_pk=meta.db_pk_column not in meta.generated_db_fields)
+        order = [name for _k, name, _f in (*meta.db_native_fields, *meta.db_default_fields, *meta.db_complex_fields)]
+    else:
+        env.update(cls=_light_types(model), new=object.__new__)
+        order = names
+
+    def expr(name: str) -> str:
+        i, conv = position[name], conversions[name]
+        v = f"r[{i}]"
+        if conv is None:
+            return v
+        env[f"k{i}"] = conv[1]
+        if conv[0] == "type":
+            return f"(None if (x := {v}) is None else k{i}(x))"
+        if conv[0] == "enum":  # what `enum_type(x)` finds first (its value map), else `enum_type(x)` itself
+            env[f"m{i}"] = conv[1]._value2member_map_
+            return f"(None if (x := {v}) is None else (m{i}.get(x) or k{i}(x)))"
+        if conv[0] == "dt":
+            return f"(None if (x := {v}) is None else (make_aware(x) if x.tzinfo is None else x.astimezone(k{i})))"
+        return f"k{i}({v})"
+
+    lines = ["def read(rows):", "    out = []", "    add = out.append", "    for r in rows:", "        o = new(cls)"]
+    if as_model:
+        lines.append("        setdict(o, '__dict__', {'_partial': False, '_saved_in_db': True, "
+                     "'_custom_generated_pk': custom_pk, '_await_when_save': {}, "
+                     + ", ".join(f"{name!r}: {expr(name)}" for name in order) + "})")
+    else:
+        lines += [f"        o.{name} = {expr(name)}" for name in order]
+    lines += ["        add(o)", "    return out"]
+    exec("\n".join(lines), env)  # noqa: S102 — generated from the model's own field names only
+    return env["read"]
+
+
+async def _positional_rows(query: str, params) -> tuple[bool, list]:
+    client = conn()
+    postgres = client.capabilities.dialect == "postgres"
+    if postgres and hasattr(client, "_translate_exceptions"):
+        return postgres, await client._translate_exceptions(_records, sql(query), list(params))
+    _count, rows = await client.execute_query(sql(query), list(params))  # sqlite3.Row: by position too
+    return postgres, rows
+
+
+async def fetch_positional(query: str, params: list | tuple = ()) -> list:
+    """Like `fetch_rows`, rows read by position (`row[0]`, `tuple(row)`): asyncpg's records or
+    SQLite's rows as they come, no mapping built per row."""
+    return (await _positional_rows(query, params))[1]
+
+
+async def fetch_light(model, query: str, params: list | tuple = ()) -> list:
+    """Like `fetch_models`, as `light_row_type(model)` objects (the statement selects
+    `select_columns(model, alias)`, in that order)."""
+    postgres, rows = await _positional_rows(query, params)
+    from tortoise.timezone import get_use_tz
+
+    return _reader(model, postgres, get_use_tz(), False)(rows)

@@ -1,10 +1,16 @@
 """The schema: the root types, listing every domain's fields, and the limits every operation runs under."""
 
+import contextvars
+import functools
 import logging
 
 import strawberry
 from graphql import GraphQLError, specified_rules
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from graphql.language.parser import parse
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
+from strawberry.schema.schema import validate_document
 
 from graph.core.errors import INTERNAL, UNAVAILABLE, is_client_error, should_mask, with_code
 
@@ -125,6 +131,79 @@ class PulseMaskErrors(MaskErrors):
         return masked
 
 
+_EXECUTING = contextvars.ContextVar("pulse_executing", default=False)
+
+
+class _Nothing:
+    """A hook context with no extension behind it (sync and async)."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *_exc):
+        return False
+
+    async def __aenter__(self):
+        return None
+
+    async def __aexit__(self, *_exc):
+        return False
+
+
+_NOTHING = _Nothing()
+
+
+class _OperationHook:
+    """The masking extension's `on_operation` run as Strawberry's hook context runs it (a
+    `contextlib.contextmanager` around the generator): up to its `yield` on entry, the rest on a
+    normal exit; on an exception the generator is closed and the exception goes on (its code after
+    `yield` never runs, as when contextmanager throws the exception into it)."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, extension) -> None:
+        self.steps = extension.on_operation()
+
+    async def __aenter__(self):
+        next(self.steps)
+
+    async def __aexit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            for _ in self.steps:
+                raise RuntimeError("on_operation yielded twice")
+        else:
+            self.steps.close()
+        return False
+
+
+class _MaskOnlyRunner:
+    """Strawberry's extension runner for a query or mutation (`execute`) whose only extension is the
+    error masking (production): the masking's one hook (`on_operation`) run directly, the other
+    hook points empty — what SchemaExtensionsRunner does for this one extension, without building
+    four hook contexts and an exit stack per operation. Subscriptions keep Strawberry's runner."""
+
+    __slots__ = ("extension",)
+
+    def __init__(self, extension) -> None:
+        self.extension = extension
+
+    def operation(self):
+        return _OperationHook(self.extension)
+
+    def parsing(self):
+        return _NOTHING
+
+    validation = executing = parsing
+
+    def get_extensions_results_sync(self) -> dict:
+        return dict(self.extension.get_results())
+
+    async def get_extensions_results(self, ctx) -> dict:
+        data = dict(self.extension.get_results())
+        data.update(ctx.extensions_results)
+        return data
+
+
 class PulseSchema(strawberry.Schema):
     """The limits (depth, aliases, tokens) set on each operation's execution context directly.
 
@@ -159,11 +238,72 @@ class PulseSchema(strawberry.Schema):
                           exc_info=(type(fault), fault, fault.__traceback__) if fault else None,
                           extra={"error_code": error.extensions["code"]})
 
+    async def execute(self, query, variable_values=None, *args, **kwargs):
+        token = _EXECUTING.set(True)  # a query or mutation over HTTP (create_extensions_runner)
+        try:
+            return await super().execute(query, variable_values, *args, **kwargs)
+        finally:
+            _EXECUTING.reset(token)
+
+    def create_extensions_runner(self, execution_context, extensions):
+        if len(extensions) == 1 and type(extensions[0]) is PulseMaskErrors and _EXECUTING.get() \
+                and type(extensions[0]).on_operation is MaskErrors.on_operation \
+                and type(extensions[0]).get_results is MaskErrors.get_results:
+            return _MaskOnlyRunner(extensions[0])
+        return super().create_extensions_runner(execution_context, extensions)
+
     def _create_execution_context(self, *args, **kwargs):
         context = super()._create_execution_context(*args, **kwargs)
         context.validation_rules = self.limit_rules
         context.parse_options["max_tokens"] = self.max_tokens
         return context
+
+    async def _prepare_operation_async(self, context, extensions_runner):
+        """Parsing and validation through process-wide LRU caches (what Strawberry's ParserCache and
+        ValidationCache extensions did, without an extension instance and its hooks per request):
+        the document of a known text is the same parsed object (execution plans key on it), its
+        validation errors the same list. A text that does not parse is left to Strawberry's own
+        parsing step, which reports the error exactly as before (failures are not cached); the
+        validation errors are set where ValidationCache set them, so Strawberry's validation step
+        returns them (after its operation-type check, as before)."""
+        if context.graphql_document is None and context.query:
+            try:
+                context.graphql_document = _parsed(context.query, tuple(sorted(context.parse_options.items())))
+            except Exception:  # noqa: BLE001 - parsed again below, and reported there
+                pass
+        if context.graphql_document is not None and context.pre_execution_errors is None and context.validation_rules:
+            context.pre_execution_errors = _validated(self._schema, context.graphql_document, context.validation_rules)
+        return await super()._prepare_operation_async(context, extensions_runner)
+
+
+class ArgumentNames(NameConverter):
+    """Strawberry's name converter, remembering each argument's GraphQL name: Strawberry asks for it
+    every time it converts a field's arguments (per field and object: `sends(first: 50)` asks for
+    `filter`, `first` and `after` on every call, each a camel-case conversion). The arguments are the
+    schema's own objects (alive as long as it is); the name is what the converter answered the first
+    time (the same function of the same object)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._arguments: dict[int, tuple] = {}
+
+    def from_argument(self, argument) -> str:
+        found = self._arguments.get(id(argument))
+        if found is not None and found[0] is argument:
+            return found[1]
+        name = super().from_argument(argument)
+        self._arguments[id(argument)] = (argument, name)
+        return name
+
+
+# Clients (dashboards, thousands of mobile subscribers) send the same few documents: both caches are
+# shared by every request of the process, bounded (a public endpoint cannot grow them without limit).
+@functools.lru_cache(maxsize=512)
+def _parsed(query: str, options: tuple):
+    return parse(query, **dict(options))
+
+
+_validated = functools.lru_cache(maxsize=512)(validate_document)
 
 
 def direct_resolvers(gql_schema) -> int:
@@ -256,12 +396,8 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
     # MaxAliasesLimiter make a new rule class per instance, which would defeat ValidationCache.
     rules = (*specified_rules, *QueryDepthLimiter(max_depth=max_depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules)
-    extensions = [
-        # Clients (dashboards, thousands of mobile subscribers) send the same few documents; both
-        # caches live at module level (keyed by maxsize): shared by every request.
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-    ]
+    # Parsing and validation are cached by PulseSchema itself (`_prepare_operation_async`).
+    extensions = []
     if mask_errors:
         extensions.append(lambda: PulseMaskErrors(should_mask_error=should_mask))
     schema = PulseSchema(
@@ -271,6 +407,7 @@ def build_schema(max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5
         subscription=Subscription,
         types=NODE_TYPES,
         extensions=extensions,
+        config=StrawberryConfig(name_converter=ArgumentNames()),
         execution_context_class=type("PulseExecutionContext", (PulseExecutionContext,), {"max_cost": max_cost}),
     )
     # The limits this deployment runs with, readable by introspection.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from app.billing.budget import logged_spend_by_campaign, logged_spend_by_channel
-from app.db import fetch, fetch_rows, in_list, snapshot
+from app.db import fetch, fetch_positional, in_list, snapshot
 from app.tenancy.access import Unit
 from app.core.money import ratio
 from models.campaigns import Campaign
@@ -42,6 +42,13 @@ class Metrics:
         values = self.__dict__
         for f in COUNTER_FIELDS:
             v = row[f]
+            if v:
+                values[f] += v
+
+    def add_values(self, counters) -> None:
+        """`add` of the COUNTER_FIELDS' values in their order."""
+        values = self.__dict__
+        for f, v in zip(COUNTER_FIELDS, counters):
             if v:
                 values[f] += v
 
@@ -81,21 +88,26 @@ async def metrics_for(campaign_ids: list[int],
     if not campaign_ids:
         return out
     read_channels = channels_of is None
-    rows = await fetch_rows(_metrics_sql(campaign_ids, read_channels), _metrics_params(campaign_ids, read_channels))
+    rows = await fetch_positional(_metrics_sql(campaign_ids, read_channels),
+                                  _metrics_params(campaign_ids, read_channels))
     per: dict[int, dict[Channel, Metrics]] = defaultdict(dict)
     configured: dict[int, list[Channel]] = defaultdict(list)
     for row in rows:
-        kind, cid, ch = row["kind"], row["campaign_id"], _CHANNELS[row["channel"]]
+        # Columns by position (`_metrics_text`): kind, campaign_id, channel, reason, ord, COUNTER_FIELDS.
+        row = tuple(row)
+        kind, cid, ch = row[0], row[1], _CHANNELS[row[2]]
         if kind == "n":  # one row per (campaign, channel): the channel's counters as they are
+            values = [v or 0 for v in row[_FIRST:]]
             m = per[cid].setdefault(ch, Metrics(ch))
-            m.__dict__.update({f: row[f] or 0 for f in COUNTER_FIELDS})
-            out[cid].totals.add(row)
+            m.__dict__.update(zip(COUNTER_FIELDS, values))
+            out[cid].totals.add_values(values)
         elif kind == "s":
-            n = int(row["skipped"] or 0)
+            n = int(row[_SKIPPED] or 0)
             if not n:
                 continue
+            reason = row[3]
             for m in (per[cid].setdefault(ch, Metrics(ch)), out[cid].totals):
-                m.skipped_by_reason[row["reason"]] = m.skipped_by_reason.get(row["reason"], 0) + n
+                m.skipped_by_reason[reason] = m.skipped_by_reason.get(reason, 0) + n
         else:
             configured[cid].append(ch)
     for cid in campaign_ids:
@@ -106,6 +118,8 @@ async def metrics_for(campaign_ids: list[int],
 
 
 _CHANNELS = {c.value: c for c in Channel}
+_FIRST = 5  # the first counter column of `_metrics_text`
+_SKIPPED = _FIRST + COUNTER_FIELDS.index("skipped")
 _ORDER = {c: i for i, c in enumerate(Channel)}
 
 

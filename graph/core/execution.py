@@ -10,7 +10,7 @@ message dict, JSON) before the websocket write.
    subscribers that would get the same answer, and every member of the group gets that
    result:
 
-       same event object × same operation (same parsed document, see ParserCache)
+       same event object × same operation (same parsed document: graph/schema.py `_parsed`)
            × same coerced variables × same access (organization, role, scope, export right)
 
    Every resolver reachable from a subscription payload depends only on the payload, the
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import weakref
 from typing import Any
 
@@ -159,7 +160,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if not leaf[0]:
                         return None
                 elif value is not Undefined and not isinstance(value, Exception):
-                    coerced = leaf[1].coerce_output_value(value)
+                    coerced = coercer(leaf[1])(value)
                     if coerced is not Undefined and coerced is not None:
                         return coerced
             except Exception:  # noqa: BLE001 - the general path reports it
@@ -187,7 +188,30 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _plan(self, return_type, field_details_list, now: bool = False) -> list | None:
         """The plan of this selection, built the second time it is completed in this request (a
         list's items: the first item takes the general path) — a single object gains nothing from
-        a plan. `now`: build at once (a nested selection of a plan being built)."""
+        a plan. `now`: build at once (a nested selection of a plan being built).
+
+        Shared across requests when the selection cannot depend on the request (`_shareable`: no
+        directive anywhere in the operation or its fragments — so no @include/@skip reading a
+        variable, no @defer — no fragment variables, no resolve middleware, a query or mutation):
+        then a selection is the same AST nodes of the same cached document (graph/schema.py
+        `_parsed`) in every request, its grouped fields and plan are the same, and the plan is
+        kept in a bounded process-wide table keyed by (type, the nodes), built the second time the
+        selection is met in any request — the send log's connection is then planned as a whole
+        (edges, cursors, nodes) from the second request on."""
+        if self._shareable():
+            nodes = tuple(d.node for d in field_details_list)
+            if all(d.defer_usage is None and d.fragment_variable_values is None for d in field_details_list):
+                key = (return_type, *map(id, nodes))  # the entry keeps the nodes: their ids are not reused
+                found = _SHARED_PLANS.get(key)
+                if found is None:
+                    if len(_SHARED_PLANS) >= _SHARED_PLANS_MAX:
+                        _SHARED_PLANS.pop(next(iter(_SHARED_PLANS)))
+                    if not now:
+                        _SHARED_PLANS[key] = (nodes, _SEEN)
+                        return None
+                if found is None or found[1] is _SEEN:
+                    found = _SHARED_PLANS[key] = (nodes, self._build_plan(return_type, field_details_list))
+                return found[1]
         plans = self.__dict__.get("_pulse_plans")
         if plans is None:
             plans = self.__dict__["_pulse_plans"] = {}
@@ -199,6 +223,14 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if found is None or found[1] is _SEEN:
             found = plans[key] = (field_details_list, self._build_plan(return_type, field_details_list))
         return found[1]
+
+    def _shareable(self) -> bool:
+        found = self.__dict__.get("_pulse_shareable")
+        if found is None:
+            found = self.__dict__["_pulse_shareable"] = (
+                not self._resolve_middleware and self.operation.operation.value != "subscription"
+                and _request_independent(self.operation, self.fragments))
+        return found
 
     def _build_plan(self, return_type, field_details_list) -> list | None:
         if self._resolve_middleware or self.operation.operation.value == "subscription":
@@ -225,7 +257,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
             non_null = isinstance(field_def.type, GraphQLNonNull)
             of = field_def.type.of_type if non_null else field_def.type
             if isinstance(of, (GraphQLScalarType, GraphQLEnumType)):
-                steps.append((key, _LEAF, resolve, non_null, of, None))
+                steps.append((key, _LEAF, resolve, non_null, coercer(of), None))
             elif isinstance(of, GraphQLObjectType):
                 sub = self._plan(of, details, now=True)
                 if sub is None:
@@ -340,18 +372,94 @@ def _run(steps: list, source: Any) -> dict:
                         raise _Fallback
                     items.append(None)
                 else:
-                    items.append(_leaf(item_type, item) if sub is None else _object(item_type, sub, item))
+                    items.append(_leaf(coercer(item_type), item) if sub is None else _object(item_type, sub, item))
             out[key] = items
     return out
 
 
-def _leaf(of, value):
+def _leaf(coerce, value):
     if isinstance(value, Exception):
         raise _Fallback
-    coerced = of.coerce_output_value(value)
+    coerced = coerce(value)
     if coerced is None or coerced is Undefined:
         raise _Fallback
     return coerced
+
+
+_SHARED_PLANS: dict = {}  # (type, *ids of the selection's nodes) -> (the nodes, plan | None | _SEEN)
+_SHARED_PLANS_MAX = 4096
+_INDEPENDENT: dict = {}  # id(operation) -> (operation, fragments, whether no selection depends on the request)
+
+
+def _request_independent(operation, fragments) -> bool:
+    """Whether the operation and its fragments hold no directive (@include/@skip with a variable,
+    @defer, anything else) and no fragment variables: their grouped fields then depend only on the
+    document and the types. Cached per operation node (documents are cached, bounded)."""
+    found = _INDEPENDENT.get(id(operation))
+    if found is not None and found[0] is operation:
+        return found[2]
+    from graphql.language import BREAK, Visitor, visit
+
+    class Finder(Visitor):
+        seen = False
+
+        def enter_directive(self, *_args):
+            Finder.seen = True
+            return BREAK
+
+    independent = True
+    for node in (operation, *(f.definition for f in (fragments or {}).values())):
+        Finder.seen = False
+        visit(node, Finder())
+        if Finder.seen or getattr(node, "variable_definitions", None) and node is not operation:
+            independent = False
+            break
+    if any(f.variable_signatures for f in (fragments or {}).values()):
+        independent = False
+    if len(_INDEPENDENT) >= 1024:
+        _INDEPENDENT.clear()
+    _INDEPENDENT[id(operation)] = (operation, fragments, independent)
+    return independent
+
+
+_COERCERS: dict = {}
+
+
+def coercer(of):
+    """The output coercion of a leaf type, as a function: `of.coerce_output_value`, except for
+    Strawberry's enum types, whose coercion compares the member's `.value` with every value of the
+    type in turn (a property call per comparison): there a dict from member to name, built once
+    from that same comparison; anything that is not exactly a member of the enum goes to the type's
+    own coercion, which answers or raises as before."""
+    found = _COERCERS.get(of)
+    if found is None:
+        found = _COERCERS[of] = _make_coercer(of)
+    return found
+
+
+def _make_coercer(of):
+    from strawberry.schema.schema_converter import CustomGraphQLEnumType
+
+    general = of.coerce_output_value
+    wrapped = getattr(of, "wrapped_cls", None)
+    if getattr(type(of), "coerce_output_value", None) is not CustomGraphQLEnumType.coerce_output_value \
+            or not (isinstance(wrapped, type) and issubclass(wrapped, enum.Enum)):
+        return general
+    names = {}
+    for member in wrapped:
+        for name, value in of.values.items():
+            if member.value == value.value:  # CustomGraphQLEnumType.coerce_output_value's test
+                names[member] = name
+                break
+
+    def coerce(value):
+        if value.__class__ is wrapped:
+            name = names.get(value)
+            if name is not None:
+                return name
+        return general(value)
+
+    return coerce
 
 
 def _object(of, sub: list, value):

@@ -104,3 +104,45 @@ async def test_user_errors_are_camel_case_and_all_reported(tenant):
     assert errors and all(e["code"] == "CAMPAIGN_LOCKED" for e in errors)
     for e in errors:
         assert all("_" not in part for part in e["field"]), errors
+
+
+async def test_masking_without_strawberrys_runner_answers_the_same(tenant, prod, monkeypatch):
+    """Production queries and mutations run the masking's hook directly (graph/schema.py
+    `_MaskOnlyRunner`): a server fault (masked, with its code), a database outage (503 code), client
+    mistakes (parse, validation, variables, user input) and a clean answer are the same bytes as
+    with Strawberry's own extension runner."""
+    import strawberry
+
+    from graph import schema as schema_module
+    from graph.campaigns import queries
+
+    campaign, _ = await launched_campaign(tenant.gql, n_leads=2)
+    faults = {"bug": RuntimeError("a bug"), "down": ConnectionRefusedError("down")}
+
+    async def failing(principal, campaign_id):
+        raise faults[failing.kind]
+
+    documents = [("{ campaigns(first: 2) { edges { node { id name } } } }", None, None),
+                 ("query($id: ID!) { campaign(id: $id) { id name } }", {"id": campaign["id"]}, "bug"),
+                 ("query($id: ID!) { campaign(id: $id) { id name } }", {"id": campaign["id"]}, "down"),
+                 ("{ nope }", None, None), ("{ campaigns(", None, None),
+                 ("query($f:Int){ campaigns(first:$f){ totalCount } }", {"f": "abc"}, None),
+                 (CREATE, {"i": {"name": "", "channels": [{"channel": "EMAIL"}]}}, None)]
+
+    async def answers():
+        out = []
+        for query, variables, fault in documents:
+            failing.kind = fault
+            with monkeypatch.context() as m:
+                if fault:
+                    m.setattr(queries, "visible_campaign", failing)
+                r = await prod.post("/graphql", json={"query": query, "variables": variables or {}},
+                                    headers={"Authorization": f"Bearer {tenant.gql.token}"})
+            out.append((r.status_code, r.content))
+        return out
+
+    direct = await answers()
+    monkeypatch.setattr(schema_module.PulseSchema, "create_extensions_runner", strawberry.Schema.create_extensions_runner)
+    through_strawberry = await answers()
+    assert direct == through_strawberry
+    assert b"Unexpected error." in direct[1][1] and b"SERVICE_UNAVAILABLE" in direct[2][1]
