@@ -254,7 +254,7 @@ class PulseGraphQL(GraphQL):
         org_id = principal.org_id
         # The coarse pair (F, A) and the versions the request depended on when it last executed (F and its
         # campaigns' versions; subscriptions/versions.py), read in one round trip.
-        keys = versions.coarse(org_id)
+        keys = coarse = versions.coarse(org_id)
         learned = self.cache.learned.get(base)
         if learned:
             keys += tuple(k for k in learned if k not in keys)
@@ -274,7 +274,7 @@ class PulseGraphQL(GraphQL):
             if values is None:
                 self.cache.bypass()
                 return None, None
-        entry = self.cache.get(base, dict(zip(keys, values)))
+        entry = self.cache.get(base, dict(zip(keys, values)), coarse, learned)
         if entry is not None:
             response_headers = {"content-type": entry.content_type}
             if charging and entry.cost is not None:

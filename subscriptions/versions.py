@@ -119,7 +119,9 @@ class DataVersions:
 
     async def bump_campaign(self, org_id: int, campaign_id: int) -> None:
         """After a committed audited change of one campaign (C[id] and A; never raises)."""
-        await self._bump((self.campaign_key(org_id, campaign_id), self.any_key(org_id)))
+        # A first, then C[id] (in this order in Redis: one pipeline on one connection): a snapshot that
+        # shows A unchanged shows every C[id] unchanged too (graph/core/cache.py, ResponseCache.get).
+        await self._bump((self.any_key(org_id), self.campaign_key(org_id, campaign_id)))
 
     async def close(self) -> None:
         if self._redis is not None:

@@ -25,7 +25,9 @@ async def campaigns(self, info: Info, filter: Annotated[CampaignFilter | None, s
         after_id = decode_cursor(after)
         rows = await visible_campaigns_page(p, first + 1, after_id) if first else []
         connection = page_of(rows, first, after_id, Campaign.of, campaigns_query(p).count)
-        note_campaigns(info, (r.id for r in rows))  # membership and order: ids and scope (F)
+        # The page's campaigns; the row past the page only tells hasNextPage: membership and order (ids
+        # and scope) move with the organization's version F only (campaign creation and deletion).
+        note_campaigns(info, (r.id for r in rows[:first]))
     else:
         note_untracked(info)  # membership depends on the campaigns' fields
         try:

@@ -188,9 +188,12 @@ class ResponseCache:
             self.costs.clear()
         self.costs[base] = cost
 
-    def get(self, base: tuple, read: dict) -> Entry | None:
+    def get(self, base: tuple, read: dict, coarse: tuple = (), learned: tuple | None = None) -> Entry | None:
         """The entry of the request if the versions it depends on are still those read now (`read`:
-        version key -> value)."""
+        version key -> value, one snapshot). An entry stored under the coarse pair (F, A) whose request
+        has learned its finer versions is moved onto them: A unchanged since the entry was computed
+        means no campaign version moved since then either (a campaign's change moves A first, then its
+        C[id]; one that moved C[id] after A was read was committed before the data was read)."""
         entry = self.entries.get(base)
         if entry is None:
             return None
@@ -201,6 +204,8 @@ class ResponseCache:
             self._drop(base)
             return None
         self.entries.move_to_end(base)
+        if learned and entry.keys == coarse and learned != coarse and all(k in read for k in learned):
+            entry.keys, entry.values = learned, tuple(read[k] for k in learned)
         return entry
 
     def hit(self) -> None:
