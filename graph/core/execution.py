@@ -264,10 +264,15 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if refusal is not None:
             return ExecutionResult(None, errors=[refusal])
         result = super().execute_operation(serially)
+        clean = False
         try:
-            return await result if self.is_awaitable(result) else result
+            result = await result if self.is_awaitable(result) else result
+            clean = not getattr(getattr(self, "collected_errors", None), "errors", True)
+            return result
         finally:
-            if self.operation.operation.value == "mutation" and not _audited(self.operation):
+            # An audited mutation that raised or answered an error moves F all the same: its changes
+            # may not all have been announced.
+            if self.operation.operation.value == "mutation" and not (clean and _audited(self.operation)):
                 await _data_changed(self.context_value)
 
     def group(self) -> tuple:
