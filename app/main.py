@@ -251,24 +251,30 @@ class PulseGraphQL(GraphQL):
                   principal.can_export)  # what access decides from (app/tenancy/access.py); never the user
         base = (method, content_type, headers.get("accept", ""), payload, access)
         versions, limiter = bus.versions, self.limiter
+        org_id = principal.org_id
+        # The coarse pair (F, A) and the versions the request depended on when it last executed (F and its
+        # campaigns' versions; subscriptions/versions.py), read in one round trip.
+        keys = coarse = versions.coarse(org_id)
+        learned = self.cache.learned.get(base)
+        if learned:
+            keys += tuple(k for k in learned if k not in keys)
         charging = limiter is not None and limiter.enabled
         cost = self.cache.costs.get(base)
         charged = None
         if charging and cost is not None and versions.shared and (b'"query"' in payload or b"query=" in payload):
             # (a request with its document: one that names a persisted document may not execute at all)
-            # Known cost, Redis: the charge and the version read in one round trip.
+            # Known cost, Redis: the charge and the versions read in one round trip.
             both = await limiter.charge_and_read(rate_limited_party(Context(request=request, principal_=principal)),
-                                                 cost, versions.key(principal.org_id))
+                                                 cost, keys)
             if both is not None:
                 charged, shared = both
-                version = (shared, versions.local(principal.org_id))
+                values = tuple((v, versions.local(k)) for v, k in zip(shared, keys))
         if charged is None:
-            version = await versions.get(principal.org_id)
-            if version is None:
+            values = await versions.read(keys)
+            if values is None:
                 self.cache.bypass()
                 return None, None
-        key = (*base, version)
-        entry = self.cache.get(key)
+        entry = self.cache.get(base, dict(zip(keys, values)), coarse, learned)
         if entry is not None:
             response_headers = {"content-type": entry.content_type}
             if charging and entry.cost is not None:
@@ -286,7 +292,7 @@ class PulseGraphQL(GraphQL):
                 return None, Response(entry.body, status_code=200, headers=response_headers)
         if charged is not None and charged.allowed:
             scope["pulse.rate_state"] = charged  # the executor does not charge it twice (limits.charge)
-        probe = Probe(base, principal.org_id, version)
+        probe = Probe(base, org_id, keys, values)
         scope["pulse.cache"] = probe
         return probe, None
 
@@ -301,7 +307,9 @@ class PulseGraphQL(GraphQL):
         probe.operation = scope.get("pulse.operation")
         if probe.cost is not None:
             self.cache.learn_cost(probe.base, probe.cost)
-        self.cache.put(probe, response.body, response.headers.get("content-type", "application/json"))
+        versions = get_bus().versions
+        self.cache.put(probe, response.body, response.headers.get("content-type", "application/json"),
+                       probe.depends_on(versions), versions.coarse(probe.org_id))
 
     def should_render_graphql_ide(self, request) -> bool:
         return "extensions" not in request.query_params and super().should_render_graphql_ide(request)

@@ -94,11 +94,29 @@ def get_bus() -> Bus | None:
     return _bus
 
 
+# Campaign changes audited to touch nothing a cached answer reads besides that one campaign's own
+# rows — the campaign, its sends, counters, metrics, spend, budget alerts (graph/core/cache.py SAFE):
+# their message moves the campaign's data version only (versions.py). Every other message moves the
+# organization's version. Audit (docs/architecture.md, "Response cache"):
+# * "sends": ingestion (API, sender, demo) — the batch's sends of that campaign, their counters and
+#   rollups, its spend, and its status when the spend reaches the budget (LIVE -> PAUSED); one message
+#   per campaign of the batch. The sender's rounds — new sends of that campaign;
+# * "status": the campaign's own row (sender pauses and completions, scheduled launches and ends,
+#   campaign mutations — which also move the organization's version as mutations);
+# * "spend", "budgetAlert": the campaign's spend and its alert rows.
+CAMPAIGN_SCOPED = frozenset(("sends", "status", "spend", "budgetAlert"))
+
+
 async def publish(topic: str, message: dict) -> None:
     """Best effort: a failed publish never fails the committed change. A message on an organization's
     channel announces a committed change of its data: its data version moves first (versions.py)."""
     if _bus is not None and topic.startswith(topics.ORGANIZATION_PREFIX):
-        await _bus.versions.bump(int(topic[len(topics.ORGANIZATION_PREFIX):]))
+        org_id = int(topic[len(topics.ORGANIZATION_PREFIX):])
+        campaign_id = message.get("campaignId")
+        if message.get("what") in CAMPAIGN_SCOPED and isinstance(campaign_id, int):
+            await _bus.versions.bump_campaign(org_id, campaign_id)
+        else:
+            await _bus.versions.bump(org_id)
     if _bus is None or not _bus.connected:
         return
     try:

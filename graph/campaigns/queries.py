@@ -11,6 +11,7 @@ from app.campaigns.service import campaigns_filtered, campaigns_query, visible_c
 from app.core.errors import DomainError
 from graph.campaigns.inputs import CampaignFilter
 from graph.campaigns.types import Campaign, prefetch_metrics
+from graph.core.cache import note_campaigns, note_untracked
 from graph.core import (After, Connection, First, ObjectId, check_first, ctx, decode_cursor, decode_id, page_of,
                         paginate, selects)
 
@@ -24,7 +25,11 @@ async def campaigns(self, info: Info, filter: Annotated[CampaignFilter | None, s
         after_id = decode_cursor(after)
         rows = await visible_campaigns_page(p, first + 1, after_id) if first else []
         connection = page_of(rows, first, after_id, Campaign.of, campaigns_query(p).count)
+        # The page's campaigns; the row past the page only tells hasNextPage: membership and order (ids
+        # and scope) move with the organization's version F only (campaign creation and deletion).
+        note_campaigns(info, (r.id for r in rows[:first]))
     else:
+        note_untracked(info)  # membership depends on the campaigns' fields
         try:
             qs = await campaigns_filtered(p, filter.data())
         except DomainError:
@@ -40,5 +45,6 @@ async def campaign(self, info: Info, id: ObjectId) -> Campaign | None:
     pk = decode_id(id, "Campaign")
     if pk is None:
         return None
+    note_campaigns(info, (pk,))
     m = await visible_campaign(ctx(info).principal, pk)
     return Campaign.of(m) if m else None

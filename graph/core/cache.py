@@ -109,57 +109,103 @@ def cache_safe(schema: Any, fragments: dict, operation: Any) -> bool:
     return True
 
 
+# Root fields whose campaigns are tracked (`note_campaigns`): an operation made of these only depends
+# on F and the versions of the campaigns it read; any other operation on (F, A) (subscriptions/versions.py).
+TRACKED_ROOTS = frozenset(("campaign", "campaigns", "__typename"))
+
+
+def tracked(operation: Any) -> bool:
+    return all(isinstance(s, FieldNode) and s.name.value in TRACKED_ROOTS for s in operation.selection_set.selections)
+
+
+def note_campaigns(info: Any, ids) -> None:
+    """A resolver of a tracked root field read these campaigns (their rows, sends, counters below)."""
+    probe = _probe(info)
+    if probe is not None:
+        probe.campaigns.update(ids)
+
+
+def note_untracked(info: Any) -> None:
+    """A resolver read more than the campaigns it can name (a filtered list: its membership depends
+    on their fields): the answer depends on every change, (F, A)."""
+    probe = _probe(info)
+    if probe is not None:
+        probe.fine = False
+
+
+def _probe(info: Any) -> Probe | None:
+    scope = getattr(getattr(info.context, "request", None), "scope", None)
+    return scope.get("pulse.cache") if isinstance(scope, dict) else None
+
+
 class Probe:
-    """One candidate request: its key, set by the view before executing; whether its answer may be
-    stored and its cost, set by the executor (`note`)."""
+    """One candidate request: its key, and the versions read before executing (set by the view); whether
+    its answer may be stored, its cost and what it read (set by the executor and the resolvers)."""
 
-    __slots__ = ("base", "key", "org_id", "version", "cacheable", "cost", "operation")
+    __slots__ = ("base", "org_id", "keys", "values", "cacheable", "cost", "operation", "fine", "campaigns")
 
-    def __init__(self, base: tuple, org_id: int, version: tuple) -> None:
-        self.base, self.key, self.org_id, self.version = base, (*base, version), org_id, version
+    def __init__(self, base: tuple, org_id: int, keys: tuple, values: tuple) -> None:
+        self.base, self.org_id, self.keys, self.values = base, org_id, keys, values
         self.cacheable, self.cost, self.operation = False, None, None
+        self.fine, self.campaigns = False, set()
+
+    def depends_on(self, versions: Any) -> tuple[str, ...]:
+        """The versions the answer depends on: (F, C[id]…) for a tracked operation, else (F, A)."""
+        if not self.fine:
+            return versions.coarse(self.org_id)
+        return (versions.key(self.org_id), *(versions.campaign_key(self.org_id, c) for c in sorted(self.campaigns)))
 
 
 class Entry:
-    __slots__ = ("body", "content_type", "cost", "operation", "expires", "size")
+    __slots__ = ("body", "content_type", "cost", "operation", "expires", "size", "keys", "values")
 
     def __init__(self, body: bytes, content_type: str, cost: int | None, operation: str | None, expires: float,
-                 size: int) -> None:
+                 size: int, keys: tuple, values: tuple) -> None:
         self.body, self.content_type, self.cost, self.operation = body, content_type, cost, operation
-        self.expires, self.size = expires, size
+        self.expires, self.size, self.keys, self.values = expires, size, keys, values
 
 
 ENTRY_OVERHEAD = 400  # bytes per entry besides the body and the request bytes (key tuple, entry, dict slot)
 
 
 class ResponseCache:
-    """LRU of answers, bounded in entries and bytes; per process."""
+    """LRU of answers, one per request (its bytes and access), bounded in entries and bytes; per process."""
 
     def __init__(self, max_entries: int, max_bytes: int, ttl_s: float) -> None:
         self.max_entries, self.max_bytes, self.ttl_s = max_entries, max_bytes, ttl_s
         self.max_entry_bytes = max(1024, max_bytes // 16)  # one huge answer never flushes the rest
         self.entries: OrderedDict[tuple, Entry] = OrderedDict()
         self.bytes = 0
-        # Per organization: the newest version stored and the keys stored under it.
-        self.by_org: dict[int, tuple[tuple, list[tuple]]] = {}
         self.hits = self.misses = self.bypassed = self.stored = self.evicted = 0
         # The cost of each request seen executing (a request's cost depends only on its bytes): a later
-        # lookup charges it and reads the data version in one Redis round trip (limits.charge_and_read).
+        # lookup charges it and reads the data versions in one Redis round trip (limits.charge_and_read).
         self.costs: dict[tuple, int] = {}
+        # The versions each request depended on when it last executed: what a lookup reads.
+        self.learned: dict[tuple, tuple[str, ...]] = {}
 
     def learn_cost(self, base: tuple, cost: int) -> None:
         if len(self.costs) >= 2 * self.max_entries + 16:
             self.costs.clear()
         self.costs[base] = cost
 
-    def get(self, key: tuple) -> Entry | None:
-        entry = self.entries.get(key)
+    def get(self, base: tuple, read: dict, coarse: tuple = (), learned: tuple | None = None) -> Entry | None:
+        """The entry of the request if the versions it depends on are still those read now (`read`:
+        version key -> value, one snapshot). An entry stored under the coarse pair (F, A) whose request
+        has learned its finer versions is moved onto them: A unchanged since the entry was computed
+        means no campaign version moved since then either (a campaign's change moves A first, then its
+        C[id]; one that moved C[id] after A was read was committed before the data was read)."""
+        entry = self.entries.get(base)
         if entry is None:
             return None
+        for key, value in zip(entry.keys, entry.values):
+            if read.get(key) != value:
+                return None
         if entry.expires < time.monotonic():
-            self._drop(key)
+            self._drop(base)
             return None
-        self.entries.move_to_end(key)
+        self.entries.move_to_end(base)
+        if learned and entry.keys == coarse and learned != coarse and all(k in read for k in learned):
+            entry.keys, entry.values = learned, tuple(read[k] for k in learned)
         return entry
 
     def hit(self) -> None:
@@ -174,30 +220,26 @@ class ResponseCache:
         self.bypassed += 1
         _BYPASS.inc()
 
-    def put(self, probe: Probe, body: bytes, content_type: str) -> bool:
-        size = len(body) + sum(len(p) for p in probe.key if isinstance(p, (bytes, str))) + ENTRY_OVERHEAD
+    def learn(self, base: tuple, keys: tuple) -> None:
+        if len(self.learned) >= 2 * self.max_entries + 16:
+            self.learned.clear()
+        self.learned[base] = keys
+
+    def put(self, probe: Probe, body: bytes, content_type: str, depends_on: tuple, coarse: tuple) -> bool:
+        """Store the answer under the versions read before it was computed: those it depends on when
+        they were all read first, else the coarse pair (F, A), always read, which moves with every change."""
+        self.learn(probe.base, depends_on)
+        read = dict(zip(probe.keys, probe.values))
+        keys = depends_on if all(k in read for k in depends_on) else coarse
+        values = tuple(read[k] for k in keys)
+        size = len(body) + sum(len(p) for p in probe.base if isinstance(p, (bytes, str))) + ENTRY_OVERHEAD
         if size > self.max_entry_bytes:
             return False
-        newest = self.by_org.get(probe.org_id)
-        if newest is not None and newest[0] != probe.version:
-            if all(a >= b for a, b in zip(probe.version, newest[0])):
-                for key in newest[1]:  # the organization's data moved on: its older answers are dead
-                    self._drop(key)
-                newest = None
-            else:  # computed under an older version while a newer one was stored: already dead
-                return False
-        if newest is None:
-            if len(self.by_org) > 2 * self.max_entries + 16:  # organizations whose entries are all gone
-                self.by_org = {org: (v, [k for k in keys if k in self.entries]) for org, (v, keys) in
-                               self.by_org.items() if any(k in self.entries for k in keys)}
-            newest = self.by_org[probe.org_id] = (probe.version, [])
-        key = probe.key
+        key = probe.base
         if key in self.entries:
             self._drop(key)
-        self.entries[key] = Entry(body, content_type, probe.cost, probe.operation, time.monotonic() + self.ttl_s, size)
-        newest[1].append(key)
-        if len(newest[1]) > 2 * self.max_entries + 16:  # keys evicted since: forget them
-            newest[1][:] = [k for k in newest[1] if k in self.entries]
+        self.entries[key] = Entry(body, content_type, probe.cost, probe.operation, time.monotonic() + self.ttl_s, size,
+                                  keys, values)
         self.bytes += size
         self.stored += 1
         _STORED.inc()
@@ -217,7 +259,7 @@ class ResponseCache:
 
     def clear(self) -> None:
         self.entries.clear()
-        self.by_org.clear()
+        self.learned.clear()
         self.bytes = 0
 
     def stats(self) -> dict:

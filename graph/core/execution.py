@@ -43,7 +43,7 @@ import weakref
 from typing import Any
 
 import orjson
-from graphql import (ExecutionResult, GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType,
+from graphql import (ExecutionResult, FieldNode, GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType,
                      GraphQLScalarType, Undefined)
 from graphql.pyutils import RefMap
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -53,7 +53,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import _Op
 from app import metrics
 from app.db import is_unavailable
 from graph.core import limits
-from graph.core.cache import cache_safe
+from graph.core.cache import cache_safe, tracked
 from subscriptions.bus import get_bus
 from graph.core.errors import UNAVAILABLE
 
@@ -139,6 +139,7 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if probe is not None:  # a response-cache candidate (app/main.py): may its answer be stored?
             probe.cost = cost
             probe.cacheable = cache_safe(schema, executor.fragments, executor.operation)
+            probe.fine = probe.cacheable and tracked(executor.operation)
         executor._charge_pending = executor.operation.operation.value != "subscription"
         return executor
 
@@ -295,10 +296,15 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if refusal is not None:
             return ExecutionResult(None, errors=[refusal])
         result = super().execute_operation(serially)
+        clean = False
         try:
-            return await result if self.is_awaitable(result) else result
+            result = await result if self.is_awaitable(result) else result
+            clean = not getattr(getattr(self, "collected_errors", None), "errors", True)
+            return result
         finally:
-            if self.operation.operation.value == "mutation":
+            # An audited mutation that raised or answered an error moves F all the same: its changes
+            # may not all have been announced.
+            if self.operation.operation.value == "mutation" and not (clean and _audited(self.operation)):
                 await _data_changed(self.context_value)
 
     def group(self) -> tuple:
@@ -469,6 +475,17 @@ def _object(of, sub: list, value):
     if check is not None and check(value, None) is not True:
         raise _Fallback
     return _run(sub, value)
+
+
+# Mutations whose every committed change is announced on the bus, campaign by campaign, before they
+# return (subscriptions/bus.py CAMPAIGN_SCOPED): they do not move the organization's version.
+AUDITED_MUTATIONS = frozenset(("sendEventsIngest", "__typename"))
+
+
+def _audited(operation: Any) -> bool:
+    """Whether every root field of the mutation is an audited one (no fragment at the root)."""
+    return all(isinstance(s, FieldNode) and s.name.value in AUDITED_MUTATIONS
+               for s in operation.selection_set.selections)
 
 
 async def _data_changed(context: Any) -> None:

@@ -166,13 +166,18 @@ return {1, used}
 # The same charge, and the organization's data version read in the same round trip (response cache hits):
 # KEYS[1] = the window's counter, KEYS[2] = the data version; ARGV as _CHARGE. Returns {allowed, used, version}.
 _CHARGE_AND_VERSION = """
-local version = redis.call('GET', KEYS[2]) or '0'
+local versions = redis.call('MGET', unpack(KEYS, 2))
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 local cost = tonumber(ARGV[1])
-if used + cost > tonumber(ARGV[2]) then return {0, used, version} end
-used = redis.call('INCRBY', KEYS[1], cost)
-if used == cost then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return {1, used, version}
+local allowed = 0
+if used + cost <= tonumber(ARGV[2]) then
+  allowed = 1
+  used = redis.call('INCRBY', KEYS[1], cost)
+  if used == cost then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+end
+local out = {allowed, used}
+for i, v in ipairs(versions) do out[i + 2] = tonumber(v or '0') or 0 end
+return out
 """
 
 
@@ -204,8 +209,8 @@ class RateLimiter:
             await self._redis.aclose()
             self._redis = self._script = self._both = None
 
-    async def charge_and_read(self, who: str, cost: int, version_key: str) -> tuple[RateState, int] | None:
-        """`charge`, plus the integer at `version_key` (a data version in the same Redis), in one round
+    async def charge_and_read(self, who: str, cost: int, version_keys: tuple[str, ...]) -> tuple[RateState, list[int]] | None:
+        """`charge`, plus the integers at `version_keys` (data versions in the same Redis), in one round
         trip; None without Redis or when Redis fails (then the caller does both separately)."""
         if self._client() is None:
             return None
@@ -215,12 +220,12 @@ class RateLimiter:
         if self._both is None:
             self._both = self._redis.register_script(_CHARGE_AND_VERSION)
         try:
-            allowed, used, version = await self._both(
-                keys=[f"{self.prefix}pulse:ratelimit:{who}:{window}", version_key],
+            allowed, used, *versions = await self._both(
+                keys=[f"{self.prefix}pulse:ratelimit:{who}:{window}", *version_keys],
                 args=[cost, self.points, (self.window_s + 5) * 1000])
         except Exception:  # noqa: BLE001 - the separate path logs and decides
             return None
-        return RateState(self.points, cost, int(used), reset, bool(allowed)), int(version)
+        return RateState(self.points, cost, int(used), reset, bool(allowed)), [int(v) for v in versions]
 
     async def charge(self, who: str, cost: int, now: float | None = None) -> RateState:
         now = time.time() if now is None else now

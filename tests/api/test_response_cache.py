@@ -9,6 +9,8 @@ import asyncio
 import base64
 import random
 import re
+from datetime import datetime
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -94,6 +96,107 @@ async def test_hits_are_byte_identical_under_random_writes_and_reads(app, cache,
     for _ in range(60):
         await (write() if rng.random() < 0.25 else read())
     assert cache.hits > hits_before  # the property was checked on hits, not only on misses
+
+
+LIST_AFTER = ("query($n:Int,$after:String){ campaigns(first:$n, after:$after){ totalCount pageInfo{ hasNextPage "
+              "endCursor } edges{ cursor node{ id name status metrics{ totals{ sent delivered cost{ amount } } } } } } }")
+FILTERED = ("query($s:[CampaignStatus!]){ campaigns(first:20, filter:{status:$s}){ totalCount edges{ node{ id status "
+            "statusReason } } } }")
+BOTH = ("query($id:ID!){ campaign(id:$id){ id status metrics{ totals{ sent failed } } } "
+        "campaigns(first:2){ edges{ node{ id status } } } }")
+
+
+async def _org_id(campaign: dict) -> int:
+    from app import db
+
+    pk = int(base64.b64decode(campaign["id"]).decode().partition(":")[2])
+    return (await db.fetch("SELECT organization_id FROM campaign WHERE id = ?", [pk]))[0]["organization_id"]
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+async def test_hits_stay_byte_identical_when_writes_go_into_one_campaign(app, cache, tenant, seed):
+    """Finer versions (subscriptions/versions.py): an ingest (API, or the sender's path announced on the
+    bus) moves only its campaign's version. Reads of that campaign, of other campaigns, of lists that
+    hold it or not, of filtered lists whose membership it changes (a budget pause) — every answer,
+    hit or miss, byte-identical to the uncached one."""
+    from app.delivery.ingest import SendEventData, ingest_send_events
+    from app.sender.service import system_principal
+    from models.enums import Channel, SendEventType
+
+    rng = random.Random(seed)
+    owner = tenant.gql
+    zone_manager = await tenant.member("MANAGER", await tenant.zone())
+    readers = [owner, owner, zone_manager]
+    # The first one pauses itself when its spend reaches the budget (status: the filtered list moves).
+    launched = [await launched_campaign(owner, n_leads=3, budget="0.05")]
+    launched += [await launched_campaign(owner, n_leads=3) for _ in range(3)]
+    campaigns = [c for c, _ in launched] + [await create_campaign(owner)]
+    org_id = await _org_id(campaigns[0])
+    n = 0
+    hits_before = cache.hits
+
+    def event(campaign: dict, lead: dict, kind: str) -> dict:
+        return {"idempotencyKey": f"s{seed}-{n}", "externalId": f"x{seed}-{lead['id']}-{rng.randrange(3)}",
+                "channel": "EMAIL", "campaignId": campaign["id"], "leadId": lead["id"], "type": kind,
+                "occurredAt": at(n), **({"cost": "0.02"} if kind == "SENT" and rng.random() < 0.5 else {})}
+
+    async def write() -> None:
+        nonlocal n
+        n += 1
+        campaign, leads = rng.choice(launched)
+        kind = rng.choice(("SENT", "SENT", "DELIVERED", "OPENED", "CLICKED", "FAILED"))
+        e = event(campaign, rng.choice(leads), kind)
+        if rng.random() < 0.7:
+            r = await ingest(owner, [e])
+            assert not r["userErrors"], r
+        else:  # the sender's path: the service, announced on the bus only
+            pk = int(base64.b64decode(e["campaignId"]).decode().partition(":")[2])
+            lead = int(base64.b64decode(e["leadId"]).decode().partition(":")[2])
+            when = datetime.fromisoformat(e["occurredAt"].replace("Z", "+00:00"))
+            await ingest_send_events(system_principal(org_id), [SendEventData(
+                idempotency_key=e["idempotencyKey"], external_id=e["externalId"], channel=Channel.EMAIL,
+                type=SendEventType(kind),
+                occurred_at=when, campaign_id=pk, lead_id=lead, cost=Decimal(e["cost"]) if "cost" in e else None)])
+
+    async def read() -> None:
+        reader = rng.choice(readers)
+        campaign = rng.choice(campaigns)
+        query, variables = rng.choice([
+            (A, {"id": campaign["id"]}), (B, {"id": campaign["id"], "n": rng.choice((2, 10))}),
+            (C, {"n": rng.choice((1, 2, 3, 20))}), (D, {"id": campaign["id"]}),
+            (LIST_AFTER, {"n": rng.choice((1, 2)), "after": rng.choice((None, None, *[c["cursor"] for c in cursors]))}),
+            (FILTERED, {"s": rng.choice((["LIVE"], ["PAUSED"], None))}), (BOTH, {"id": campaign["id"]})])
+        got = await reader.raw(query, variables)
+        want = await _uncached(app, reader, query, variables)
+        assert got.status_code == want.status_code == 200, got.text
+        assert got.content == want.content, (query, variables, got.text, want.text)
+
+    listed = await owner("{ campaigns(first:5){ edges{ cursor } } }")
+    cursors = listed["campaigns"]["edges"]
+    for _ in range(120):
+        await (write() if rng.random() < 0.2 else read())
+    assert cache.hits > hits_before
+
+
+async def test_a_write_into_one_campaign_keeps_the_other_campaigns_cached(app, cache, tenant):
+    """An ingest moves its campaign's version only: the entries of other campaigns and of list pages
+    without it stay hits; those that read it are computed again."""
+    (first, leads), (second, _) = [await launched_campaign(tenant.gql, n_leads=2) for _ in range(2)]
+    one = "query($id:ID!){ campaign(id:$id){ id metrics{ totals{ sent } } } }"
+    page = "query($n:Int){ campaigns(first:$n){ edges{ node{ id metrics{ totals{ sent } } } } } }"
+    reads = [(one, {"id": first["id"]}), (one, {"id": second["id"]}), (page, {"n": 1}), (page, {"n": 2})]
+    for _ in range(3):  # the first execution is stored under (F, A), the second under its finer versions
+        for query, variables in reads:
+            await tenant.gql(query, variables)
+    hits = cache.hits
+    r = await ingest(tenant.gql, [{"idempotencyKey": "k1", "externalId": "e1", "channel": "EMAIL", "type": "SENT",
+                                   "campaignId": first["id"], "leadId": leads[0]["id"], "occurredAt": at(1)}])
+    assert r["accepted"] == 1, r
+    got = [await tenant.gql(query, variables) for query, variables in reads]
+    # second (newest) is the first page of one; the first campaign is read by `one` and the page of two
+    assert cache.hits == hits + 2
+    assert got[0]["campaign"]["metrics"]["totals"]["sent"] == 1
+    assert got[3]["campaigns"]["edges"][1]["node"]["metrics"]["totals"]["sent"] == 1
 
 
 async def test_a_write_is_seen_by_the_next_read(app, cache, tenant):
