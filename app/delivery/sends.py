@@ -7,19 +7,15 @@ from models.sends import Send
 
 
 def sends_query(campaign_id: int, channel=None, status=None, recipient: str | None = None):
-    qs = Send.filter(campaign_id=campaign_id)
-    if channel:
-        qs = qs.filter(channel=channel)
-    if status:
-        qs = qs.filter(status=status)
-    if recipient and recipient.strip():
-        t = recipient.strip()
-        qs = qs.filter(Q(lead__name__icontains=t) | Q(lead__email__icontains=t) | Q(lead__phone__icontains=t))
-    return qs
+    return _narrowed(Send.filter(campaign_id=campaign_id), channel, status, recipient)
 
 
 def _filtered(campaign_ids: list[int], channel=None, status=None, recipient: str | None = None):
-    qs = Send.filter(campaign_id__in=campaign_ids)
+    return _narrowed(Send.filter(campaign_id__in=campaign_ids), channel, status, recipient)
+
+
+def _narrowed(qs, channel=None, status=None, recipient: str | None = None):
+    """The send log's filters: channel, status, recipient text (name, email or phone)."""
     if channel:
         qs = qs.filter(channel=channel)
     if status:

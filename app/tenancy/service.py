@@ -107,12 +107,7 @@ async def create_token(
     async with in_transaction():
         user = await User.get_or_none(organization_id=org_id, email=email)
         if user is None:
-            fields = {
-                "role": role,
-                "scope_kind": scope.kind,
-                "scope_zone_id": scope.id if scope.kind == UnitKind.ZONE else None,
-                "scope_center_id": scope.id if scope.kind == UnitKind.CENTER else None,
-            }
+            fields = _grant_columns(role, scope)
             if can_export is not None:
                 fields["can_export"] = can_export
             if user_name is not None:
@@ -135,6 +130,13 @@ async def token_create(principal: Principal, email: str, role: Role, scope_kind,
     scope = await resolve_unit(principal, scope_kind, scope_id, "scopeUnitId")
     principal.check_grant(role, scope, "scopeUnitId")
     return await create_token(principal.org_id, email, role, scope, issuer=principal, **kw)
+
+
+def _grant_columns(role: Role, scope: Unit) -> dict:
+    """A member's role and scope as User columns."""
+    return {"role": role, "scope_kind": scope.kind,
+            "scope_zone_id": scope.id if scope.kind == UnitKind.ZONE else None,
+            "scope_center_id": scope.id if scope.kind == UnitKind.CENTER else None}
 
 
 def _grant(user: User, scope: Unit) -> dict:
@@ -166,12 +168,7 @@ async def member_update(principal: Principal, member_id: int, *, role: Role | No
                                        scope_kind=UnitKind.ORGANIZATION).exclude(id=user.id).count()
             if others == 0:
                 raise DomainError(ErrorCode.LAST_OWNER, "the organization must keep an owner", "role")
-        fields = {
-            "role": new_role,
-            "scope_kind": new_scope.kind,
-            "scope_zone_id": new_scope.id if new_scope.kind == UnitKind.ZONE else None,
-            "scope_center_id": new_scope.id if new_scope.kind == UnitKind.CENTER else None,
-        }
+        fields = _grant_columns(new_role, new_scope)
         if can_export is not None:
             fields["can_export"] = can_export
         await User.filter(id=user.id).update(**fields)

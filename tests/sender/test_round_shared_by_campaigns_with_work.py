@@ -5,28 +5,14 @@ queued): one round of 50 queues 50 for the one with work (it used to get 50 // 2
 Campaign.sendQueue shows how many are waiting and since when.
 """
 
-import base64
 
 from app.sender.service import queue_batch
-from tests.helpers import create_campaign, make_leads, mutate
+from tests.helpers import make_leads
 from tests.sender.conftest import drain
 from tests.sender.conftest import test_campaigns as campaigns_of_this_test
+from tests.sender.test_sender import launch, pk
 
 QUEUE = "query($id:ID!){ campaign(id:$id){ status sendQueue{ ready oldestReadyAt } } }"
-
-
-def pk(gid: str) -> int:
-    return int(base64.b64decode(gid).decode().split(":")[1])
-
-
-async def _launch(gql, leads, **campaign):
-    c = await create_campaign(gql, **campaign)
-    d = await gql("mutation($c:ID!,$i:AudienceInput!){ audienceSet(campaignId:$c, input:$i){ userErrors{ code } } }",
-                  {"c": c["id"], "i": {"leadIds": [lead["id"] for lead in leads]}})
-    assert not d["audienceSet"]["userErrors"]
-    r = await mutate(gql, "campaignLaunch", c["id"])
-    assert not r["userErrors"], r
-    return c
 
 
 async def test_one_round_queues_the_full_batch_for_the_only_campaign_with_work(tenant):
@@ -36,17 +22,17 @@ async def test_one_round_queues_the_full_batch_for_the_only_campaign_with_work(t
     others = await make_leads(gql, 20)
     idle = []
     for i in range(10):  # LIVE, sent by an integrator: no jobs at all
-        idle.append(await _launch(gql, others[i:i + 1], channels=[{"channel": "EMAIL", "unitCost": "0",
+        idle.append(await launch(gql, others[i:i + 1], channels=[{"channel": "EMAIL", "unitCost": "0",
                                                              "provider": "integrator"}]))
     for i in range(10, 20):  # LIVE (ALWAYS_ON never completes), every job already queued
-        c = await _launch(gql, others[i:i + 1], type="ALWAYS_ON", channels=[{"channel": "EMAIL", "unitCost": "0"}])
+        c = await launch(gql, others[i:i + 1], type="ALWAYS_ON", channels=[{"channel": "EMAIL", "unitCost": "0"}])
         idle.append(c)
     await drain()  # the always-on ones queue their one message
     for c in idle:
         d = (await gql(QUEUE, {"id": c["id"]}))["campaign"]
         assert d["status"] == "LIVE" and d["sendQueue"] == {"ready": 0, "oldestReadyAt": None}
 
-    busy = await _launch(gql, leads, channels=[{"channel": "EMAIL", "unitCost": "0"}])
+    busy = await launch(gql, leads, channels=[{"channel": "EMAIL", "unitCost": "0"}])
     d = (await gql(QUEUE, {"id": busy["id"]}))["campaign"]
     assert d["sendQueue"]["ready"] == 100 and d["sendQueue"]["oldestReadyAt"] is not None
 
@@ -58,7 +44,7 @@ async def test_one_round_queues_the_full_batch_for_the_only_campaign_with_work(t
     assert d["sendQueue"]["ready"] == 50
 
     # With two campaigns with work, a share one cannot use goes to the other.
-    small = await _launch(gql, leads[:3], channels=[{"channel": "EMAIL", "unitCost": "0"}])
+    small = await launch(gql, leads[:3], channels=[{"channel": "EMAIL", "unitCost": "0"}])
     r = await queue_batch(40, campaign_ids=await campaigns_of_this_test())
     assert r.queued == 40
     assert (await gql(QUEUE, {"id": small["id"]}))["campaign"]["sendQueue"]["ready"] == 0

@@ -5,13 +5,13 @@ Hand-computed: a campaign of 8 recipients on SMS where 3 leads have no phone and
 (`sends(filter:{status: SKIPPED})`) and campaignKpis; a counter rebuild gives the same numbers.
 """
 
-import base64
 
 from app.db import execute
 from app.delivery import counters
-from tests.helpers import at, create_campaign, ingest, make_leads, mutate
+from tests.helpers import at, ingest, make_leads
 from tests.sender.conftest import drain
 from tests.wsclient import connect
+from tests.sender.test_sender import launch, pk
 
 SKIP_FIELDS = "generated skipped skippedByReason{ reason count }"
 VIEW = f"""query($id:ID!){{ campaign(id:$id){{
@@ -24,26 +24,12 @@ REPORT = """query($ids:[ID!]){ creditConsumption(filter:{campaignIds:$ids}){
 KPIS = f"""subscription($id: ID!) {{ campaignKpis(campaignId: $id) {{ totals {{ {SKIP_FIELDS} }} }} }}"""
 
 
-def pk(gid: str) -> int:
-    return int(base64.b64decode(gid).decode().split(":")[1])
-
-
-async def _launch(gql, leads, **campaign):
-    c = await create_campaign(gql, **campaign)
-    d = await gql("mutation($c:ID!,$i:AudienceInput!){ audienceSet(campaignId:$c, input:$i){ userErrors{ code } } }",
-                  {"c": c["id"], "i": {"leadIds": [lead["id"] for lead in leads]}})
-    assert not d["audienceSet"]["userErrors"]
-    r = await mutate(gql, "campaignLaunch", c["id"])
-    assert not r["userErrors"], r
-    return c
-
-
 async def test_skips_counted_listed_pushed_and_rebuilt(tenant, live_server):
     gql = tenant.gql
     with_phone = await make_leads(gql, 5, phone="+33600000000")
     without_phone = await make_leads(gql, 3)
     # One lead unsubscribes from SMS (reported by an integrator on another campaign).
-    other = await _launch(gql, [with_phone[0]], channels=[{"channel": "SMS", "unitCost": "0", "provider": "integrator"}])
+    other = await launch(gql, [with_phone[0]], channels=[{"channel": "SMS", "unitCost": "0", "provider": "integrator"}])
     r = await ingest(gql, [
         {"idempotencyKey": "u-sent", "externalId": "u1", "channel": "SMS", "type": "SENT", "occurredAt": at(1),
          "campaignId": other["id"], "leadId": with_phone[0]["id"]},
@@ -51,7 +37,7 @@ async def test_skips_counted_listed_pushed_and_rebuilt(tenant, live_server):
          "occurredAt": at(2)}])
     assert not r["rejected"], r
 
-    c = await _launch(gql, with_phone + without_phone,
+    c = await launch(gql, with_phone + without_phone,
                       channels=[{"channel": "SMS", "unitCost": "0.05", "creditsPerMessage": 1}])
     top = 'mutation{ creditsTopUp(source: SMS, amount: 100, reason:"test"){ userErrors{ code } } }'
     assert not (await gql(top))["creditsTopUp"]["userErrors"]
