@@ -137,15 +137,6 @@ async def fetch_models(model, query: str, params: list | tuple = ()) -> list:
     return _reader(model, postgres, get_use_tz(), True)(rows)
 
 
-async def fetch_rows(query: str, params: list | tuple = ()) -> list:
-    """Like `fetch`, as read-only mappings (`row["col"]`, `**row`): on PostgreSQL asyncpg's records as
-    they come (no dict copied per row), with Tortoise's translation of driver errors; on SQLite, dicts."""
-    client = conn()
-    if client.capabilities.dialect == "postgres" and hasattr(client, "_translate_exceptions"):
-        return await client._translate_exceptions(_records, sql(query), list(params))
-    return await client.execute_query_dict(sql(query), list(params))
-
-
 async def _records(client, query: str, values: list) -> list:
     async with client.acquire_connection() as connection:
         return await connection.fetch(query, *values)
@@ -588,8 +579,8 @@ async def _positional_rows(query: str, params) -> tuple[bool, list]:
 
 
 async def fetch_positional(query: str, params: list | tuple = ()) -> list:
-    """Like `fetch_rows`, rows read by position (`row[0]`, `tuple(row)`): asyncpg's records or
-    SQLite's rows as they come, no mapping built per row."""
+    """Like `fetch`, rows read by position (`row[0]`, `tuple(row)`): asyncpg's records (with Tortoise's
+    translation of driver errors) or SQLite's rows as they come, no mapping built per row."""
     return (await _positional_rows(query, params))[1]
 
 
