@@ -1,6 +1,7 @@
 """Pulse's own CPU per request for the peer reads, in process, without a network or a client.
 
     python -m bench.peer.inproc [--reads a,b,c] [--requests 2000] [--rounds 3] [--cprofile a]
+                                [--env PULSE_RESPONSE_CACHE_ENTRIES=10000]
 
 The app (`app.main.create_app`, production settings as `bench.peer` serves it) is called as an
 ASGI application with a ready-made scope, one request at a time; the figure is the process CPU
@@ -78,6 +79,7 @@ async def _run(args) -> int:
     url = "postgres://" + h.with_database(h.admin_url(), name).split("://", 1)[1]
     meta = await _meta(url)
     os.environ.update(pulse_env(url))
+    os.environ.update(dict(kv.split("=", 1) for kv in args.env))
     from app.main import create_app
     from app.settings import get_settings
 
@@ -121,6 +123,8 @@ def main(argv=None) -> int:
     p.add_argument("--cprofile", type=lambda s: s.split(","), default=[])
     p.add_argument("--sort", default="tottime")
     p.add_argument("--lines", type=int, default=45)
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting for the app, e.g. PULSE_RESPONSE_CACHE_ENTRIES=10000 (the hit path)")
     return asyncio.run(_run(p.parse_args(argv)))
 
 
