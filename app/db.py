@@ -591,3 +591,14 @@ async def fetch_light(model, query: str, params: list | tuple = ()) -> list:
     from tortoise.timezone import get_use_tz
 
     return _reader(model, postgres, get_use_tz(), False)(rows)
+
+
+async def fetch_objects_and_rows(model, query: str, params: list | tuple = (), *, light: bool = False) -> tuple[list, list]:
+    """`fetch_models` (or, `light`, `fetch_light`) of a statement whose first columns are
+    `select_columns(model, alias)` and whose further columns are something else (sums read with the
+    rows, say): the objects built from the first columns, and the rows as they came (read the further
+    columns by position, `row[len(model._meta.fields_db_projection) + i]`)."""
+    postgres, rows = await _positional_rows(query, params)
+    from tortoise.timezone import get_use_tz
+
+    return _reader(model, postgres, get_use_tz(), not light)(rows), rows

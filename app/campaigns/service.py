@@ -112,16 +112,26 @@ async def visible_campaign(principal: Principal, campaign_id: int) -> Campaign |
     return found[0] if found else None
 
 
-async def visible_campaigns_page(principal: Principal, limit: int, before_id: int | None = None) -> list[Campaign]:
+async def visible_campaigns_page(principal: Principal, limit: int, before_id: int | None = None, *,
+                                 light: bool = False) -> list:
     """The newest `limit` campaigns the principal sees (id < before_id): the same rows as
     `campaigns_query(principal).filter(id__lt=before_id).order_by("-id").limit(limit)`, by one fixed
-    statement (the unfiltered `campaigns` list; issue 15 item 2)."""
+    statement (the unfiltered `campaigns` list; issue 15 item 2). `light`: as `db.light_row_type`
+    rows (read only: same attributes and values, no model), for a caller that only reads them."""
+    query, params = visible_campaigns_page_sql(principal, limit, before_id)
+    if light:
+        return await db.fetch_light(Campaign, query, params)
+    return await db.fetch_models(Campaign, query, params)
+
+
+def visible_campaigns_page_sql(principal: Principal, limit: int, before_id: int | None = None) -> tuple[str, list]:
+    """The statement of `visible_campaigns_page` (every column of `db.select_columns(Campaign, 'c')`,
+    newest first) and its parameters: for a higher domain that reads the page with more (kpis)."""
     where, params = principal.scope.sql_filter("c")
     if before_id is not None:
         where, params = f"{where} AND c.id < ?", [*params, before_id]
-    return await db.fetch_models(
-        Campaign, f"SELECT {db.select_columns(Campaign, 'c')} FROM \"campaign\" c WHERE {where} ORDER BY c.id DESC LIMIT ?",
-        [*params, int(limit)])
+    return (f"SELECT {db.select_columns(Campaign, 'c')} FROM \"campaign\" c WHERE {where} ORDER BY c.id DESC LIMIT ?",
+            [*params, int(limit)])
 
 
 def in_visible_campaigns(model, principal: Principal, unit: Unit | None = None):
