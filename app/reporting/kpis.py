@@ -151,24 +151,26 @@ def _metrics_text(ids: str, read_channels: bool) -> str:
 
 
 async def campaigns_page_with_totals(principal: Principal, limit: int, before_id: int | None = None, *,
-                                     light: bool = False, skips: bool = False) -> tuple[list, dict[int, CampaignMetrics]]:
-    """A page of the campaigns list (`campaigns.visible_campaigns_page`: the same rows, models or
-    `light` rows) and each campaign's metrics totals, read by one statement: the page, and the counters
-    summed per campaign in SQL (not per channel and folded in Python). The totals are what
-    `metrics_for` answers for them, the skips per reason included when `skips` (one more statement:
-    only when they are asked for, else left empty); `by_channel` is None (not read): for a list whose
-    selection reads only the totals."""
-    page, params = visible_campaigns_page_sql(principal, limit, before_id)
-    objects, rows = await fetch_objects_and_rows(Campaign, _page_totals_text(page), params, light=light)
+                                     names: tuple[str, ...] | None = None,
+                                     skips: bool = False) -> tuple[list, dict[int, CampaignMetrics]]:
+    """A page of the campaigns list (`campaigns.visible_campaigns_page`: the same rows, models or, with
+    `names`, partial rows) and each campaign's metrics totals, read by one statement: the page, and
+    the counters summed per campaign in SQL (not per channel and folded in Python). The totals are
+    what `metrics_for` answers for them, the skips per reason included when `skips` (one more
+    statement: only when they are asked for, else left empty); `by_channel` is None (not read): for a
+    list whose selection reads only the totals."""
+    page, params = visible_campaigns_page_sql(principal, limit, before_id, names)
+    objects, rows = await fetch_objects_and_rows(Campaign, _page_totals_text(page), params, names=names)
     out = {}
-    first = len(Campaign._meta.fields_db_projection)
+    first = len(Campaign._meta.fields_db_projection) if names is None else len(names)
+    new, keys, setdict = object.__new__, _METRICS_KEYS, object.__setattr__
     for obj, row in zip(objects, rows):
-        totals = _new_metrics(Metrics)
-        values = totals.__dict__
-        values.update(zip(COUNTER_FIELDS, row[first:]))
-        for f in COUNTER_FIELDS:
-            if values[f] is None:  # no counter row: 0, as the fold starts
-                values[f] = 0
+        # Metrics(None) with the counters, built at once: channel (NULL), then the counters, in the
+        # dataclass's field order (what its __init__ assigns one by one).
+        values = dict(zip(keys, row[first:]))
+        values["skipped_by_reason"] = {}
+        totals = new(Metrics)
+        setdict(totals, "__dict__", values)
         out[obj.id] = CampaignMetrics(totals, None)
     if skips and out:
         rows = await fetch_positional(*_skips_sql(list(out)))
@@ -180,23 +182,17 @@ async def campaigns_page_with_totals(principal: Principal, limit: int, before_id
     return objects, out
 
 
-def _new_metrics(cls) -> Metrics:
-    """`Metrics(None)` without the dataclass's `__init__` (its attributes given at once, in its order)."""
-    m = object.__new__(cls)
-    m.__dict__.update(_EMPTY_METRICS, skipped_by_reason={})
-    return m
-
-
-_EMPTY_METRICS = {"channel": None, **{f: 0 for f in COUNTER_FIELDS}}
+_METRICS_KEYS = ("channel", *COUNTER_FIELDS)  # the columns after the campaign's in `_page_totals_text`
 
 
 @functools.lru_cache(maxsize=16)
 def _page_totals_text(page: str) -> str:
     # The page as a CTE (PostgreSQL materializes a CTE read twice: the page is read once), its
     # campaigns' counters summed per campaign (one index probe per campaign), joined back in page
-    # order; a campaign without counter rows gets NULLs (0 in Python). Integers on both dialects.
+    # order; a campaign without counter rows gets 0 (where the fold starts). Integers on both dialects.
     sums = ", ".join(f"CAST(SUM(s.{f}) AS BIGINT) AS {f}" for f in COUNTER_FIELDS)
-    return (f"WITH p AS ({page}) SELECT p.*, {', '.join(f't.{f}' for f in COUNTER_FIELDS)} FROM p LEFT JOIN "
+    return (f"WITH p AS ({page}) SELECT p.*, NULL AS channel, "
+            f"{', '.join(f'COALESCE(t.{f}, 0)' for f in COUNTER_FIELDS)} FROM p LEFT JOIN "
             f"(SELECT s.campaign_id, {sums} FROM send_counter s WHERE s.campaign_id IN (SELECT id FROM p) "
             "GROUP BY s.campaign_id) t ON t.campaign_id = p.id ORDER BY p.id DESC")
 

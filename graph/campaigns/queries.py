@@ -29,11 +29,11 @@ async def campaigns(self, info: Info, filter: Annotated[CampaignFilter | None, s
         if not first:
             rows = []
         elif shape.totals_only:  # the page and its metrics totals in one statement
-            rows, totals = await kpis.campaigns_page_with_totals(p, first + 1, after_id, light=shape.light,
+            rows, totals = await kpis.campaigns_page_with_totals(p, first + 1, after_id, names=shape.names,
                                                                   skips=shape.skips)
         else:
-            rows = await visible_campaigns_page(p, first + 1, after_id, light=shape.light)
-        connection = page_of(rows, first, after_id, Campaign.of, campaigns_query(p).count)
+            rows = await visible_campaigns_page(p, first + 1, after_id, names=shape.names)
+        connection = page_of(rows, first, after_id, Campaign.of, lambda: campaigns_query(p).count())
         # The page's campaigns; the row past the page only tells hasNextPage: membership and order (ids
         # and scope) move with the organization's version F only (campaign creation and deletion).
         note_campaigns(info, (r.id for r in rows[:first]))

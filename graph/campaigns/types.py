@@ -106,9 +106,28 @@ def _missing():
 
 
 def _campaign_metrics(data: kpis.CampaignMetrics, currency: str) -> CampaignMetrics:
+    # The objects' attributes given at once, in their dataclasses' field order — what their __init__
+    # assigns one by one (`_campaign_metrics_built`; test_metrics_objects_are_what_the_dataclasses_build).
     # by_channel None: only the totals were read (attach_totals) — the list's selection has no
     # byChannel (list_shape); were it completed all the same, the null in a non-null field would be
     # an error in the answer, never a silent empty list.
+    totals = _new(ChannelMetrics)
+    _set(totals, "__dict__", {"m": data.totals, "currency": currency})
+    if data.by_channel is None:
+        by_channel = None
+    else:
+        by_channel = []
+        for x in data.by_channel:
+            one = _new(ChannelMetrics)
+            _set(one, "__dict__", {"m": x, "currency": currency})
+            by_channel.append(one)
+    metrics = _new(CampaignMetrics)
+    _set(metrics, "__dict__", {"totals": totals, "by_channel": by_channel})
+    return metrics
+
+
+def _campaign_metrics_built(data: kpis.CampaignMetrics, currency: str) -> CampaignMetrics:
+    """`_campaign_metrics` through the dataclasses' own __init__ (the reference it is tested against)."""
     return CampaignMetrics(totals=ChannelMetrics(m=data.totals, currency=currency),
                            by_channel=None if data.by_channel is None else
                            [ChannelMetrics(m=x, currency=currency) for x in data.by_channel])
@@ -139,12 +158,22 @@ async def attach_totals(info: Info, campaigns: list["Campaign"], found: dict[int
         campaign.metrics_ = (found[campaign.m.id], currency)
 
 
-# Fields of Campaign whose resolvers read only attributes of `m` (or pass its ids to loaders): a list
-# whose nodes select nothing else may hold `db.light_row_type` rows instead of models (list_shape).
-LIGHT_FIELDS = frozenset((
-    "__typename", "id", "name", "description", "type", "status", "statusReason", "audienceSize", "reach",
-    "controlSize", "controlGroupPercent", "goal", "attribution", "startAt", "endAt", "createdAt", "updatedAt",
-    "launchedAt", "clonedFromId", "metrics", "createdFrom", "channels", "sendQueue", "sends"))
+# Fields of Campaign whose resolvers read only attributes of `m` (or pass its ids to loaders), and
+# the attributes each reads: a list whose nodes select nothing else holds `db.partial_row_type` rows of
+# those attributes (and `id`, `organization_id`: the list and the metrics read them) instead of models
+# (list_shape). A resolver changed to read another attribute must say so here (a missing one raises
+# AttributeError: an error in the answer, never a wrong value; test_list_totals checks every field
+# alone against the models' answer).
+LIGHT_FIELDS: dict[str, tuple[str, ...]] = {
+    "__typename": (), "id": (), "name": ("name",), "description": ("description",), "type": ("type",),
+    "status": ("status",), "statusReason": ("status_reason",), "audienceSize": ("audience_size",),
+    "reach": ("reach",), "controlSize": ("control_size",), "controlGroupPercent": ("control_group_percent",),
+    "goal": ("goal_type", "goal_key"),
+    "attribution": ("view_window_hours", "goal_window_hours", "goal_after_view_window_hours"),
+    "startAt": ("start_at",), "endAt": ("end_at",), "createdAt": ("created_at",), "updatedAt": ("updated_at",),
+    "launchedAt": ("launched_at",), "clonedFromId": ("cloned_from_id",), "metrics": (),
+    "createdFrom": ("owner_kind", "zone_id", "center_id"), "channels": (), "sendQueue": (), "sends": ()}
+_ALWAYS = ("id", "organization_id")
 
 
 @dataclass(frozen=True)
@@ -153,7 +182,7 @@ class ListShape:
     metrics: bool  # edges.node.metrics is selected
     totals_only: bool  # … and not its byChannel: the totals can be summed in SQL with the page
     skips: bool  # … and metrics.totals.skippedByReason is selected
-    light: bool  # the nodes select only LIGHT_FIELDS
+    names: tuple[str, ...] | None  # the nodes select only LIGHT_FIELDS: the attributes they read (else None)
 
 
 _SHAPES: dict = {}  # ids of the field's nodes -> (the nodes, ListShape)
@@ -207,8 +236,10 @@ def _list_shape(raw) -> ListShape:
     metrics = "metrics" in names
     by_channel = any(f.name.value == "byChannel" for f in fields(metrics_sets))
     skips = any(f.name.value == "skippedByReason" for f in fields(under(metrics_sets, "totals")))
-    return ListShape(metrics=metrics, totals_only=metrics and not by_channel, skips=skips,
-                     light=names <= LIGHT_FIELDS)
+    light = None
+    if names <= LIGHT_FIELDS.keys():
+        light = tuple(dict.fromkeys((*_ALWAYS, *(a for n in sorted(names) for a in LIGHT_FIELDS[n]))))
+    return ListShape(metrics=metrics, totals_only=metrics and not by_channel, skips=skips, names=light)
 
 
 @node_type("Campaign")

@@ -99,13 +99,13 @@ def spy(monkeypatch):
     seen = []
     with_totals, page = kpis.campaigns_page_with_totals, service.visible_campaigns_page
 
-    async def page_with_totals(*args, light=False, skips=False):
-        seen.append(("totals", light, skips))
-        return await with_totals(*args, light=light, skips=skips)
+    async def page_with_totals(*args, names=None, skips=False):
+        seen.append(("totals", names is not None, skips))
+        return await with_totals(*args, names=names, skips=skips)
 
-    async def plain_page(*args, light=False):
-        seen.append(("page", light, None))
-        return await page(*args, light=light)
+    async def plain_page(*args, names=None):
+        seen.append(("page", names is not None, None))
+        return await page(*args, names=names)
 
     monkeypatch.setattr(queries.kpis, "campaigns_page_with_totals", page_with_totals)
     monkeypatch.setattr(queries, "visible_campaigns_page", plain_page)
@@ -153,8 +153,8 @@ async def test_every_selection_shape_answers_what_the_general_path_answers(tenan
 
 async def test_totals_with_the_page_are_the_totals_metrics_for_folds(tenant):
     """The domain function itself: for every campaign of the page, `campaigns_page_with_totals`'s totals
-    equal `metrics_for`'s (the whole Metrics: every counter and the skips per reason), models and light
-    rows hold the same attributes, and the page is `visible_campaigns_page`'s."""
+    equal `metrics_for`'s (the whole Metrics: every counter and the skips per reason), models and partial
+    rows hold the same values (partial rows nothing else), and the page is `visible_campaigns_page`'s."""
     from app.campaigns.service import visible_campaigns_page
     from app.reporting import kpis
     from app.tenancy.access import authenticate
@@ -166,23 +166,61 @@ async def test_totals_with_the_page_are_the_totals_metrics_for_folds(tenant):
     principal = await authenticate(tenant.gql.token)
     general = await kpis.metrics_for(ids)
     page = await visible_campaigns_page(principal, 10)
-    for light in (False, True):
+    every = tuple(Campaign._meta.fields_db_projection)
+    for names in (None, every, ("id", "organization_id"), ("name", "id", "start_at", "status", "organization_id")):
         for skips in (False, True):
-            rows, found = await kpis.campaigns_page_with_totals(principal, 10, None, light=light, skips=skips)
+            rows, found = await kpis.campaigns_page_with_totals(principal, 10, None, names=names, skips=skips)
             assert [r.id for r in rows] == [m.id for m in page] == sorted(ids, reverse=True)
+            assert rows == await visible_campaigns_page(principal, 10, names=names) if names is None else True
             for row, model in zip(rows, page):
-                assert isinstance(row, Campaign) != light
-                assert {n: getattr(row, n) for n in Campaign._meta.fields_db_projection} == \
-                       {n: getattr(model, n) for n in Campaign._meta.fields_db_projection}
+                assert isinstance(row, Campaign) == (names is None)
+                for name in names or every:
+                    a, b = getattr(row, name), getattr(model, name)
+                    assert (a, type(a)) == (b, type(b)), name
+                if names is not None:
+                    for other in set(every) - set(names):
+                        with pytest.raises(AttributeError):
+                            getattr(row, other)
                 want = general[row.id].totals
                 if not skips:
                     want.__dict__ = {**want.__dict__, "skipped_by_reason": {}}
                 assert found[row.id].totals == want and found[row.id].by_channel is None
+                assert list(vars(found[row.id].totals)) == list(vars(want))
                 if skips and row.id in ids[:3]:
                     assert found[row.id].totals.skipped_by_reason
                 general = await kpis.metrics_for(ids)
     rows, found = await kpis.campaigns_page_with_totals(principal, 2, ids[2])
     assert [r.id for r in rows] == [ids[1], ids[0]] and set(found) == {ids[0], ids[1]}
+
+
+async def test_each_light_field_alone_answers_what_the_models_answer(tenant, spy):
+    """Every field that partial rows serve (`LIGHT_FIELDS`), selected alone (so that no other field's
+    attributes make up for a missing one), with and without the totals, answers what the models answer;
+    launched, cloned, goal-holding and center-owned campaigns included."""
+    from graph.campaigns.types import LIGHT_FIELDS
+    from tests.helpers import launched_campaign
+
+    gql = tenant.gql
+    zone = await tenant.zone()
+    center = await tenant.center(zone)
+    await _campaigns(gql, 1, ownerUnitId=center, startAt="2031-01-01T10:00:00Z", endAt="2031-02-01T10:00:00Z",
+                     goal={"type": "LEAD", "key": "signup"})
+    launched, _leads = await launched_campaign(gql, n_leads=2)
+    await gql("mutation($id: ID!) { campaignPause(id: $id) { userErrors { code } } }", {"id": launched["id"]})
+    cloned = await gql("mutation($id: ID!) { campaignClone(id: $id) { campaign { id } userErrors { code } } }",
+                       {"id": launched["id"]})
+    assert cloned["campaignClone"]["campaign"], cloned
+    sub = {"goal": "{ type key }", "attribution": "{ viewWindowHours goalWindowHours goalAfterViewWindowHours }",
+           "metrics": "{ totals { sent } }", "createdFrom": "{ __typename id kind name }",
+           "channels": "{ channel enabled unitCost { amount currency } creditsPerMessage provider }",
+           "sendQueue": "{ ready oldestReadyAt }", "sends": "(first: 1) { totalCount edges { node { id } } }"}
+    for name in LIGHT_FIELDS:
+        for extra in ("", " metrics { totals { delivered } }"):
+            spy.clear()
+            answer = await _same(gql, f"edges {{ node {{ {name} {sub.get(name, '')}{extra} }} }}", "first: 10")
+            assert spy[0][1] is True, name  # partial rows
+            assert answer.count(b'"node"') >= 3, (name, answer)
+    assert b'"PAUSED"' in await _same(gql, "edges { node { status statusReason clonedFromId } }", "first: 10")
 
 
 async def test_a_center_scoped_member_sees_only_its_campaigns_through_the_fast_paths(tenant, spy):
@@ -222,6 +260,34 @@ async def test_campaign_objects_are_what_the_dataclass_builds(tenant):
     assert rows and models and not hasattr(Campaign, "__post_init__")
     assert [f.name for f in dataclasses.fields(Campaign) if f.init and f.name in vars(Campaign.built(rows[0]))] \
         == list(vars(Campaign.of(rows[0])))
-    for m in [*rows, *models]:
+    partial = await db.fetch_partial(CampaignModel, ("id", "organization_id"),
+                                     f'SELECT {db.select_columns_of(CampaignModel, "c", ("id", "organization_id"))} '
+                                     'FROM "campaign" c')
+    for m in [*rows, *models, *partial]:
         fast, reference = Campaign.of(m), Campaign.built(m)
         assert type(fast) is type(reference) and list(vars(fast).items()) == list(vars(reference).items())
+
+
+async def test_metrics_objects_are_what_the_dataclasses_build(tenant):
+    """`_campaign_metrics` builds the GraphQL CampaignMetrics and ChannelMetrics with their attributes
+    given at once: the same attributes, in the same order, as their dataclasses' own __init__, with
+    per-channel metrics and without (totals read with the page)."""
+    from app.reporting import kpis
+    from graph.campaigns.types import _campaign_metrics, _campaign_metrics_built
+    from graph.core import decode_id
+
+    ids = [decode_id(i, "Campaign") for i in await _campaigns(tenant.gql, 2)]
+    await _counters(ids, seed=4)
+    found = await kpis.metrics_for(ids)
+    cases = [*found.values(), *(kpis.CampaignMetrics(m.totals, None) for m in found.values())]
+    assert any(c.by_channel for c in cases) and any(c.by_channel is None for c in cases)
+
+    def attributes(obj):
+        if isinstance(obj, list):
+            return [attributes(x) for x in obj]
+        if hasattr(obj, "__dict__") and type(obj).__module__.startswith("graph."):
+            return type(obj), [(k, attributes(v)) for k, v in vars(obj).items()]
+        return obj
+
+    for data in cases:
+        assert attributes(_campaign_metrics(data, "EUR")) == attributes(_campaign_metrics_built(data, "EUR"))
