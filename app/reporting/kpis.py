@@ -6,6 +6,7 @@ in the transactions that change them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -163,15 +164,10 @@ async def campaigns_page_with_totals(principal: Principal, limit: int, before_id
     objects, rows = await fetch_objects_and_rows(Campaign, _page_totals_text(page), params, names=names)
     out = {}
     first = len(Campaign._meta.fields_db_projection) if names is None else len(names)
-    new, keys, setdict = object.__new__, _METRICS_KEYS, object.__setattr__
     for obj, row in zip(objects, rows):
-        # Metrics(None) with the counters, built at once: channel (NULL), then the counters, in the
-        # dataclass's field order (what its __init__ assigns one by one).
-        values = dict(zip(keys, row[first:]))
-        values["skipped_by_reason"] = {}
-        totals = new(Metrics)
-        setdict(totals, "__dict__", values)
-        out[obj.id] = CampaignMetrics(totals, None)
+        # The columns after the campaign's are the counters, in COUNTER_FIELDS order: Metrics's own
+        # field order after `channel` (checked below), given positionally.
+        out[obj.id] = CampaignMetrics(Metrics(None, *row[first:]), None)
     if skips and out:
         rows = await fetch_positional(*_skips_sql(list(out)))
         for cid, reason, n in rows:
@@ -182,7 +178,8 @@ async def campaigns_page_with_totals(principal: Principal, limit: int, before_id
     return objects, out
 
 
-_METRICS_KEYS = ("channel", *COUNTER_FIELDS)  # the columns after the campaign's in `_page_totals_text`
+# `campaigns_page_with_totals` gives a row's counters to Metrics positionally.
+assert tuple(f.name for f in dataclasses.fields(Metrics))[1:len(COUNTER_FIELDS) + 1] == COUNTER_FIELDS
 
 
 @functools.lru_cache(maxsize=16)
@@ -191,7 +188,7 @@ def _page_totals_text(page: str) -> str:
     # campaigns' counters summed per campaign (one index probe per campaign), joined back in page
     # order; a campaign without counter rows gets 0 (where the fold starts). Integers on both dialects.
     sums = ", ".join(f"CAST(SUM(s.{f}) AS BIGINT) AS {f}" for f in COUNTER_FIELDS)
-    return (f"WITH p AS ({page}) SELECT p.*, NULL AS channel, "
+    return (f"WITH p AS ({page}) SELECT p.*, "
             f"{', '.join(f'COALESCE(t.{f}, 0)' for f in COUNTER_FIELDS)} FROM p LEFT JOIN "
             f"(SELECT s.campaign_id, {sums} FROM send_counter s WHERE s.campaign_id IN (SELECT id FROM p) "
             "GROUP BY s.campaign_id) t ON t.campaign_id = p.id ORDER BY p.id DESC")

@@ -106,23 +106,27 @@ def _missing():
 
 
 def _campaign_metrics(data: kpis.CampaignMetrics, currency: str) -> CampaignMetrics:
-    # The objects' attributes given at once, in their dataclasses' field order — what their __init__
-    # assigns one by one (`_campaign_metrics_built`; test_metrics_objects_are_what_the_dataclasses_build).
+    # The objects' attributes set directly, in their dataclasses' field order — what their __init__
+    # assigns (`_campaign_metrics_built`; test_metrics_objects_are_what_the_dataclasses_build), without
+    # its keyword handling.
     # by_channel None: only the totals were read (attach_totals) — the list's selection has no
     # byChannel (list_shape); were it completed all the same, the null in a non-null field would be
     # an error in the answer, never a silent empty list.
     totals = _new(ChannelMetrics)
-    _set(totals, "__dict__", {"m": data.totals, "currency": currency})
+    totals.m = data.totals
+    totals.currency = currency
     if data.by_channel is None:
         by_channel = None
     else:
         by_channel = []
         for x in data.by_channel:
             one = _new(ChannelMetrics)
-            _set(one, "__dict__", {"m": x, "currency": currency})
+            one.m = x
+            one.currency = currency
             by_channel.append(one)
     metrics = _new(CampaignMetrics)
-    _set(metrics, "__dict__", {"totals": totals, "by_channel": by_channel})
+    metrics.totals = totals
+    metrics.by_channel = by_channel
     return metrics
 
 
@@ -410,10 +414,13 @@ class Campaign(Node):
 
     @staticmethod
     def of(m: mc.Campaign) -> "Campaign":
-        # The instance's attributes given at once, in the dataclass's field order — what its __init__
-        # assigns one by one (`built`; test_campaign_objects_are_what_the_dataclass_builds).
+        # The instance's attributes set directly, in the dataclass's field order — what its __init__
+        # assigns (`built`; test_campaign_objects_are_what_the_dataclass_builds), without its keyword
+        # handling.
         campaign = _new(Campaign)
-        _set(campaign, "__dict__", {"id": to_global_id("Campaign", m.id), "m": m, "metrics_": None})
+        campaign.id = to_global_id("Campaign", m.id)
+        campaign.m = m
+        campaign.metrics_ = None
         return campaign
 
     @staticmethod
@@ -422,4 +429,4 @@ class Campaign(Node):
         return Campaign(id=to_global_id("Campaign", m.id), m=m)
 
 
-_new, _set = object.__new__, object.__setattr__
+_new = object.__new__
