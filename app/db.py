@@ -591,3 +591,84 @@ async def fetch_light(model, query: str, params: list | tuple = ()) -> list:
     from tortoise.timezone import get_use_tz
 
     return _reader(model, postgres, get_use_tz(), False)(rows)
+
+
+async def fetch_objects_and_rows(model, query: str, params: list | tuple = (), *, light: bool = False,
+                                 names: tuple[str, ...] | None = None) -> tuple[list, list]:
+    """`fetch_models` (or, `light`, `fetch_light`; or, `names`, `fetch_partial`) of a statement whose
+    first columns are `select_columns(model, alias)` (or `select_columns_of(model, alias, names)`) and
+    whose further columns are something else (sums read with the rows, say): the objects built from
+    the first columns, and the rows as they came (read the further columns by position, after
+    `len(names or model._meta.fields_db_projection)`)."""
+    postgres, rows = await _positional_rows(query, params)
+    from tortoise.timezone import get_use_tz
+
+    if names is not None:
+        return _partial_reader(model, tuple(names), postgres, get_use_tz())(rows), rows
+    return _reader(model, postgres, get_use_tz(), not light)(rows), rows
+
+
+# ------------------------------------------------------------- partial light rows
+
+def select_columns_of(model, alias: str, names) -> str:
+    """The columns of these attributes of `model` (`campaign_id` for a foreign key), in that order, as
+    `alias."col"`: the row `fetch_partial` builds its objects from."""
+    projection = model._meta.fields_db_projection
+    return ", ".join(f'{alias}."{projection[name]}"' for name in names)
+
+
+def partial_row_type(model, names) -> type:
+    """A `light_row_type` holding only the attributes `names` (read only; `pk` when the primary key is
+    among them). Reading another attribute raises AttributeError: for a caller that knows what it
+    reads (the campaigns list, from its GraphQL selection)."""
+    return _partial_types(model, tuple(names))
+
+
+@functools.lru_cache(maxsize=64)
+def _partial_types(model, names: tuple[str, ...]):
+    meta = model._meta
+    pk_name = meta.pk_attr
+    ns = {"__slots__": names, "__module__": __name__, "_model": model, "_names": names,
+          "__repr__": lambda self: f"<{model.__name__} partial row {getattr(self, pk_name, '?')}>"}
+    if pk_name in names:
+        ns["pk"] = property(lambda self: getattr(self, pk_name))
+    return type(f"{model.__name__}PartialRow", (), ns)
+
+
+async def fetch_partial(model, names, query: str, params: list | tuple = ()) -> list:
+    """`partial_row_type(model, names)` objects from a statement selecting `select_columns_of(model,
+    alias, names)`, each value converted as `fetch_light` converts it (Tortoise's conversions)."""
+    postgres, rows = await _positional_rows(query, params)
+    from tortoise.timezone import get_use_tz
+
+    return _partial_reader(model, tuple(names), postgres, get_use_tz())(rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _partial_reader(model, names: tuple[str, ...], postgres: bool, use_tz: bool):
+    """`_reader`'s light rows for the columns of `names` only (by position, in that order): the same
+    generated straight-line code and the same conversions (`_converters`)."""
+    from tortoise import timezone as ttz
+
+    conversions = _converters(model, postgres, use_tz)
+    env = {"make_aware": ttz.make_aware, "cls": _partial_types(model, names), "new": object.__new__}
+
+    def expr(i: int, name: str) -> str:
+        conv, v = conversions[name], f"r[{i}]"
+        if conv is None:
+            return v
+        env[f"k{i}"] = conv[1]
+        if conv[0] == "type":
+            return f"(None if (x := {v}) is None else k{i}(x))"
+        if conv[0] == "enum":
+            env[f"m{i}"] = conv[1]._value2member_map_
+            return f"(None if (x := {v}) is None else (m{i}.get(x) or k{i}(x)))"
+        if conv[0] == "dt":
+            return f"(None if (x := {v}) is None else (make_aware(x) if x.tzinfo is None else x.astimezone(k{i})))"
+        return f"k{i}({v})"
+
+    lines = ["def read(rows):", "    out = []", "    add = out.append", "    for r in rows:", "        o = new(cls)"]
+    lines += [f"        o.{name} = {expr(i, name)}" for i, name in enumerate(names)]
+    lines += ["        add(o)", "    return out"]
+    exec("\n".join(lines), env)  # noqa: S102 — generated from the model's own field names only
+    return env["read"]

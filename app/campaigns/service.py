@@ -112,16 +112,30 @@ async def visible_campaign(principal: Principal, campaign_id: int) -> Campaign |
     return found[0] if found else None
 
 
-async def visible_campaigns_page(principal: Principal, limit: int, before_id: int | None = None) -> list[Campaign]:
+async def visible_campaigns_page(principal: Principal, limit: int, before_id: int | None = None, *,
+                                 names: tuple[str, ...] | None = None) -> list:
     """The newest `limit` campaigns the principal sees (id < before_id): the same rows as
     `campaigns_query(principal).filter(id__lt=before_id).order_by("-id").limit(limit)`, by one fixed
-    statement (the unfiltered `campaigns` list; issue 15 item 2)."""
+    statement (the unfiltered `campaigns` list; issue 15 item 2). With `names` (attribute names, `id`
+    among them), `db.partial_row_type` rows holding only those attributes, with the same values: for
+    a caller that reads nothing else (read only, no model)."""
+    query, params = visible_campaigns_page_sql(principal, limit, before_id, names)
+    if names is not None:
+        return await db.fetch_partial(Campaign, names, query, params)
+    return await db.fetch_models(Campaign, query, params)
+
+
+def visible_campaigns_page_sql(principal: Principal, limit: int, before_id: int | None = None,
+                               names: tuple[str, ...] | None = None) -> tuple[str, list]:
+    """The statement of `visible_campaigns_page` (the columns of `db.select_columns(Campaign, 'c')`, or
+    of `db.select_columns_of(Campaign, 'c', names)`; newest first) and its parameters: for a higher
+    domain that reads the page with more (kpis)."""
     where, params = principal.scope.sql_filter("c")
     if before_id is not None:
         where, params = f"{where} AND c.id < ?", [*params, before_id]
-    return await db.fetch_models(
-        Campaign, f"SELECT {db.select_columns(Campaign, 'c')} FROM \"campaign\" c WHERE {where} ORDER BY c.id DESC LIMIT ?",
-        [*params, int(limit)])
+    columns = db.select_columns(Campaign, "c") if names is None else db.select_columns_of(Campaign, "c", names)
+    return (f"SELECT {columns} FROM \"campaign\" c WHERE {where} ORDER BY c.id DESC LIMIT ?",
+            [*params, int(limit)])
 
 
 def in_visible_campaigns(model, principal: Principal, unit: Unit | None = None):

@@ -6,14 +6,16 @@ in the transactions that change them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from app.billing.budget import logged_spend_by_campaign, logged_spend_by_channel
-from app.db import fetch, fetch_positional, in_list, snapshot
-from app.tenancy.access import Unit
+from app.campaigns.service import visible_campaigns_page_sql
+from app.db import fetch, fetch_objects_and_rows, fetch_positional, in_list, snapshot
+from app.tenancy.access import Principal, Unit
 from app.core.money import ratio
 from models.campaigns import Campaign
 from models.enums import CampaignStatus, Channel, UnitKind
@@ -147,6 +149,55 @@ def _metrics_text(ids: str, read_channels: bool) -> str:
     if read_channels:
         parts.append(f"SELECT 'c', campaign_id, channel, NULL, id, {nulls} FROM campaign_channel WHERE {ids}")
     return " UNION ALL ".join(parts) + " ORDER BY kind, ord"
+
+
+async def campaigns_page_with_totals(principal: Principal, limit: int, before_id: int | None = None, *,
+                                     names: tuple[str, ...] | None = None,
+                                     skips: bool = False) -> tuple[list, dict[int, CampaignMetrics]]:
+    """A page of the campaigns list (`campaigns.visible_campaigns_page`: the same rows, models or, with
+    `names`, partial rows) and each campaign's metrics totals, read by one statement: the page, and
+    the counters summed per campaign in SQL (not per channel and folded in Python). The totals are
+    what `metrics_for` answers for them, the skips per reason included when `skips` (one more
+    statement: only when they are asked for, else left empty); `by_channel` is None (not read): for a
+    list whose selection reads only the totals."""
+    page, params = visible_campaigns_page_sql(principal, limit, before_id, names)
+    objects, rows = await fetch_objects_and_rows(Campaign, _page_totals_text(page), params, names=names)
+    out = {}
+    first = len(Campaign._meta.fields_db_projection) if names is None else len(names)
+    for obj, row in zip(objects, rows):
+        # The columns after the campaign's are the counters, in COUNTER_FIELDS order: Metrics's own
+        # field order after `channel` (checked below), given positionally.
+        out[obj.id] = CampaignMetrics(Metrics(None, *row[first:]), None)
+    if skips and out:
+        rows = await fetch_positional(*_skips_sql(list(out)))
+        for cid, reason, n in rows:
+            n = int(n or 0)
+            if n:
+                by = out[cid].totals.skipped_by_reason
+                by[reason] = by.get(reason, 0) + n
+    return objects, out
+
+
+# `campaigns_page_with_totals` gives a row's counters to Metrics positionally.
+assert tuple(f.name for f in dataclasses.fields(Metrics))[1:len(COUNTER_FIELDS) + 1] == COUNTER_FIELDS
+
+
+@functools.lru_cache(maxsize=16)
+def _page_totals_text(page: str) -> str:
+    # The page as a CTE (PostgreSQL materializes a CTE read twice: the page is read once), its
+    # campaigns' counters summed per campaign (one index probe per campaign), joined back in page
+    # order; a campaign without counter rows gets 0 (where the fold starts). Integers on both dialects.
+    sums = ", ".join(f"CAST(SUM(s.{f}) AS BIGINT) AS {f}" for f in COUNTER_FIELDS)
+    return (f"WITH p AS ({page}) SELECT p.*, "
+            f"{', '.join(f'COALESCE(t.{f}, 0)' for f in COUNTER_FIELDS)} FROM p LEFT JOIN "
+            f"(SELECT s.campaign_id, {sums} FROM send_counter s WHERE s.campaign_id IN (SELECT id FROM p) "
+            "GROUP BY s.campaign_id) t ON t.campaign_id = p.id ORDER BY p.id DESC")
+
+
+def _skips_sql(campaign_ids: list[int]) -> tuple[str, list]:
+    ids, params = in_list("campaign_id", campaign_ids)
+    return (f"SELECT campaign_id, reason, CAST(SUM(skipped) AS BIGINT) FROM skip_counter WHERE {ids} "
+            "GROUP BY campaign_id, reason", params)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any, Awaitable, Callable
 
 import strawberry
@@ -105,8 +106,35 @@ def _missing():
 
 
 def _campaign_metrics(data: kpis.CampaignMetrics, currency: str) -> CampaignMetrics:
+    # The objects' attributes set directly, in their dataclasses' field order — what their __init__
+    # assigns (`_campaign_metrics_built`; test_metrics_objects_are_what_the_dataclasses_build), without
+    # its keyword handling.
+    # by_channel None: only the totals were read (attach_totals) — the list's selection has no
+    # byChannel (list_shape); were it completed all the same, the null in a non-null field would be
+    # an error in the answer, never a silent empty list.
+    totals = _new(ChannelMetrics)
+    totals.m = data.totals
+    totals.currency = currency
+    if data.by_channel is None:
+        by_channel = None
+    else:
+        by_channel = []
+        for x in data.by_channel:
+            one = _new(ChannelMetrics)
+            one.m = x
+            one.currency = currency
+            by_channel.append(one)
+    metrics = _new(CampaignMetrics)
+    metrics.totals = totals
+    metrics.by_channel = by_channel
+    return metrics
+
+
+def _campaign_metrics_built(data: kpis.CampaignMetrics, currency: str) -> CampaignMetrics:
+    """`_campaign_metrics` through the dataclasses' own __init__ (the reference it is tested against)."""
     return CampaignMetrics(totals=ChannelMetrics(m=data.totals, currency=currency),
-                           by_channel=[ChannelMetrics(m=x, currency=currency) for x in data.by_channel])
+                           by_channel=None if data.by_channel is None else
+                           [ChannelMetrics(m=x, currency=currency) for x in data.by_channel])
 
 
 async def prefetch_metrics(info: Info, campaigns: list["Campaign"]) -> None:
@@ -119,6 +147,103 @@ async def prefetch_metrics(info: Info, campaigns: list["Campaign"]) -> None:
     currencies = {org: await org_currency(info, org) for org in {c.m.organization_id for c in campaigns}}
     for campaign, data in zip(campaigns, found):
         campaign.metrics_ = (data, currencies[campaign.m.organization_id])
+
+
+async def attach_totals(info: Info, campaigns: list["Campaign"], found: dict[int, kpis.CampaignMetrics]) -> None:
+    """Give a page of campaigns the metrics totals read with the page (`kpis.campaigns_page_with_totals`,
+    when `list_shape` says the selection reads only `metrics.totals`): each `metrics` then answers
+    synchronously, as after `prefetch_metrics`."""
+    currencies: dict[int, str] = {}
+    for campaign in campaigns:
+        org = campaign.m.organization_id
+        currency = currencies.get(org)
+        if currency is None:
+            currency = currencies[org] = await org_currency(info, org)
+        campaign.metrics_ = (found[campaign.m.id], currency)
+
+
+# Fields of Campaign whose resolvers read only attributes of `m` (or pass its ids to loaders), and
+# the attributes each reads: a list whose nodes select nothing else holds `db.partial_row_type` rows of
+# those attributes (and `id`, `organization_id`: the list and the metrics read them) instead of models
+# (list_shape). A resolver changed to read another attribute must say so here (a missing one raises
+# AttributeError: an error in the answer, never a wrong value; test_list_totals checks every field
+# alone against the models' answer).
+LIGHT_FIELDS: dict[str, tuple[str, ...]] = {
+    "__typename": (), "id": (), "name": ("name",), "description": ("description",), "type": ("type",),
+    "status": ("status",), "statusReason": ("status_reason",), "audienceSize": ("audience_size",),
+    "reach": ("reach",), "controlSize": ("control_size",), "controlGroupPercent": ("control_group_percent",),
+    "goal": ("goal_type", "goal_key"),
+    "attribution": ("view_window_hours", "goal_window_hours", "goal_after_view_window_hours"),
+    "startAt": ("start_at",), "endAt": ("end_at",), "createdAt": ("created_at",), "updatedAt": ("updated_at",),
+    "launchedAt": ("launched_at",), "clonedFromId": ("cloned_from_id",), "metrics": (),
+    "createdFrom": ("owner_kind", "zone_id", "center_id"), "channels": (), "sendQueue": (), "sends": ()}
+_ALWAYS = ("id", "organization_id")
+
+
+@dataclass(frozen=True)
+class ListShape:
+    """What the selection of a `campaigns` field needs from its page (`list_shape`)."""
+    metrics: bool  # edges.node.metrics is selected
+    totals_only: bool  # … and not its byChannel: the totals can be summed in SQL with the page
+    skips: bool  # … and metrics.totals.skippedByReason is selected
+    names: tuple[str, ...] | None  # the nodes select only LIGHT_FIELDS: the attributes they read (else None)
+
+
+_SHAPES: dict = {}  # ids of the field's nodes -> (the nodes, ListShape)
+
+
+def list_shape(info: Info) -> ListShape:
+    """The `ListShape` of the current `campaigns` field, from its selection through fragments (named
+    and inline) and aliases. Directives are not evaluated: a field under @skip/@include counts as
+    selected — it may only make the read wider than needed, never narrower. It depends on the
+    document only (its nodes; the fragments are the same document's): kept per field nodes."""
+    raw = info._raw_info
+    nodes = raw.field_nodes
+    key = tuple(map(id, nodes))
+    found = _SHAPES.get(key)
+    if found is not None and len(found[0]) == len(nodes) and all(a is b for a, b in zip(found[0], nodes)):
+        return found[1]
+    shape = _list_shape(raw)
+    if len(_SHAPES) >= 1024:
+        _SHAPES.clear()
+    _SHAPES[key] = (tuple(nodes), shape)
+    return shape
+
+
+def _list_shape(raw) -> ListShape:
+    from graphql import FieldNode, FragmentSpreadNode
+
+    fragments = raw.fragments
+
+    def fields(sets: list) -> list:
+        """Every field node at the level of these selection sets (through fragments)."""
+        out, stack = [], list(sets)
+        while stack:
+            for selection in stack.pop().selections:
+                if isinstance(selection, FieldNode):
+                    out.append(selection)
+                elif isinstance(selection, FragmentSpreadNode):
+                    fragment = fragments.get(selection.name.value)
+                    definition = getattr(fragment, "definition", fragment)  # graphql-core 3.3: FragmentDetails
+                    if definition is not None:
+                        stack.append(definition.selection_set)
+                else:  # an inline fragment
+                    stack.append(selection.selection_set)
+        return out
+
+    def under(sets: list, name: str) -> list:
+        return [f.selection_set for f in fields(sets) if f.name.value == name and f.selection_set is not None]
+
+    node_sets = under(under([n.selection_set for n in raw.field_nodes if n.selection_set is not None], "edges"), "node")
+    names = {f.name.value for f in fields(node_sets)}
+    metrics_sets = under(node_sets, "metrics")
+    metrics = "metrics" in names
+    by_channel = any(f.name.value == "byChannel" for f in fields(metrics_sets))
+    skips = any(f.name.value == "skippedByReason" for f in fields(under(metrics_sets, "totals")))
+    light = None
+    if names <= LIGHT_FIELDS.keys():
+        light = tuple(dict.fromkeys((*_ALWAYS, *(a for n in sorted(names) for a in LIGHT_FIELDS[n]))))
+    return ListShape(metrics=metrics, totals_only=metrics and not by_channel, skips=skips, names=light)
 
 
 @node_type("Campaign")
@@ -289,4 +414,19 @@ class Campaign(Node):
 
     @staticmethod
     def of(m: mc.Campaign) -> "Campaign":
+        # The instance's attributes set directly, in the dataclass's field order — what its __init__
+        # assigns (`built`; test_campaign_objects_are_what_the_dataclass_builds), without its keyword
+        # handling.
+        campaign = _new(Campaign)
+        campaign.id = to_global_id("Campaign", m.id)
+        campaign.m = m
+        campaign.metrics_ = None
+        return campaign
+
+    @staticmethod
+    def built(m: mc.Campaign) -> "Campaign":
+        """`of` through the dataclass's own __init__ (the reference `of` is tested against)."""
         return Campaign(id=to_global_id("Campaign", m.id), m=m)
+
+
+_new = object.__new__
