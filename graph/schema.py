@@ -11,8 +11,15 @@ from graphql.language.parser import parse
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
-from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.schema.schema import validate_document
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import execute as graphql_execute
+from graphql.execution import MiddlewareManager
+from graphql.execution import ExperimentalIncrementalExecutionResults
+from graphql.execution.execute import UNEXPECTED_MULTIPLE_PAYLOADS
+from strawberry.exceptions import MissingQueryError
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, _coerce_error, validate_document
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.operation import get_operation_type
 
@@ -257,6 +264,7 @@ class PulseSchema(strawberry.Schema):
             if field.subscribe is not None:
                 field.subscribe = _charged_subscribe(field.subscribe)
         wrap_nul_check(self._schema)  # outermost: text with a NUL byte is refused first (graph/core/nul.py)
+        self.direct_execution = direct_execution(self)
 
     def process_errors(self, errors, execution_context=None) -> None:
         """Every error gets `extensions.code`; a client's mistake is logged only by the request's one
@@ -274,12 +282,78 @@ class PulseSchema(strawberry.Schema):
                           exc_info=(type(fault), fault, fault.__traceback__) if fault else None,
                           extra={"error_code": error.extensions["code"]})
 
-    async def execute(self, query, variable_values=None, *args, **kwargs):
+    async def execute(self, query, variable_values=None, context_value=None, root_value=None, operation_name=None,
+                      allowed_operation_types=None, operation_extensions=None):
         token = _EXECUTING.set(True)  # a query or mutation over HTTP (create_extensions_runner)
         try:
-            return await super().execute(query, variable_values, *args, **kwargs)
+            if self.direct_execution:
+                extensions = self.get_extensions()
+                if not extensions or (len(extensions) == 1 and type(extensions[0]) is PulseMaskErrors):
+                    return await self._execute_directly(extensions, query, variable_values, context_value, root_value,
+                                                        operation_name, allowed_operation_types, operation_extensions)
+            return await super().execute(query, variable_values, context_value, root_value, operation_name,
+                                         allowed_operation_types, operation_extensions)
         finally:
             _EXECUTING.reset(token)
+
+    async def _execute_directly(self, extensions, query, variable_values, context_value, root_value, operation_name,
+                                allowed_operation_types, operation_extensions):
+        """Strawberry's `Schema.execute` → `_execute_operation` → graphql-core's `execute` →
+        `experimental_execute_incrementally` as one function (strawberry-graphql 0.341.2, graphql-core
+        3.3.2; tests/graph_core/test_library_contracts.py fails when their code changes), for an
+        operation whose only extension is the masking, or none (`create_extensions_runner` then gives
+        a runner whose parsing, validation and executing hooks are empty): the same steps in the same
+        order, the same results and errors, without four coroutine layers, the hook contexts of
+        those empty hooks, a middleware manager per request (none of these extensions has a
+        `resolve`: an empty manager, which holds no state, is shared) and the execute function's
+        per-request checks of the schema's directives (done once: `direct_execution`)."""
+        if allowed_operation_types is None:
+            allowed_operation_types = DEFAULT_ALLOWED_OPERATION_TYPES
+        execution_context = self._create_execution_context(
+            query=query, allowed_operation_types=allowed_operation_types, variable_values=variable_values,
+            context_value=context_value, root_value=root_value, operation_name=operation_name,
+            operation_extensions=operation_extensions)
+        for extension in extensions:
+            extension.execution_context = execution_context
+        extensions_runner = self.create_extensions_runner(execution_context, extensions)
+        if extensions_runner.__class__ not in _NO_HOOKS:  # (create_extensions_runner was overridden)
+            return await super().execute(query, variable_values, context_value, root_value, operation_name,
+                                         allowed_operation_types, operation_extensions)
+        try:
+            async with extensions_runner.operation():
+                if errors := await self._prepare_operation_async(execution_context, extensions_runner):
+                    return await self._handle_execution_result(execution_context, errors, extensions_runner)
+                # Schema._execute_operation (its `executing` hook is empty here)
+                if not execution_context.result:
+                    executor = self.execution_context_class.build(
+                        self._schema, execution_context.graphql_document, execution_context.root_value,
+                        execution_context.context, execution_context.variables, execution_context.operation_name,
+                        None, None, None, 50, False, _NO_MIDDLEWARE, optimized_is_awaitable, None,
+                        hide_suggestions=False, abort_signal=None, hooks=None,
+                        operation_extensions=operation_extensions)
+                    if isinstance(executor, list):
+                        result = GraphQLExecutionResult(None, errors=executor)
+                    else:  # graphql-core's execute: a result, a refusal of several payloads, or awaited
+                        result = executor.execute_operation()
+                        if not isinstance(result, GraphQLExecutionResult):
+                            if isinstance(result, ExperimentalIncrementalExecutionResults):
+                                raise GraphQLError(UNEXPECTED_MULTIPLE_PAYLOADS)
+                            result = await result
+                            if not isinstance(result, GraphQLExecutionResult):
+                                raise GraphQLError(UNEXPECTED_MULTIPLE_PAYLOADS)
+                    execution_context.result = result
+                else:
+                    result = execution_context.result
+                if isinstance(result, GraphQLExecutionResult) and result.errors:
+                    execution_context.pre_execution_errors = result.errors
+                    self._process_errors(result.errors, execution_context)
+        except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - as Strawberry: an error answer
+            return await self._handle_execution_result(
+                execution_context, PreExecutionError(data=None, errors=[_coerce_error(exc)]), extensions_runner)
+        return await self._handle_execution_result(execution_context, result, extensions_runner,
+                                                   skip_process_errors=True)
 
     def create_extensions_runner(self, execution_context, extensions):
         if not extensions and _EXECUTING.get():
@@ -327,6 +401,18 @@ class PulseSchema(strawberry.Schema):
                     return PreExecutionError(data=None, errors=context.pre_execution_errors)
                 return None
         return await super()._prepare_operation_async(context, extensions_runner)
+
+
+def direct_execution(schema) -> bool:
+    """Whether `PulseSchema.execute` may run operations through `_execute_directly`: Strawberry adds no
+    directives extension, executes with graphql-core's `execute` (not incrementally) and graphql-core's
+    `execute` would not refuse the schema (no @defer/@stream directive)."""
+    return (not schema.directives and schema._get_execute_function() is graphql_execute
+            and schema.execution_context_class is not None
+            and not (schema._schema.get_directive("defer") or schema._schema.get_directive("stream")))
+
+
+_NO_MIDDLEWARE = MiddlewareManager()  # no middleware: get_field_resolver answers the resolver itself, keeps nothing
 
 
 class ArgumentNames(NameConverter):

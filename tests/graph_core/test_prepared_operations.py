@@ -3,8 +3,8 @@ answers, byte for byte — data, errors, status and headers.
 
 * `graph/core/prepared.py`: the operation and fragments found once per document, the variables'
   short coercion, the cost formula (`limits.CostFormula`), used by `PulseExecutionContext.build`;
-* `graph/schema.py`: the parse/validate/operation-type step without extension hooks
-  (`_prepare_operation_async`), fields' arguments converted without Strawberry's per-call machinery
+* `graph/schema.py`: Strawberry's execute path as one function (`_execute_directly`), the
+  parse/validate/operation-type step without extension hooks (`_prepare_operation_async`), fields' arguments converted without Strawberry's per-call machinery
   (`converted_resolvers`), the masking's result test (`PulseMaskErrors._process_result`);
 * `graph/core/limits.py` (`_set_headers`) and `graph/core/nul.py` (`has_nul`).
 
@@ -109,13 +109,14 @@ async def _answers(app, token: str, requests: list[tuple[str, dict]]) -> list[tu
 
 
 def _general(monkeypatch):
-    """Switch the shortcuts off: apps created from now on keep Strawberry's argument conversion;
-    every app builds executors with graphql-core's own `Executor.build` and the query-cost walk,
+    """Switch the shortcuts off: apps created from now on keep Strawberry's argument conversion and
+    its `Schema.execute`; every app builds executors with graphql-core's own `Executor.build` and the query-cost walk,
     and prepares operations through Strawberry's step."""
     from graph import schema as schema_module
     from graph.core import execution
 
     monkeypatch.setattr(schema_module, "converted_resolvers", lambda schema: 0)
+    monkeypatch.setattr(schema_module, "direct_execution", lambda schema: False)
     monkeypatch.setattr(execution, "_prepared", lambda *args: None)
     monkeypatch.setattr(schema_module, "_NO_HOOKS", ())
 
@@ -143,29 +144,39 @@ async def test_every_shortcut_answers_what_the_general_path_answers(tenant, sett
         assert code in bodies, code
 
 
-async def test_masked_faults_and_outages_answer_the_same(tenant, settings, monkeypatch):
-    """A server fault in a converted resolver (masked in production) and a database outage (503)."""
+@pytest.mark.parametrize("env", ["development", "production"])
+async def test_faults_and_outages_answer_and_log_the_same(tenant, settings, monkeypatch, caplog, env):
+    """A server fault in a converted resolver (masked in production, coded and logged with its
+    traceback in both) and a database outage (503, one warning)."""
+    import logging
+
     from graph.campaigns import queries
 
     busy, _ = await _busy_campaign(tenant.gql)
     requests = [("POST", {"query": READ_A, "variables": {"id": busy["id"]}})]
-    config = Settings(**{**settings.model_dump(), "env": "production"})
+    config = Settings(**{**settings.model_dump(), "env": env})
 
     async def answers(app):
         out = []
         for fault in (RuntimeError("a bug"), ConnectionRefusedError("down")):
             async def failing(principal, campaign_id, fault=fault):
                 raise fault
-            with monkeypatch.context() as m:
+            caplog.clear()
+            with monkeypatch.context() as m, caplog.at_level(logging.INFO, logger="pulse.graphql"):
                 m.setattr(queries, "visible_campaign", failing)
                 out.append(await _answers(app, tenant.gql.token, requests))
+            out.append([(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records
+                        if r.name == "pulse.graphql"])
         return out
 
     fast = await answers(create_app(config))
     _general(monkeypatch)
     slow = await answers(create_app(config))
     assert fast == slow
-    assert b"Unexpected error." in fast[0][0][4] and fast[1][0][2] == 503
+    assert fast[1] == [("ERROR", "server error: a bug (path campaign)", True)]
+    assert fast[2][0][2] == 503 and fast[3][0][0] == "WARNING"
+    if env == "production":
+        assert b"Unexpected error." in fast[0][0][4]
 
 
 async def test_rate_limit_refusals_answer_the_same(tenant, settings, monkeypatch):
