@@ -616,13 +616,13 @@ def _converted(field, resolver, specs: tuple, config, registry, convert_argument
         return function(source, **arguments) if takes_self else function(**arguments)
 
     if not field.is_async:
-        def resolve(source, info, **kwargs):
+        def resolve(source, info, /, **kwargs):  # positional-only: an argument may be named `source`
             return call(source, info, kwargs)
     elif all_identity:
-        def resolve(source, info, **kwargs):
+        def resolve(source, info, /, **kwargs):  # positional-only: an argument may be named `source`
             return call(source, info, kwargs)
     else:
-        async def resolve(source, info, **kwargs):
+        async def resolve(source, info, /, **kwargs):
             result = call(source, info, kwargs)
             return await result if inspect.isawaitable(result) else result
     return resolve

@@ -85,6 +85,10 @@ def _requests(campaign_id: str) -> list[tuple[str, dict]]:
         {"query": "mutation($c: ID!) { campaignPause(id: $c) { userErrors { code field } } }",
          "variables": {"c": "Q2FtcGFpZ246OTk5OTk5"}},
         {"query": "mutation { zoneCreate(name: \"\") { userErrors { code field } } }"},
+        # an argument named `source` (the resolvers' first parameter's name)
+        {"query": "mutation { creditsTopUp(source: EMAIL, amount: -5) { userErrors { code field } } }"},
+        {"query": "mutation($s: CreditSource!) { creditsTopUp(source: $s, amount: 0) { userErrors { code } } }",
+         "variables": {"s": "SMS"}},
     ]
     get = [{"query": READ_A, "variables": '{"id": "%s"}' % campaign_id},
            {"query": "mutation { zoneCreate(name: \"\") { userErrors { code } } }"}]
