@@ -44,7 +44,8 @@ from typing import Any
 
 import orjson
 from graphql import (ExecutionResult, FieldNode, GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType,
-                     GraphQLScalarType, Undefined)
+                     GraphQLScalarType, Undefined, assert_valid_schema, default_field_resolver, default_type_resolver)
+from graphql.execution import MiddlewareManager
 from graphql.pyutils import RefMap
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
@@ -54,6 +55,7 @@ from app import metrics
 from app.db import is_unavailable
 from graph.core import limits
 from graph.core.cache import cache_safe, tracked
+from graph.core.prepared import prepared as _prepared
 from subscriptions.bus import get_bus
 from graph.core.errors import UNAVAILABLE
 
@@ -119,16 +121,57 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
             _executors[task] = self
 
     @classmethod
-    def build(cls, schema, document, *args: Any, **kwargs: Any):
-        """The cost of the operation, before anything runs: over the limit, the request ends here
+    def build(cls, schema, document, root_value=None, context_value=None, raw_variable_values=None,
+              operation_name=None, field_resolver=None, type_resolver=None, subscribe_field_resolver=None,
+              max_coercion_errors=50, enable_early_execution=False, middleware=None, is_awaitable=None,
+              is_async_iterable=None, hide_suggestions=False, abort_signal=None, hooks=None, **custom_args):
+        """graphql-core's `Executor.build` with what depends on the document alone taken from the
+        operation's preparation (graph/core/prepared.py: the operation and fragments found once, the
+        variables coerced per request by a short path when they are plain scalars, the cost as a
+        formula of its variables); anything else — an operation that graphql-core would refuse, a
+        variable it must coerce or report — goes graphql-core's way, unchanged.
+
+        Then the cost of the operation, before anything runs: over the limit, the request ends here
         (an error list, as for variable coercion). A query or mutation is charged to the rate
         limit when it starts executing (`execute_operation`), a subscription when its source
         stream starts (PulseSchema)."""
-        executor = super().build(schema, document, *args, **kwargs)
-        if isinstance(executor, list):
-            return executor
-        cost = limits.query_cost(schema, executor.fragments, executor.operation,
-                                 getattr(executor.variable_values, "coerced", executor.variable_values))
+        prepared = _prepared(schema, document, operation_name)
+        variable_values = prepared.coerce_variables(raw_variable_values) if prepared is not None else None
+        if variable_values is None:
+            variable_values = prepared = None
+            executor = super().build(
+                schema, document, root_value, context_value, raw_variable_values, operation_name, field_resolver,
+                type_resolver, subscribe_field_resolver, max_coercion_errors, enable_early_execution, middleware,
+                is_awaitable, is_async_iterable, hide_suggestions=hide_suggestions, abort_signal=abort_signal,
+                hooks=hooks, **custom_args)
+            if isinstance(executor, list):
+                return executor
+        else:
+            # Executor.build after its walk of the document (graphql-core 3.3.2), same order of checks.
+            assert_valid_schema(schema)
+            middleware_manager = None
+            if middleware is not None:
+                if isinstance(middleware, (list, tuple)):
+                    middleware_manager = MiddlewareManager(*middleware)
+                elif isinstance(middleware, MiddlewareManager):
+                    middleware_manager = middleware
+                else:
+                    return super().build(
+                        schema, document, root_value, context_value, raw_variable_values, operation_name,
+                        field_resolver, type_resolver, subscribe_field_resolver, max_coercion_errors,
+                        enable_early_execution, middleware, is_awaitable, is_async_iterable,
+                        hide_suggestions=hide_suggestions, abort_signal=abort_signal, hooks=hooks, **custom_args)
+            executor = cls(
+                schema, prepared.fragment_definitions, prepared.fragments, root_value, context_value,
+                prepared.operation, variable_values, field_resolver or default_field_resolver,
+                type_resolver or default_type_resolver, subscribe_field_resolver or default_field_resolver,
+                enable_early_execution, middleware_manager, is_awaitable, is_async_iterable,
+                hide_suggestions=hide_suggestions, abort_signal=abort_signal, hooks=hooks, **custom_args)
+        coerced = getattr(executor.variable_values, "coerced", executor.variable_values)
+        if prepared is not None:
+            cost = prepared.cost_formula.cost(coerced)
+        else:
+            cost = limits.query_cost(schema, executor.fragments, executor.operation, coerced)
         context = executor.context_value
         if context is not None and hasattr(context, "query_cost"):
             context.query_cost = cost
@@ -138,8 +181,12 @@ class PulseExecutionContext(StrawberryGraphQLCoreExecutionContext):
         probe = scope.get("pulse.cache") if isinstance(scope, dict) else None
         if probe is not None:  # a response-cache candidate (app/main.py): may its answer be stored?
             probe.cost = cost
-            probe.cacheable = cache_safe(schema, executor.fragments, executor.operation)
-            probe.fine = probe.cacheable and tracked(executor.operation)
+            if prepared is not None:
+                probe.cacheable = prepared.cache_safe(schema)
+                probe.fine = probe.cacheable and prepared.tracked()
+            else:
+                probe.cacheable = cache_safe(schema, executor.fragments, executor.operation)
+                probe.fine = probe.cacheable and tracked(executor.operation)
         executor._charge_pending = executor.operation.operation.value != "subscription"
         return executor
 

@@ -36,6 +36,7 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
+from starlette.datastructures import MutableHeaders
 
 log = logging.getLogger("pulse.limits")
 
@@ -107,6 +108,91 @@ def query_cost(schema: Any, fragments: dict, operation: Any, variables: dict | N
                 stack.append((fragment.selection_set, schema.get_type(fragment.type_condition.name.value),
                               multiplier, seen | {name}))
     return max(1, total)
+
+
+class CostFormula:
+    """`query_cost` of one operation as a formula, computed once per operation (graph/core/prepared.py):
+    the same walk, with each page size kept as a number or as the name of the variable it comes from
+    (a variable is read as `_size` reads it: an integer is its size, floored at 0; null, absent or
+    anything else is DEFAULT_PAGE — a variable never falls back to the field's default). The cost is
+    then max(1, Σ count × Π sizes of the variables), the integers multiplied in beforehand: the same
+    integer as `query_cost` for any variables (tests/graph_core/test_prepared_operations.py)."""
+
+    __slots__ = ("constant", "terms")
+
+    def __init__(self, schema: Any, fragments: dict, operation: Any) -> None:
+        terms: dict[tuple[str, ...], int] = {}
+        root = schema.get_root_type(operation.operation)
+        # (selection set, parent type, integer multiplier, variable factors, fragments being expanded)
+        stack = [(operation.selection_set, root, 1, (), frozenset())]
+        while stack:
+            selection_set, parent, multiplier, names, seen = stack.pop()
+            if selection_set is None or parent is None:
+                continue
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    fields = getattr(parent, "fields", None) or {}
+                    field_def = fields.get(selection.name.value)
+                    if field_def is None:
+                        continue
+                    size = _symbolic_size(field_def, selection)
+                    inner, inner_names = multiplier, names
+                    if size is not None:
+                        if isinstance(size, str):
+                            inner_names = tuple(sorted((*names, size)))
+                        else:
+                            inner = multiplier * size
+                        terms[inner_names] = terms.get(inner_names, 0) + inner
+                    stack.append((selection.selection_set, get_named_type(field_def.type), inner, inner_names, seen))
+                elif isinstance(selection, InlineFragmentNode):
+                    cond = selection.type_condition
+                    target = schema.get_type(cond.name.value) if cond else parent
+                    stack.append((selection.selection_set, target, multiplier, names, seen))
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = fragments.get(name)
+                    fragment = getattr(fragment, "definition", fragment)
+                    if fragment is None or name in seen:
+                        continue
+                    stack.append((fragment.selection_set, schema.get_type(fragment.type_condition.name.value),
+                                  multiplier, names, seen | {name}))
+        self.constant = terms.pop((), 0)
+        self.terms = tuple((names, count) for names, count in terms.items() if count)
+
+    def cost(self, variables: dict | None) -> int:
+        total = self.constant
+        if self.terms:
+            variables = variables or {}
+            for names, count in self.terms:
+                for name in names:
+                    value = variables.get(name)
+                    count *= max(0, int(value)) if isinstance(value, int) else DEFAULT_PAGE
+                total += count
+        return max(1, total)
+
+
+def _symbolic_size(field_def: Any, node: FieldNode) -> int | str | None:
+    """`_size` without the variables: an integer, the name of the variable the size comes from, or
+    None when the field is not a connection."""
+    for name in SIZE_ARGUMENTS:
+        arg_def = field_def.args.get(name)
+        if arg_def is None:
+            continue
+        value = None
+        for arg in node.arguments or ():
+            if arg.name.value == name:
+                if isinstance(arg.value, IntValueNode):
+                    value = int(arg.value.value)
+                elif isinstance(arg.value, VariableNode):
+                    return arg.value.name.value
+                break
+        else:
+            default = arg_def.default_value
+            value = default if isinstance(default, int) else None
+        if value is None:
+            value = DEFAULT_PAGE
+        return max(0, int(value)) if isinstance(value, int) else DEFAULT_PAGE
+    return None
 
 
 def too_costly(cost: int, limit: int, node: Any = None) -> GraphQLError:
@@ -239,7 +325,8 @@ class RateLimiter:
             except Exception:  # noqa: BLE001 - Redis down: serve (the cost limit still holds), say so
                 log.warning("rate limit check failed; request let through", exc_info=True)
                 return RateState(self.points, cost, 0, reset)
-        if len(self._local) > 100_000 or any(k[1] != window for k in list(self._local)[:1]):
+        first = next(iter(self._local), None)  # (the dict's first key: not a copy of every key)
+        if len(self._local) > 100_000 or (first is not None and first[1] != window):
             self._local = {k: v for k, v in self._local.items() if k[1] == window}
         used = self._local.get((who, window), 0)
         if used + cost > self.points:
@@ -275,12 +362,27 @@ async def charge(context: Any) -> GraphQLError | None:
     context.rate_limit = state
     response = getattr(context, "response", None)
     if getattr(request, "scope", {}).get("type") == "http" and response is not None:
-        headers = response.headers
-        for name, value in state.headers().items():
-            headers[name] = value
+        _set_headers(response.headers, state.headers())
         if not state.allowed:
             response.status_code = 429
     return None if state.allowed else state.error()
+
+
+_RATE_HEADERS = frozenset(name.lower().encode("latin-1") for name in (
+    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Used", "X-RateLimit-Resource",
+    "Retry-After"))
+
+
+def _set_headers(headers: Any, values: dict[str, str]) -> None:
+    """`headers[name] = value` for each (Starlette's MutableHeaders: each assignment scans the list
+    for the name, removes duplicates, appends); on a list that holds none of these names yet, the
+    same entries appended at once, in the same order and encoding."""
+    raw = headers.raw if type(headers) is MutableHeaders else None
+    if raw is None or not _RATE_HEADERS.isdisjoint([key for key, _ in raw]):
+        for name, value in values.items():
+            headers[name] = value
+        return
+    raw.extend([(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in values.items()])
 
 
 # ---------------------------------------------------------------- the rateLimit field

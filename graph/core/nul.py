@@ -42,6 +42,21 @@ def nul_paths(value: Any, path: list[str], out: list[list[str]]) -> list[list[st
     return out
 
 
+def has_nul(value: Any) -> bool:
+    """Whether `nul_paths` would find anything (the same walk, without building a path per value)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        for item in value.values():
+            if has_nul(item):
+                return True
+    elif isinstance(value, list):
+        for item in value:
+            if has_nul(item):
+                return True
+    return False
+
+
 def _can_hold_text(gtype, seen: set) -> bool:
     while isinstance(gtype, (GraphQLNonNull, GraphQLList)):
         gtype = gtype.of_type
@@ -104,7 +119,7 @@ def _checked(resolve, field, is_mutation: bool):
     input_objects = {name for name, arg in field.args.items() if name == "input"}
 
     def check(source, info, /, **args):  # positional-only: an argument may be named `source` or `info`
-        found = nul_paths(args, [], [])
+        found = nul_paths(args, [], []) if has_nul(args) else []
         if per_item:
             found = [p for p in found if not (p[0] in per_item and len(p) > 2)]
         if not found:

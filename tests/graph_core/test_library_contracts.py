@@ -114,3 +114,45 @@ def test_uvicorn_protocol_uses_only_what_pulse_replaces():
     assert len(readers) <= 7 and all(("self.response" in line or "self.request = event" in line) for line in readers), (
         f"uvicorn reads the handshake request/response in more places than PulseWebSocketProtocol expects: "
         f"{readers}; {UPGRADE}")
+
+
+# The library code that Pulse's per-request shortcuts (docs/architecture.md, "Per-request cost, fourth
+# pass") follow step by step, fingerprinted as it was when they were written (strawberry-graphql 0.341.2,
+# graphql-core 3.3.2). A changed fingerprint does not mean the shortcut is wrong: re-read the function,
+# bring the shortcut in line, run tests/graph_core/test_prepared_operations.py, update the fingerprint.
+FOLLOWED = {
+    # graph/schema.py PulseSchema._execute_directly
+    "strawberry.schema.schema:Schema.execute": "a4b76c96d614f4d0",
+    "strawberry.schema.schema:Schema._execute_operation": "5d64cc27e74797f9",
+    "graphql.execution.execute:execute": "c388ee5e31557751",
+    "graphql.execution.execute:experimental_execute_incrementally": "ac82362a51b2fc48",
+    # graph/schema.py PulseSchema._prepare_operation_async, _operation_type
+    "strawberry.schema.schema:Schema._prepare_operation_async": "0973d3b5a73f65fd",
+    "strawberry.utils.operation:get_operation_type": "2db79313f28f3af6",
+    # graph/schema.py converted_resolvers
+    "strawberry.schema.schema_converter:GraphQLCoreConverter.from_resolver": "bcac1354fecdee79",
+    "strawberry.schema.schema_converter:get_arguments": "622f5399b812e9e2",
+    "strawberry.types.arguments:convert_arguments": "c1f343b7611e0f78",
+    "strawberry.types.arguments:convert_argument": "a11a22f213be34f4",
+    # graph/schema.py PulseMaskErrors._process_result
+    "strawberry.extensions.mask_errors:MaskErrors._process_result": "c0674de60b912e68",
+    # graph/core/prepared.py, PulseExecutionContext.build
+    "graphql.execution.executor:Executor.build": "faf76cb9d6140315",
+    "graphql.execution.values:coerce_variable_values": "9d7e32a42ceaec29",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOLLOWED))
+def test_the_library_code_the_shortcuts_follow_is_unchanged(name):
+    import hashlib
+    import importlib
+
+    module, _, qualname = name.partition(":")
+    target = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    found = hashlib.sha256(inspect.getsource(target).encode()).hexdigest()[:16]
+    assert found == FOLLOWED[name], (
+        f"{name} changed in this version of the library: the per-request shortcut that follows it (named in "
+        f"FOLLOWED) must be re-read against it, then tests/graph_core/test_prepared_operations.py run and the "
+        f"fingerprint updated; {UPGRADE}")
