@@ -1,7 +1,7 @@
 """The database: Tortoise config, init/close, migrations, and the one module that knows the dialect.
 
 Domain code writes raw SQL with `?` placeholders and calls the helpers below (`sql`, `fetch`,
-`in_list`, `in_pairs`, `insert_rows`, `update_rows`, `for_update`, `lock_rows`, `merge_json_list`,
+`in_list`, `in_pairs`, `insert_rows`, `insert_together`, `update_rows`, `for_update`, `lock_rows`, `merge_json_list`,
 `param_date`/`param_datetime`, `db_date`/`db_datetime`); it never branches on the backend itself."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import functools
 import logging
 import re
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -258,7 +259,53 @@ def _returning(returning: str | None) -> str:
     return f" RETURNING {returning}" if returning else ""
 
 
-async def insert_rows(table: str, columns: dict[str, str], rows: list, returning: str | None = None) -> list[dict]:
+def _unnest_insert(table: str, columns: dict[str, str], rows: list, tail: str = "", first: int = 1) -> tuple[str, list]:
+    """PostgreSQL: `INSERT INTO table (…) SELECT * FROM unnest($first::type[], …) <tail>` and its arrays."""
+    arrays = [list(col) for col in zip(*rows)]
+    arrays += [[] for _ in range(len(columns) - len(arrays))]
+    marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate(columns.values(), start=first))
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({marks}){tail}", arrays
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows to insert (`insert_together`): `columns` maps each column to its PostgreSQL type, `rows`
+    are tuples of plain values in that order; `on_conflict` an optional `ON CONFLICT …` clause."""
+
+    table: str
+    columns: dict
+    rows: list
+    on_conflict: str = ""
+
+
+async def insert_together(*writes: Rows) -> None:
+    """Several multi-row inserts into different tables, none reading another's rows, in one round trip.
+
+    PostgreSQL: one statement — each insert is an `INSERT … SELECT * FROM unnest(…)` (rows in their
+    order, as `insert_rows`), all but the last as data-modifying `WITH` queries, the last the main
+    statement. PostgreSQL runs them in one snapshot and does not specify their order, hence the
+    conditions: different tables, no RETURNING, nothing that reads what another writes; the row
+    locks an upsert takes are still taken in its rows' order. SQLite: one multi-row insert each, in
+    the given order."""
+    writes = tuple(w for w in writes if w.rows)
+    if not writes:
+        return
+    if not is_postgres():
+        for w in writes:
+            await insert_rows(w.table, w.columns, w.rows, on_conflict=w.on_conflict)
+        return
+    parts, params = [], []
+    for w in writes:
+        text, arrays = _unnest_insert(w.table, w.columns, w.rows, f" {w.on_conflict}" if w.on_conflict else "",
+                                      first=len(params) + 1)
+        parts.append(text)
+        params += arrays
+    ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(parts[:-1]))
+    await conn().execute_query((f"WITH {ctes} " if ctes else "") + parts[-1], params)
+
+
+async def insert_rows(table: str, columns: dict[str, str], rows: list, returning: str | None = None,
+                      on_conflict: str = "") -> list[dict]:
     """Insert many rows in one statement, in the given order (ids are assigned in that order).
 
     `columns` maps each column to its PostgreSQL type; values are plain Python values (enum
@@ -269,11 +316,9 @@ async def insert_rows(table: str, columns: dict[str, str], rows: list, returning
     if not rows:
         return []
     names = ", ".join(columns)
+    tail = f" {on_conflict}" if on_conflict else ""
     if is_postgres():
-        arrays = [list(col) for col in zip(*rows)]
-        arrays += [[] for _ in range(len(columns) - len(arrays))]
-        marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate(columns.values(), start=1))
-        query = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({marks}){_returning(returning)}"
+        query, arrays = _unnest_insert(table, columns, rows, tail + _returning(returning))
         if returning:
             return await conn().execute_query_dict(query, arrays)
         await conn().execute_query(query, arrays)
@@ -283,7 +328,7 @@ async def insert_rows(table: str, columns: dict[str, str], rows: list, returning
     out: list[dict] = []
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
-        query = f"INSERT INTO {table} ({names}) VALUES {', '.join(row_marks for _ in chunk)}{_returning(returning)}"
+        query = f"INSERT INTO {table} ({names}) VALUES {', '.join(row_marks for _ in chunk)}{tail}{_returning(returning)}"
         params = [v for row in chunk for v in row]
         if returning:
             out += await conn().execute_query_dict(query, params)

@@ -213,7 +213,13 @@ async def on_sends_changed(changed: list, old: dict[int, dict], tz: ZoneInfo,
                 rollups.day(s.organization_id, s.campaign_id, day, values, -1)
         for day, values in stat_contribution(s, campaign, tz).items():
             rollups.day(s.organization_id, s.campaign_id, day, values)
-    pairs = {(s.campaign_id, s.lead_id) for s in changed}
+    # Recipient flags, per-channel exposures and goal attribution read a send only through its
+    # times (`FLAG_TIMES`): a pair none of whose sends moved one of them (a new send that is only
+    # SENT, a cost correction …) has nothing to recompute, and its sends are not read.
+    pairs = {(s.campaign_id, s.lead_id) for s in changed if _moves_flags(s, old.get(s.id))}
+    if not pairs:
+        await rollups.apply()
+        return
     await _refresh_flags(pairs, campaigns, rollups, tz, known=changed, old=old)
     org_ids = list({s.organization_id for s in changed})
     org_in, org_params = in_list("organization_id", org_ids)
@@ -224,6 +230,23 @@ async def on_sends_changed(changed: list, old: dict[int, dict], tz: ZoneInfo,
     if goal_pairs:
         await _reattribute(goal_pairs, campaigns, tz, rollups)
     await rollups.apply()
+
+
+#: The send times that recipient flags (exposed: delivered; engaged: a counted click, a reply), the
+#: per-channel first delivery and goal attribution (a counted read, the send time, a counted click)
+#: depend on. `counted_read`/`counted_click` measure from `send_time` (sent, delivered or queued).
+FLAG_TIMES = ("queued_at", "sent_at", "delivered_at", "read_at", "clicked_at", "replied_at")
+#: Of those, the ones a send must hold to count at all (without a delivery, read, click or reply a
+#: send exposes, engages and attributes nothing, whatever its send time).
+_COUNTING_TIMES = ("delivered_at", "read_at", "clicked_at", "replied_at")
+
+
+def _moves_flags(s, before: dict | None) -> bool:
+    """Whether this change of a send can move its recipient's flags, per-channel exposures or
+    attribution: a new send holding a delivery, read, click or reply; an existing one whose times moved."""
+    if before is None:
+        return any(getattr(s, f) is not None for f in _COUNTING_TIMES)
+    return any(getattr(s, f) != before[f] for f in FLAG_TIMES)
 
 
 class _Snap:

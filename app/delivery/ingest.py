@@ -29,6 +29,7 @@ from app.core.errors import DomainError, ErrorCode, check_no_nul
 from app.core.hooks import Hook
 from app.core.money import to_micros
 from app.db import (
+    Rows,
     db_date,
     db_datetime,
     execute,
@@ -39,6 +40,7 @@ from app.db import (
     in_list,
     in_pairs,
     insert_rows,
+    insert_together,
     is_retryable,
     merge_json_list,
     select_columns,
@@ -390,10 +392,9 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             await _save_sends(updated)
             await sends_changed.run(SendsChanged(changed, old_states, tz, campaigns, delta.spend_by_campaign(),
                                                  out.alerts))
-        await delta.apply()
-        if changed:
-            await insert_rows("send_change", _CHANGE_INSERT_COLUMNS, [
-                (org_id, s.campaign_id, s.id, s.channel.value, s.status.value, received) for s in changed])
+        # The counters and the change log (its rows in send id order) in one round trip.
+        await insert_together(delta.write(), Rows("send_change", _CHANGE_INSERT_COLUMNS, [
+            (org_id, s.campaign_id, s.id, s.channel.value, s.status.value, received) for s in changed]))
         for lead_id in sorted(unsubscribes):
             await add_unsubscribes(lead_id, sorted(unsubscribes[lead_id]))
         # Every campaign whose figures moved: also a brand-new send that stays PENDING (its

@@ -76,19 +76,32 @@ async def ensure_leads(org_id: int, lead_ids) -> None:
         await add_counters(org_id, deltas)
 
 
+async def _lock_leads(ids: list[int]) -> list[dict]:
+    lid_in, params = in_list("lead_id", ids)
+    return await fetch(f"SELECT lead_id, {', '.join(LEAD_COLUMNS)} FROM lead_outreach WHERE {lid_in} "
+                       "ORDER BY lead_id" + for_update(), params)
+
+
 async def change_leads(org_id: int, changes: dict[int, dict]) -> None:
     """Apply per-lead changes: {lead_id: {column: ("+", n) | ("=", value)}}; moves the counters."""
     changes = {k: v for k, v in changes.items() if v}
     if not changes:
         return
-    await ensure_leads(org_id, changes)
     ids = sorted(changes)
+    locked = None
+    if len(ids) <= 1000:
+        # Usually every lead has its row already: lock them first, and create (then lock) rows only
+        # when some are missing — one statement instead of two (a small ingest moves one lead).
+        locked = await _lock_leads(ids)
+        if len(locked) < len(ids):
+            await ensure_leads(org_id, set(ids) - {r["lead_id"] for r in locked})
+            locked = None
+    else:
+        await ensure_leads(org_id, changes)
     deltas: dict = defaultdict(lambda: defaultdict(int))
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
-        lid_in, params = in_list("lead_id", chunk)
-        rows = await fetch(f"SELECT lead_id, {', '.join(LEAD_COLUMNS)} FROM lead_outreach WHERE {lid_in} "
-                           "ORDER BY lead_id" + for_update(), params)
+        rows = locked if locked is not None else await _lock_leads(chunk)
         for row in rows:
             before = contribution(row)
             new = dict(row)
