@@ -278,30 +278,61 @@ class Rows:
     on_conflict: str = ""
 
 
-async def insert_together(*writes: Rows) -> None:
-    """Several multi-row inserts into different tables, none reading another's rows, in one round trip.
+@dataclass(frozen=True)
+class Added:
+    """Amounts to add to columns of existing rows (`insert_together`): `UPDATE table SET c = c + v.c`
+    for each row `(key value, *amounts)`, in key order; `columns` maps each column to its type."""
+
+    table: str
+    key: tuple
+    columns: dict
+    rows: list
+
+
+async def insert_together(*writes: Rows | Added) -> None:
+    """Several multi-row writes into different tables, none reading another's rows and none returning
+    anything, in one round trip.
 
     PostgreSQL: one statement — each insert is an `INSERT … SELECT * FROM unnest(…)` (rows in their
-    order, as `insert_rows`), all but the last as data-modifying `WITH` queries, the last the main
-    statement. PostgreSQL runs them in one snapshot and does not specify their order, hence the
-    conditions: different tables, no RETURNING, nothing that reads what another writes; the row
-    locks an upsert takes are still taken in its rows' order. SQLite: one multi-row insert each, in
-    the given order."""
+    order, as `insert_rows`), each `Added` an `UPDATE … FROM unnest(…)`, all but the last as
+    data-modifying `WITH` queries, the last the main statement. PostgreSQL runs them in one snapshot
+    and does not specify their order, hence the conditions: different tables, no RETURNING, nothing
+    that reads what another writes (each sees the transaction's earlier statements); the row locks an
+    upsert takes are still taken in its rows' order. SQLite: one statement each, in the given order
+    (multi-row insert; a prepared `UPDATE` per row)."""
     writes = tuple(w for w in writes if w.rows)
     if not writes:
         return
     if not is_postgres():
         for w in writes:
-            await insert_rows(w.table, w.columns, w.rows, on_conflict=w.on_conflict)
+            if isinstance(w, Added):
+                sets = ", ".join(f"{c} = {c} + ?" for c in w.columns)
+                await conn().execute_many(f"UPDATE {w.table} SET {sets} WHERE {w.key[0]} = ?",
+                                          [[*r[1:], r[0]] for r in sorted(w.rows, key=lambda r: r[0])])
+            else:
+                await insert_rows(w.table, w.columns, w.rows, on_conflict=w.on_conflict)
         return
     parts, params = [], []
     for w in writes:
-        text, arrays = _unnest_insert(w.table, w.columns, w.rows, f" {w.on_conflict}" if w.on_conflict else "",
-                                      first=len(params) + 1)
+        if isinstance(w, Added):
+            text, arrays = _unnest_add(w, first=len(params) + 1)
+        else:
+            text, arrays = _unnest_insert(w.table, w.columns, w.rows, f" {w.on_conflict}" if w.on_conflict else "",
+                                          first=len(params) + 1)
         parts.append(text)
         params += arrays
     ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(parts[:-1]))
     await conn().execute_query((f"WITH {ctes} " if ctes else "") + parts[-1], params)
+
+
+def _unnest_add(w: Added, first: int) -> tuple[str, list]:
+    key_name, key_type = w.key
+    rows = sorted(w.rows, key=lambda r: r[0])  # one lock order for every transaction
+    names = [key_name, *w.columns]
+    marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate((key_type, *w.columns.values()), start=first))
+    sets = ", ".join(f"{c} = t.{c} + v.{c}" for c in w.columns)
+    return (f"UPDATE {w.table} AS t SET {sets} FROM unnest({marks}) AS v({', '.join(names)}) "
+            f"WHERE t.{key_name} = v.{key_name}", [list(col) for col in zip(*rows)])
 
 
 async def insert_rows(table: str, columns: dict[str, str], rows: list, returning: str | None = None,

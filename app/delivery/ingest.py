@@ -124,6 +124,10 @@ class SendsChanged:
     campaigns: dict[int, Campaign]  # the changed sends' campaigns, read under their row lock
     spend: dict[int, int]  # campaign id -> spend delta in micros (cost of sends that moved)
     alerts: list  # handlers append the budget alerts they raise (published after commit)
+    # Handlers may append `db.Rows` / `db.Added` here instead of writing them: ingestion writes them,
+    # with its counters and change log, in one round trip (`db.insert_together`) before it commits.
+    # Only writes nothing later in the transaction reads, each to a table no other write names.
+    writes: list = field(default_factory=list)
 
 
 #: (SendsChanged) — sends changed state in an ingestion batch. Billing moves spend and raises
@@ -390,10 +394,14 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             campaigns = await _lock_campaigns({s.campaign_id for s in changed})
             await _settle_system_sends(updated, old_status, tz, old_states)
             await _save_sends(updated)
-            await sends_changed.run(SendsChanged(changed, old_states, tz, campaigns, delta.spend_by_campaign(),
-                                                 out.alerts))
-        # The counters and the change log (its rows in send id order) in one round trip.
-        await insert_together(delta.write(), Rows("send_change", _CHANGE_INSERT_COLUMNS, [
+            batch = SendsChanged(changed, old_states, tz, campaigns, delta.spend_by_campaign(), out.alerts)
+            await sends_changed.run(batch)
+            writes = batch.writes
+        else:
+            writes = []
+        # The handlers' deferred writes (rollups, spend), the counters and the change log (its rows in
+        # send id order) in one round trip.
+        await insert_together(*writes, delta.write(), Rows("send_change", _CHANGE_INSERT_COLUMNS, [
             (org_id, s.campaign_id, s.id, s.channel.value, s.status.value, received) for s in changed]))
         for lead_id in sorted(unsubscribes):
             await add_unsubscribes(lead_id, sorted(unsubscribes[lead_id]))
