@@ -12,7 +12,7 @@ from models.leads import Lead
 from models.outreach import LeadOutreach
 
 
-async def on_sends_changed(changed, old_states, tz) -> None:
+async def on_sends_changed(changed, old_states, tz, writes: list | None = None) -> None:
     """Ingestion moved sends: email touches count for `engaged`; email steps follow their send."""
     emails = [s for s in changed if getattr(s.channel, "value", s.channel) == "EMAIL"]
     if not emails:
@@ -27,7 +27,7 @@ async def on_sends_changed(changed, old_states, tz) -> None:
             by_org[s.organization_id][s.lead_id]["touches"] = ("+", cur + (1 if s.was_sent else -1))
         pairs_by_org[s.organization_id].add((s.campaign_id, s.lead_id))
     for org_id, changes in by_org.items():
-        await state.change_leads(org_id, changes)
+        await state.change_leads(org_id, changes, writes)
     for org_id, pairs in pairs_by_org.items():
         cin, params = in_list("campaign_id", sorted({c for c, _ in pairs}))
         with_steps = {r["campaign_id"] for r in await fetch(
@@ -101,7 +101,7 @@ async def campaign_busy(campaign_id: int) -> bool:
 
 async def on_sends_changed_hook(batch) -> None:
     """`delivery.sends_changed` handler."""
-    await on_sends_changed(batch.changed, batch.old_states, batch.tz)
+    await on_sends_changed(batch.changed, batch.old_states, batch.tz, getattr(batch, "writes", None))
 
 
 async def on_leads_upserted(org_id: int, lead_ids) -> list[int]:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from app.db import db_date, db_datetime, execute, fetch, for_update, in_list
+from app.db import Added, db_date, db_datetime, execute, fetch, for_update, in_list
 from app.outreach.rules import (EmailFacts, OutreachEventType, Step, StepAction, StepCondition, StepKind,
                                 derive, email_due)
 from models.outreach import KPI_COLUMNS
@@ -82,11 +82,20 @@ async def _lock_leads(ids: list[int]) -> list[dict]:
                        "ORDER BY lead_id" + for_update(), params)
 
 
-async def change_leads(org_id: int, changes: dict[int, dict]) -> None:
-    """Apply per-lead changes: {lead_id: {column: ("+", n) | ("=", value)}}; moves the counters."""
+async def change_leads(org_id: int, changes: dict[int, dict], writes: list | None = None) -> None:
+    """Apply per-lead changes: {lead_id: {column: ("+", n) | ("=", value)}}; moves the counters.
+
+    `writes` (ingestion's deferred writes, `SendsChanged.writes`): when every change adds to the same
+    columns, the rows' `UPDATE … SET c = c + n` goes there (one `db.Added`, written before the commit
+    while these rows stay locked) instead of one statement per lead."""
     changes = {k: v for k, v in changes.items() if v}
     if not changes:
         return
+    deferred: list | None = None
+    columns = {tuple(sorted(ch)) for ch in changes.values()}
+    if writes is not None and len(columns) == 1 and all(op == "+" for ch in changes.values() for op, _v in ch.values()) \
+            and not any(getattr(w, "table", None) == "lead_outreach" for w in writes):
+        deferred = []
     ids = sorted(changes)
     locked = None
     if len(ids) <= 1000:
@@ -114,9 +123,15 @@ async def change_leads(org_id: int, changes: dict[int, dict]) -> None:
             for k in KPI_COLUMNS:
                 deltas[old_key][k] -= before[k]
                 deltas[new_key][k] += after[k]
+            if deferred is not None:
+                ch = changes[row["lead_id"]]
+                deferred.append((row["lead_id"], *(ch[c][1] for c in sorted(ch))))
+                continue
             cols = [c for c in LEAD_COLUMNS if new[c] != row[c]]
             await execute(f"UPDATE lead_outreach SET {', '.join(c + ' = ?' for c in cols)} WHERE lead_id = ?",
                           [*(new[c] for c in cols), row["lead_id"]])
+    if deferred:
+        writes.append(Added("lead_outreach", ("lead_id", "int8"), {c: "int8" for c in next(iter(columns))}, deferred))
     await add_counters(org_id, deltas)
 
 
