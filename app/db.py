@@ -1,7 +1,7 @@
 """The database: Tortoise config, init/close, migrations, and the one module that knows the dialect.
 
 Domain code writes raw SQL with `?` placeholders and calls the helpers below (`sql`, `fetch`,
-`in_list`, `in_pairs`, `insert_rows`, `insert_together`, `update_rows`, `for_update`, `lock_rows`, `merge_json_list`,
+`in_list`, `in_pairs`, `insert_rows`, `insert_together`, `insert_with_children`, `update_rows`, `for_update`, `lock_rows`, `merge_json_list`,
 `param_date`/`param_datetime`, `db_date`/`db_datetime`); it never branches on the backend itself."""
 
 from __future__ import annotations
@@ -323,6 +323,42 @@ async def insert_together(*writes: Rows | Added) -> None:
         params += arrays
     ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(parts[:-1]))
     await conn().execute_query((f"WITH {ctes} " if ctes else "") + parts[-1], params)
+
+
+async def insert_with_children(parent: Rows, keys: tuple[str, str], child: Rows, fk: str,
+                               parent_of: list) -> list[tuple]:
+    """Insert parent rows and child rows that may reference them, in one round trip on PostgreSQL.
+
+    `keys`: two columns identifying a parent row (unique); `fk`: the child column holding the
+    parent's id; `parent_of[i]`: for child row i whose `fk` value is None, the `keys` values of the
+    new parent it belongs to (None when its `fk` is given). Returns `(id, key1, key2)` of each new
+    parent. Parents are inserted in their order, children in theirs (ids assigned in that order).
+
+    PostgreSQL: `WITH p AS (INSERT INTO parent … RETURNING id, keys), c AS (INSERT INTO child …
+    SELECT …, COALESCE(v.fk, p.id), … FROM unnest(…) WITH ORDINALITY v LEFT JOIN p ON keys ORDER BY
+    ordinality) SELECT id, keys FROM p` (foreign keys are checked at the end of the statement, when
+    the parents exist). SQLite: `insert_rows` of the parents with RETURNING, then of the children."""
+    k1, k2 = keys
+    if not is_postgres():
+        found = await insert_rows(parent.table, parent.columns, parent.rows, returning=f"id, {k1}, {k2}")
+        ids = {(r[k1], r[k2]): r["id"] for r in found}
+        at = list(child.columns).index(fk)
+        rows = [r if ref is None else (*r[:at], ids[ref], *r[at + 1:]) for r, ref in zip(child.rows, parent_of)]
+        await insert_rows(child.table, child.columns, rows, on_conflict=child.on_conflict)
+        return [(r["id"], r[k1], r[k2]) for r in found]
+    p_text, p_arrays = _unnest_insert(parent.table, parent.columns, parent.rows, f" RETURNING id, {k1}, {k2}")
+    names = list(child.columns)
+    arrays = [list(col) for col in zip(*child.rows)] if child.rows else [[] for _ in names]
+    arrays += [[ref[0] if ref else None for ref in parent_of], [ref[1] if ref else None for ref in parent_of]]
+    first = len(p_arrays) + 1
+    types = [*child.columns.values(), parent.columns[k1], parent.columns[k2]]
+    marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=first))
+    select = ", ".join(f"COALESCE(v.{c}, p.id)" if c == fk else f"v.{c}" for c in names)
+    c_text = (f"INSERT INTO {child.table} ({', '.join(names)}) SELECT {select} FROM unnest({marks}) WITH ORDINALITY "
+              f"AS v({', '.join(names)}, pk1_, pk2_, ord_) LEFT JOIN p ON p.{k1} = v.pk1_ AND p.{k2} = v.pk2_ "
+              f"ORDER BY v.ord_")
+    query = f"WITH p AS ({p_text}), c AS ({c_text}) SELECT id, {k1}, {k2} FROM p"
+    return [(r["id"], r[k1], r[k2]) for r in await conn().execute_query_dict(query, [*p_arrays, *arrays])]
 
 
 def _unnest_add(w: Added, first: int) -> tuple[str, list]:

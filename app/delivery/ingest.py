@@ -41,6 +41,7 @@ from app.db import (
     in_pairs,
     insert_rows,
     insert_together,
+    insert_with_children,
     is_retryable,
     merge_json_list,
     select_columns,
@@ -340,26 +341,8 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
                 setattr(send, f, new[f])
             send.day = new["queued_at"].astimezone(tz).date()
             created.append((send, any(initial[f] != new[f] for f in STATE_FIELDS) or send.day != initial["day"]))
-        if created:
-            now = datetime.now(timezone.utc)
-            ids = await insert_rows("send", _SEND_INSERT_COLUMNS, [
-                (s.organization_id, s.campaign_id, s.lead_id, s.channel.value, s.center_key, s.day, s.external_id,
-                 *(_db_value(getattr(s, f)) for f in STATE_FIELDS), False, 0, 0, now) for s, _ in created],
-                returning="id, channel, external_id")
-            id_of = {(r["channel"], r["external_id"]): r["id"] for r in ids}
-            for send, moved in created:
-                send.id = id_of[(send.channel.value, send.external_id)]
-                sends[(send.channel, send.external_id)] = send
-                delta.change(None, _state_of(send))
-                if moved:
-                    changed.append(send)
-                    if send.unsubscribed_at:
-                        unsubscribes[send.lead_id].add(send.channel.value)
-        new_ids = {s.id for s, _ in created}
         updated: list[SendRow] = []
-        for send in sends.values():
-            if send.id in new_ids:
-                continue
+        for send in sends.values():  # the existing sends (the new ones are not in `sends` yet)
             old = _state_of(send)
             new = replayed(send)
             new_day = new["queued_at"].astimezone(tz).date()
@@ -376,13 +359,37 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             if new["unsubscribed_at"] and not old["unsubscribed_at"]:
                 unsubscribes[send.lead_id].add(send.channel.value)
 
-        # 4. Store the events (the sends' history).
+        # 4. Store the new sends and the events (the sends' history): one statement on PostgreSQL
+        #    (`insert_with_children`: an event of a new send gets its id from the send's RETURNING).
         received = datetime.now(timezone.utc)
-        await insert_rows("send_event", _EVENT_INSERT_COLUMNS, [
-            (org_id, sends[(v.data.channel, v.data.external_id)].id, v.data.idempotency_key, v.hash,
-             v.data.type.value, v.data.occurred_at, received, v.cost_micros, v.data.credits, v.data.reason,
-             v.data.bounce_type.value if v.data.bounce_type else None, bool(v.data.machine), v.data.url)
-            for v in fresh])
+        event_rows, event_parents = [], []
+        for v in fresh:
+            key = (v.data.channel, v.data.external_id)
+            existing = sends.get(key)
+            event_rows.append((org_id, existing.id if existing is not None else None, v.data.idempotency_key, v.hash,
+                               v.data.type.value, v.data.occurred_at, received, v.cost_micros, v.data.credits,
+                               v.data.reason, v.data.bounce_type.value if v.data.bounce_type else None,
+                               bool(v.data.machine), v.data.url))
+            event_parents.append(None if existing is not None else (key[0].value, key[1]))
+        events = Rows("send_event", _EVENT_INSERT_COLUMNS, event_rows)
+        if created:
+            now = datetime.now(timezone.utc)
+            ids = await insert_with_children(
+                Rows("send", _SEND_INSERT_COLUMNS, [
+                    (s.organization_id, s.campaign_id, s.lead_id, s.channel.value, s.center_key, s.day, s.external_id,
+                     *(_db_value(getattr(s, f)) for f in STATE_FIELDS), False, 0, 0, now) for s, _ in created]),
+                ("channel", "external_id"), events, "send_id", event_parents)
+            id_of = {(r[1], r[2]): r[0] for r in ids}
+            for send, moved in created:
+                send.id = id_of[(send.channel.value, send.external_id)]
+                sends[(send.channel, send.external_id)] = send
+                delta.change(None, _state_of(send))
+                if moved:
+                    changed.append(send)
+                    if send.unsubscribed_at:
+                        unsubscribes[send.lead_id].add(send.channel.value)
+        else:
+            await insert_together(events)
         out.accepted = len(fresh)
 
         if changed:
