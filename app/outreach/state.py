@@ -76,21 +76,35 @@ async def ensure_leads(org_id: int, lead_ids) -> None:
         await add_counters(org_id, deltas)
 
 
-async def _lock_leads(ids: list[int]) -> list[dict]:
+async def _lock_leads(ids: list[int], steps_of=None) -> list[dict]:
+    """The lead rows, locked in lead id order. `steps_of` (campaign ids): the same statement also
+    returns which of them have outreach steps, as rows whose `step_campaign` is set (a `UNION ALL`
+    after the locking `WITH` query; the lock itself is the same `SELECT … ORDER BY … FOR NO KEY UPDATE`)."""
     lid_in, params = in_list("lead_id", ids)
-    return await fetch(f"SELECT lead_id, {', '.join(LEAD_COLUMNS)} FROM lead_outreach WHERE {lid_in} "
-                       "ORDER BY lead_id" + for_update(), params)
+    cols = ", ".join(LEAD_COLUMNS)
+    locked = f"SELECT lead_id, {cols} FROM lead_outreach WHERE {lid_in} ORDER BY lead_id" + for_update()
+    if steps_of is None:
+        return await fetch(locked, params)
+    cin, cparams = in_list("campaign_id", sorted(set(steps_of)))
+    nulls = ", ".join("NULL" for _ in LEAD_COLUMNS)
+    return await fetch(f"WITH lo AS ({locked}) SELECT lead_id, {cols}, NULL AS step_campaign FROM lo UNION ALL "
+                       f"SELECT NULL, {nulls}, x.campaign_id FROM (SELECT DISTINCT campaign_id FROM outreach_step WHERE {cin}) x",
+                       [*params, *cparams])
 
 
-async def change_leads(org_id: int, changes: dict[int, dict], writes: list | None = None) -> None:
+async def change_leads(org_id: int, changes: dict[int, dict], writes: list | None = None,
+                       steps_of=None) -> set[int] | None:
     """Apply per-lead changes: {lead_id: {column: ("+", n) | ("=", value)}}; moves the counters.
 
     `writes` (ingestion's deferred writes, `SendsChanged.writes`): when every change adds to the same
     columns, the rows' `UPDATE … SET c = c + n` goes there (one `db.Added`, written before the commit
-    while these rows stay locked) instead of one statement per lead."""
+    while these rows stay locked) instead of one statement per lead. `steps_of` (campaign ids): returns
+    those that have outreach steps, read by the statement that locks the rows when it can (else None:
+    the caller reads them)."""
     changes = {k: v for k, v in changes.items() if v}
     if not changes:
-        return
+        return None
+    with_steps = None
     deferred: list | None = None
     columns = {tuple(sorted(ch)) for ch in changes.values()}
     if writes is not None and len(columns) == 1 and all(op == "+" for ch in changes.values() for op, _v in ch.values()) \
@@ -101,7 +115,11 @@ async def change_leads(org_id: int, changes: dict[int, dict], writes: list | Non
     if len(ids) <= 1000:
         # Usually every lead has its row already: lock them first, and create (then lock) rows only
         # when some are missing — one statement instead of two (a small ingest moves one lead).
-        locked = await _lock_leads(ids)
+        locked = await _lock_leads(ids, steps_of)
+        if steps_of is not None:
+            with_steps = {r["step_campaign"] for r in locked if r["step_campaign"] is not None}
+            locked = [{k: v for k, v in r.items() if k != "step_campaign"} for r in locked
+                      if r["step_campaign"] is None]
         if len(locked) < len(ids):
             await ensure_leads(org_id, set(ids) - {r["lead_id"] for r in locked})
             locked = None
@@ -133,6 +151,7 @@ async def change_leads(org_id: int, changes: dict[int, dict], writes: list | Non
     if deferred:
         writes.append(Added("lead_outreach", ("lead_id", "int8"), {c: "int8" for c in next(iter(columns))}, deferred))
     await add_counters(org_id, deltas)
+    return with_steps
 
 
 async def load_steps(campaign_ids) -> dict[int, list[Step]]:
