@@ -303,6 +303,10 @@ async def insert_together(*writes: Rows | Added) -> None:
     writes = tuple(w for w in writes if w.rows)
     if not writes:
         return
+    if len({w.table for w in writes}) < len(writes):  # two writes of one table: one statement each, in order
+        for w in writes:
+            await insert_together(w)
+        return
     if not is_postgres():
         for w in writes:
             if isinstance(w, Added):
