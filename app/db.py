@@ -1,7 +1,7 @@
 """The database: Tortoise config, init/close, migrations, and the one module that knows the dialect.
 
 Domain code writes raw SQL with `?` placeholders and calls the helpers below (`sql`, `fetch`,
-`in_list`, `in_pairs`, `insert_rows`, `update_rows`, `for_update`, `lock_rows`, `merge_json_list`,
+`in_list`, `in_pairs`, `insert_rows`, `insert_together`, `insert_with_children`, `update_rows`, `for_update`, `lock_rows`, `merge_json_list`,
 `param_date`/`param_datetime`, `db_date`/`db_datetime`); it never branches on the backend itself."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import functools
 import logging
 import re
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -258,7 +259,124 @@ def _returning(returning: str | None) -> str:
     return f" RETURNING {returning}" if returning else ""
 
 
-async def insert_rows(table: str, columns: dict[str, str], rows: list, returning: str | None = None) -> list[dict]:
+def _unnest_insert(table: str, columns: dict[str, str], rows: list, tail: str = "", first: int = 1) -> tuple[str, list]:
+    """PostgreSQL: `INSERT INTO table (…) SELECT * FROM unnest($first::type[], …) <tail>` and its arrays."""
+    arrays = [list(col) for col in zip(*rows)]
+    arrays += [[] for _ in range(len(columns) - len(arrays))]
+    marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate(columns.values(), start=first))
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({marks}){tail}", arrays
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows to insert (`insert_together`): `columns` maps each column to its PostgreSQL type, `rows`
+    are tuples of plain values in that order; `on_conflict` an optional `ON CONFLICT …` clause."""
+
+    table: str
+    columns: dict
+    rows: list
+    on_conflict: str = ""
+
+
+@dataclass(frozen=True)
+class Added:
+    """Amounts to add to columns of existing rows (`insert_together`): `UPDATE table SET c = c + v.c`
+    for each row `(key value, *amounts)`, in key order; `columns` maps each column to its type."""
+
+    table: str
+    key: tuple
+    columns: dict
+    rows: list
+
+
+async def insert_together(*writes: Rows | Added) -> None:
+    """Several multi-row writes into different tables, none reading another's rows and none returning
+    anything, in one round trip.
+
+    PostgreSQL: one statement — each insert is an `INSERT … SELECT * FROM unnest(…)` (rows in their
+    order, as `insert_rows`), each `Added` an `UPDATE … FROM unnest(…)`, all but the last as
+    data-modifying `WITH` queries, the last the main statement. PostgreSQL runs them in one snapshot
+    and does not specify their order, hence the conditions: different tables, no RETURNING, nothing
+    that reads what another writes (each sees the transaction's earlier statements); the row locks an
+    upsert takes are still taken in its rows' order. SQLite: one statement each, in the given order
+    (multi-row insert; a prepared `UPDATE` per row)."""
+    writes = tuple(w for w in writes if w.rows)
+    if not writes:
+        return
+    if len({w.table for w in writes}) < len(writes):  # two writes of one table: one statement each, in order
+        for w in writes:
+            await insert_together(w)
+        return
+    if not is_postgres():
+        for w in writes:
+            if isinstance(w, Added):
+                sets = ", ".join(f"{c} = {c} + ?" for c in w.columns)
+                await conn().execute_many(f"UPDATE {w.table} SET {sets} WHERE {w.key[0]} = ?",
+                                          [[*r[1:], r[0]] for r in sorted(w.rows, key=lambda r: r[0])])
+            else:
+                await insert_rows(w.table, w.columns, w.rows, on_conflict=w.on_conflict)
+        return
+    parts, params = [], []
+    for w in writes:
+        if isinstance(w, Added):
+            text, arrays = _unnest_add(w, first=len(params) + 1)
+        else:
+            text, arrays = _unnest_insert(w.table, w.columns, w.rows, f" {w.on_conflict}" if w.on_conflict else "",
+                                          first=len(params) + 1)
+        parts.append(text)
+        params += arrays
+    ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(parts[:-1]))
+    await conn().execute_query((f"WITH {ctes} " if ctes else "") + parts[-1], params)
+
+
+async def insert_with_children(parent: Rows, keys: tuple[str, str], child: Rows, fk: str,
+                               parent_of: list) -> list[tuple]:
+    """Insert parent rows and child rows that may reference them, in one round trip on PostgreSQL.
+
+    `keys`: two columns identifying a parent row (unique); `fk`: the child column holding the
+    parent's id; `parent_of[i]`: for child row i whose `fk` value is None, the `keys` values of the
+    new parent it belongs to (None when its `fk` is given). Returns `(id, key1, key2)` of each new
+    parent. Parents are inserted in their order, children in theirs (ids assigned in that order).
+
+    PostgreSQL: `WITH p AS (INSERT INTO parent … RETURNING id, keys), c AS (INSERT INTO child …
+    SELECT …, COALESCE(v.fk, p.id), … FROM unnest(…) WITH ORDINALITY v LEFT JOIN p ON keys ORDER BY
+    ordinality) SELECT id, keys FROM p` (foreign keys are checked at the end of the statement, when
+    the parents exist). SQLite: `insert_rows` of the parents with RETURNING, then of the children."""
+    k1, k2 = keys
+    if not is_postgres():
+        found = await insert_rows(parent.table, parent.columns, parent.rows, returning=f"id, {k1}, {k2}")
+        ids = {(r[k1], r[k2]): r["id"] for r in found}
+        at = list(child.columns).index(fk)
+        rows = [r if ref is None else (*r[:at], ids[ref], *r[at + 1:]) for r, ref in zip(child.rows, parent_of)]
+        await insert_rows(child.table, child.columns, rows, on_conflict=child.on_conflict)
+        return [(r["id"], r[k1], r[k2]) for r in found]
+    p_text, p_arrays = _unnest_insert(parent.table, parent.columns, parent.rows, f" RETURNING id, {k1}, {k2}")
+    names = list(child.columns)
+    arrays = [list(col) for col in zip(*child.rows)] if child.rows else [[] for _ in names]
+    arrays += [[ref[0] if ref else None for ref in parent_of], [ref[1] if ref else None for ref in parent_of]]
+    first = len(p_arrays) + 1
+    types = [*child.columns.values(), parent.columns[k1], parent.columns[k2]]
+    marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=first))
+    select = ", ".join(f"COALESCE(v.{c}, p.id)" if c == fk else f"v.{c}" for c in names)
+    c_text = (f"INSERT INTO {child.table} ({', '.join(names)}) SELECT {select} FROM unnest({marks}) WITH ORDINALITY "
+              f"AS v({', '.join(names)}, pk1_, pk2_, ord_) LEFT JOIN p ON p.{k1} = v.pk1_ AND p.{k2} = v.pk2_ "
+              f"ORDER BY v.ord_")
+    query = f"WITH p AS ({p_text}), c AS ({c_text}) SELECT id, {k1}, {k2} FROM p"
+    return [(r["id"], r[k1], r[k2]) for r in await conn().execute_query_dict(query, [*p_arrays, *arrays])]
+
+
+def _unnest_add(w: Added, first: int) -> tuple[str, list]:
+    key_name, key_type = w.key
+    rows = sorted(w.rows, key=lambda r: r[0])  # one lock order for every transaction
+    names = [key_name, *w.columns]
+    marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate((key_type, *w.columns.values()), start=first))
+    sets = ", ".join(f"{c} = t.{c} + v.{c}" for c in w.columns)
+    return (f"UPDATE {w.table} AS t SET {sets} FROM unnest({marks}) AS v({', '.join(names)}) "
+            f"WHERE t.{key_name} = v.{key_name}", [list(col) for col in zip(*rows)])
+
+
+async def insert_rows(table: str, columns: dict[str, str], rows: list, returning: str | None = None,
+                      on_conflict: str = "") -> list[dict]:
     """Insert many rows in one statement, in the given order (ids are assigned in that order).
 
     `columns` maps each column to its PostgreSQL type; values are plain Python values (enum
@@ -269,11 +387,9 @@ async def insert_rows(table: str, columns: dict[str, str], rows: list, returning
     if not rows:
         return []
     names = ", ".join(columns)
+    tail = f" {on_conflict}" if on_conflict else ""
     if is_postgres():
-        arrays = [list(col) for col in zip(*rows)]
-        arrays += [[] for _ in range(len(columns) - len(arrays))]
-        marks = ", ".join(f"${i}::{t}[]" for i, t in enumerate(columns.values(), start=1))
-        query = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({marks}){_returning(returning)}"
+        query, arrays = _unnest_insert(table, columns, rows, tail + _returning(returning))
         if returning:
             return await conn().execute_query_dict(query, arrays)
         await conn().execute_query(query, arrays)
@@ -283,7 +399,7 @@ async def insert_rows(table: str, columns: dict[str, str], rows: list, returning
     out: list[dict] = []
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
-        query = f"INSERT INTO {table} ({names}) VALUES {', '.join(row_marks for _ in chunk)}{_returning(returning)}"
+        query = f"INSERT INTO {table} ({names}) VALUES {', '.join(row_marks for _ in chunk)}{tail}{_returning(returning)}"
         params = [v for row in chunk for v in row]
         if returning:
             out += await conn().execute_query_dict(query, params)

@@ -120,6 +120,24 @@ def install_recorder() -> None:
                 return wrapped
 
             setattr(cls, name, make(original, name))
+    # Statements read by position (`app.db.fetch_positional`, `fetch_models`, `fetch_light`) go to
+    # asyncpg's connection directly, through `app.db._records`.
+    from app import db as pulse_db
+
+    records = getattr(pulse_db, "_records", None)
+    if records is not None:
+        @functools.wraps(records)
+        async def recorded(client, query, values):
+            sink = _recording.get()
+            if sink is None:
+                return await records(client, query, values)
+            t0 = time.perf_counter()
+            try:
+                return await records(client, query, values)
+            finally:
+                sink.append(Stmt("fetch_positional", query, values, time.perf_counter() - t0))
+
+        pulse_db._records = recorded
     _installed = True
 
 

@@ -33,16 +33,16 @@ from app.audience.leads import leads_query
 from app.core.errors import DomainError, ErrorCode, check_no_nul, check_range, has_nul
 from app.core.money import to_micros
 from app.db import (
-    conn,
+    Rows,
     db_datetime,
     execute,
     fetch,
     in_list,
     in_pairs,
+    insert_together,
     is_retryable,
     lock_rows,
     param_date,
-    sql,
     update_rows,
 )
 from app.delivery.ingest import Rejection
@@ -167,37 +167,45 @@ class Rollups:
         for k, v in values.items():
             row[k] += v
 
+    def writes(self) -> list[Rows]:
+        """The three rollup upserts (`x = x + excluded.x`, rows in key order, rows of zeros left out),
+        for `db.insert_together`."""
+        return [
+            _upsert("campaign_day_stat", {"organization_id": "int8", "campaign_id": "int8", "day": "date"},
+                    ("campaign_id", "day"), STAT_FIELDS,
+                    [(k[0], k[1], param_date(k[2]), v) for k, v in sorted(self.days.items())]),
+            _upsert("campaign_outcome", {"organization_id": "int8", "campaign_id": "int8", '"group"': "text"},
+                    ("campaign_id", '"group"'), OUTCOME_FIELDS,
+                    [(k[0], k[1], k[2], v) for k, v in sorted(self.outcomes.items())]),
+            _upsert("campaign_channel_day_stat",
+                    {"organization_id": "int8", "campaign_id": "int8", "channel": "text", "day": "date"},
+                    ("campaign_id", "channel", "day"), CHANNEL_FIELDS,
+                    [(k[0], k[1], k[2], param_date(k[3]), v) for k, v in sorted(self.channel_days.items())]),
+        ]
+
     async def apply(self) -> None:
-        await _upsert("campaign_day_stat", ("organization_id", "campaign_id", "day"), ("campaign_id", "day"),
-                      STAT_FIELDS, [(k[0], k[1], param_date(k[2]), v) for k, v in sorted(self.days.items())])
-        await _upsert("campaign_outcome", ("organization_id", "campaign_id", '"group"'), ("campaign_id", '"group"'),
-                      OUTCOME_FIELDS, [(k[0], k[1], k[2], v) for k, v in sorted(self.outcomes.items())])
-        await _upsert("campaign_channel_day_stat", ("organization_id", "campaign_id", "channel", "day"),
-                      ("campaign_id", "channel", "day"), CHANNEL_FIELDS,
-                      [(k[0], k[1], k[2], param_date(k[3]), v) for k, v in sorted(self.channel_days.items())])
+        await insert_together(*self.writes())
 
 
-async def _upsert(table: str, keys: tuple, conflict: tuple, fields: tuple, rows: list) -> None:
-    rows = [r for r in rows if any(r[-1].values())]
-    if not rows:
-        return
-    cols = ", ".join((*keys, *fields))
-    marks = ", ".join("?" for _ in range(len(keys) + len(fields)))
+def _upsert(table: str, keys: dict, conflict: tuple, fields: tuple, rows: list) -> Rows:
     updates = ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in fields)
-    query = sql(f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}")
-    await conn().execute_many(query, [[*r[:-1], *(r[-1][f] for f in fields)] for r in rows])
+    return Rows(table, {**keys, **{f: "int8" for f in fields}},
+                [(*r[:-1], *(r[-1][f] for f in fields)) for r in rows if any(r[-1].values())],
+                f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}")
 
 
 # ---------------------------------------------------------------- ingestion hook
 
 
 async def on_sends_changed(changed: list, old: dict[int, dict], tz: ZoneInfo,
-                           campaigns: dict[int, Campaign] | None = None) -> None:
+                           campaigns: dict[int, Campaign] | None = None, writes: list | None = None) -> None:
     """Called by send ingestion inside its transaction (campaign rows already locked).
 
     `changed` are the sends in their new state (models or rows with the same attributes),
     `old` their previous state by send id (absent for a send created in this batch);
-    `campaigns` the campaigns read under their lock, if the caller has them."""
+    `campaigns` the campaigns read under their lock, if the caller has them; `writes`: when given,
+    the rollup upserts are appended to it (the caller writes them before its commit, with its own)
+    instead of being written here."""
     if not changed:
         return
     campaigns = dict(campaigns or {})
@@ -213,7 +221,13 @@ async def on_sends_changed(changed: list, old: dict[int, dict], tz: ZoneInfo,
                 rollups.day(s.organization_id, s.campaign_id, day, values, -1)
         for day, values in stat_contribution(s, campaign, tz).items():
             rollups.day(s.organization_id, s.campaign_id, day, values)
-    pairs = {(s.campaign_id, s.lead_id) for s in changed}
+    # Recipient flags, per-channel exposures and goal attribution read a send only through its
+    # times (`FLAG_TIMES`): a pair none of whose sends moved one of them (a new send that is only
+    # SENT, a cost correction …) has nothing to recompute, and its sends are not read.
+    pairs = {(s.campaign_id, s.lead_id) for s in changed if _moves_flags(s, old.get(s.id))}
+    if not pairs:
+        await _write(rollups, writes)
+        return
     await _refresh_flags(pairs, campaigns, rollups, tz, known=changed, old=old)
     org_ids = list({s.organization_id for s in changed})
     org_in, org_params = in_list("organization_id", org_ids)
@@ -223,7 +237,31 @@ async def on_sends_changed(changed: list, old: dict[int, dict], tz: ZoneInfo,
     goal_pairs = {p for p in pairs if p[1] in leads_with_goals}
     if goal_pairs:
         await _reattribute(goal_pairs, campaigns, tz, rollups)
-    await rollups.apply()
+    await _write(rollups, writes)
+
+
+async def _write(rollups: Rollups, writes: list | None) -> None:
+    if writes is None:
+        await rollups.apply()
+    else:
+        writes.extend(rollups.writes())
+
+
+#: The send times that recipient flags (exposed: delivered; engaged: a counted click, a reply), the
+#: per-channel first delivery and goal attribution (a counted read, the send time, a counted click)
+#: depend on. `counted_read`/`counted_click` measure from `send_time` (sent, delivered or queued).
+FLAG_TIMES = ("queued_at", "sent_at", "delivered_at", "read_at", "clicked_at", "replied_at")
+#: Of those, the ones a send must hold to count at all (without a delivery, read, click or reply a
+#: send exposes, engages and attributes nothing, whatever its send time).
+_COUNTING_TIMES = ("delivered_at", "read_at", "clicked_at", "replied_at")
+
+
+def _moves_flags(s, before: dict | None) -> bool:
+    """Whether this change of a send can move its recipient's flags, per-channel exposures or
+    attribution: a new send holding a delivery, read, click or reply; an existing one whose times moved."""
+    if before is None:
+        return any(getattr(s, f) is not None for f in _COUNTING_TIMES)
+    return any(getattr(s, f) != before[f] for f in FLAG_TIMES)
 
 
 class _Snap:
@@ -583,7 +621,7 @@ RECOMPUTE_ON = {"view_window_hours", "goal_window_hours", "goal_after_view_windo
 
 async def on_sends_changed_hook(batch) -> None:
     """`delivery.sends_changed` handler."""
-    await on_sends_changed(batch.changed, batch.old_states, batch.tz, batch.campaigns)
+    await on_sends_changed(batch.changed, batch.old_states, batch.tz, batch.campaigns, batch.writes)
 
 
 async def on_recipients_added(campaign: Campaign, lead_ids: list[int] | None) -> None:

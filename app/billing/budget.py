@@ -88,7 +88,11 @@ async def add_spend(campaign_ids_deltas: dict[int, int]) -> dict[int, tuple[int,
 async def on_sends_changed(batch) -> None:
     """`delivery.sends_changed` handler: message costs move the spend rollup; crossing a threshold
     raises its alert (campaigns are locked by the ingestion, in id order)."""
-    moved = await add_spend(batch.spend)
+    if getattr(batch, "writes", None) is not None:
+        moved, elsewhere = _spend_after(batch)
+        moved.update(await add_spend(elsewhere))
+    else:
+        moved = await add_spend(batch.spend)
     for cid in sorted(c for c, d in batch.spend.items() if d > 0 and c in moved):
         campaign_org, spent, budget = moved[cid]
         batch.alerts.extend(await raise_alerts_at(campaign_org, cid, spent, budget))
@@ -99,6 +103,31 @@ async def on_sends_changed(batch) -> None:
             await Campaign.filter(id=cid, status=CampaignStatus.LIVE).update(
                 status=CampaignStatus.PAUSED, status_reason=StatusReason.BUDGET_EXHAUSTED,
                 updated_at=datetime.now(timezone.utc))
+
+
+def _spend_after(batch) -> tuple[dict[int, tuple[int, int, int]], dict[int, int]]:
+    """`add_spend(batch.spend)` without its round trip: the campaigns were read under their row lock
+    by the ingestion (nothing else moves their spend before it commits), so the spend after the move
+    is the spend read plus the delta; the `UPDATE … SET spent_micros = spent_micros + delta` goes into
+    the ingestion's deferred writes (`batch.writes`, written before its commit). A campaign it did not
+    read (none: every moved cost is a changed send's, whose campaign it locked) is moved at once."""
+    from app.db import Added
+
+    out: dict[int, tuple[int, int, int]] = {}
+    rows, elsewhere = [], {}
+    for cid in sorted(batch.spend):
+        delta = batch.spend[cid]
+        if not delta:
+            continue
+        c = batch.campaigns.get(cid)
+        if c is None:
+            elsewhere[cid] = delta
+            continue
+        rows.append((cid, delta))
+        out[cid] = (c.organization_id, int(c.spent_micros) + delta, int(c.budget_micros))
+    if rows:
+        batch.writes.append(Added("campaign", ("id", "int8"), {"spent_micros": "int8"}, rows))
+    return out, elsewhere
 
 
 async def log_spend(principal: Principal, data: SpendData) -> tuple[SpendEntry, list[BudgetAlert]]:

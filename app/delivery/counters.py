@@ -13,7 +13,7 @@ from typing import Iterable
 
 from tortoise.transactions import in_transaction
 
-from app.db import conn, execute, fetch, param_date, sql
+from app.db import Rows, conn, execute, fetch, insert_together, param_date, sql
 from models.enums import SendStatus
 from models.stats import COUNTER_FIELDS
 
@@ -70,24 +70,27 @@ class CounterDelta:
             out[key[1]] += row["cost_micros"]
         return out
 
-    async def apply(self) -> None:
-        cols = ", ".join(COUNTER_FIELDS)
-        updates = ", ".join(f"{f} = send_counter.{f} + excluded.{f}" for f in COUNTER_FIELDS)
-        marks = ", ".join("?" for _ in range(5 + len(COUNTER_FIELDS)))
-        query = sql(
-            f"INSERT INTO send_counter (organization_id, campaign_id, channel, center_key, day, {cols}) "
-            f"VALUES ({marks}) ON CONFLICT (campaign_id, channel, center_key, day) DO UPDATE SET {updates}"
-        )
-        params = []
-        for key in sorted(self.rows):  # one lock order for every transaction
+    def write(self) -> Rows:
+        """The counter upserts as rows for `insert_together` (`INSERT … ON CONFLICT (campaign, channel,
+        center_key, day) DO UPDATE SET x = x + excluded.x`), **in sorted key order** (one lock order
+        for every transaction), rows of zeros left out."""
+        rows = []
+        for key in sorted(self.rows):
             row = self.rows[key]
             if not any(row.values()):
                 continue
             org, campaign, channel, center_key, day = key
-            params.append([org, campaign, channel, center_key, param_date(day),
-                           *(row[f] for f in COUNTER_FIELDS)])
-        if params:
-            await conn().execute_many(query, params)
+            rows.append((org, campaign, channel, center_key, param_date(day), *(row[f] for f in COUNTER_FIELDS)))
+        return Rows("send_counter", _COUNTER_COLUMNS, rows, _COUNTER_UPSERT)
+
+    async def apply(self) -> None:
+        await insert_together(self.write())
+
+
+_COUNTER_COLUMNS = {"organization_id": "int8", "campaign_id": "int8", "channel": "text", "center_key": "int8",
+                    "day": "date", **{f: "int8" for f in COUNTER_FIELDS}}
+_COUNTER_UPSERT = ("ON CONFLICT (campaign_id, channel, center_key, day) DO UPDATE SET "
+                   + ", ".join(f"{f} = send_counter.{f} + excluded.{f}" for f in COUNTER_FIELDS))
 
 
 async def add_skips(skips: dict[tuple[int, int, str, str, date], int]) -> None:

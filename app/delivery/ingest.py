@@ -25,22 +25,26 @@ import orjson
 from tortoise.transactions import in_transaction
 
 from app import metrics
-from app.audience.leads import leads_query
-from app.campaigns.service import campaigns_query
 from app.core.errors import DomainError, ErrorCode, check_no_nul
 from app.core.hooks import Hook
 from app.core.money import to_micros
 from app.db import (
+    Rows,
     db_date,
     db_datetime,
     execute,
     fetch,
+    fetch_models,
+    fetch_positional,
     for_update,
     in_list,
     in_pairs,
     insert_rows,
+    insert_together,
+    insert_with_children,
     is_retryable,
     merge_json_list,
+    select_columns,
     takes_row_locks,
     update_rows,
 )
@@ -57,7 +61,6 @@ from models.enums import (
     SendEventType,
     SendStatus,
 )
-from models.leads import Lead
 from subscriptions import bus
 
 log = logging.getLogger("pulse.ingest")
@@ -122,6 +125,10 @@ class SendsChanged:
     campaigns: dict[int, Campaign]  # the changed sends' campaigns, read under their row lock
     spend: dict[int, int]  # campaign id -> spend delta in micros (cost of sends that moved)
     alerts: list  # handlers append the budget alerts they raise (published after commit)
+    # Handlers may append `db.Rows` / `db.Added` here instead of writing them: ingestion writes them,
+    # with its counters and change log, in one round trip (`db.insert_together`) before it commits.
+    # Only writes nothing later in the transaction reads, each to a table no other write names.
+    writes: list = field(default_factory=list)
 
 
 #: (SendsChanged) — sends changed state in an ingestion batch. Billing moves spend and raises
@@ -251,10 +258,12 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
     out = IngestResult()
     org_id = principal.org_id
     async with in_transaction():
-        tz = ZoneInfo((await fetch("SELECT timezone FROM organization WHERE id = ?", [org_id]))[0]["timezone"])
         # 1. Repeated keys: duplicates, or conflicts when the payload differs
-        #    (checked again under the send locks below, for concurrent batches).
-        fresh = await _drop_seen(org_id, valid, out)
+        #    (checked again under the send locks below, for concurrent batches). The same statement
+        #    reads the organization's time zone.
+        tz_name, seen = await _tz_and_keys(org_id, [v.data.idempotency_key for v in valid])
+        tz = ZoneInfo(tz_name)
+        fresh = _drop_seen_in(seen, valid, out)
         if not fresh:
             return out
 
@@ -273,11 +282,13 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             for v in fresh:
                 groups[(v.data.channel, v.data.external_id)].append(v)
             sends = {k: s for k, s in sends.items() if k in groups}
-        hidden = await _check_existing(principal, sends, groups, out)
+        # What checking and planning read — visible campaigns, unit prices, leads, recipients — in
+        # one statement (`_context`).
+        ctx = await _context(principal, sends, groups)
+        hidden = _check_existing(ctx, sends, groups, out)
         missing = [k for k in groups if k not in sends and k not in hidden]
-        named_campaigns = {v.data.campaign_id for k in missing for v in groups[k] if v.data.campaign_id}
-        units = await _unit_prices({s.campaign_id for s in sends.values()} | named_campaigns)
-        planned = await _plan_sends(principal, tz, missing, groups, units, out) if missing else []
+        units = ctx.units
+        planned = await _plan_sends(principal, tz, missing, groups, ctx, out) if missing else []
         # Events of sends that are invalid, invisible or could not be created were rejected above.
         rejected = {r.index for r in out.rejected}
 
@@ -330,26 +341,8 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
                 setattr(send, f, new[f])
             send.day = new["queued_at"].astimezone(tz).date()
             created.append((send, any(initial[f] != new[f] for f in STATE_FIELDS) or send.day != initial["day"]))
-        if created:
-            now = datetime.now(timezone.utc)
-            ids = await insert_rows("send", _SEND_INSERT_COLUMNS, [
-                (s.organization_id, s.campaign_id, s.lead_id, s.channel.value, s.center_key, s.day, s.external_id,
-                 *(_db_value(getattr(s, f)) for f in STATE_FIELDS), False, 0, 0, now) for s, _ in created],
-                returning="id, channel, external_id")
-            id_of = {(r["channel"], r["external_id"]): r["id"] for r in ids}
-            for send, moved in created:
-                send.id = id_of[(send.channel.value, send.external_id)]
-                sends[(send.channel, send.external_id)] = send
-                delta.change(None, _state_of(send))
-                if moved:
-                    changed.append(send)
-                    if send.unsubscribed_at:
-                        unsubscribes[send.lead_id].add(send.channel.value)
-        new_ids = {s.id for s, _ in created}
         updated: list[SendRow] = []
-        for send in sends.values():
-            if send.id in new_ids:
-                continue
+        for send in sends.values():  # the existing sends (the new ones are not in `sends` yet)
             old = _state_of(send)
             new = replayed(send)
             new_day = new["queued_at"].astimezone(tz).date()
@@ -366,13 +359,37 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             if new["unsubscribed_at"] and not old["unsubscribed_at"]:
                 unsubscribes[send.lead_id].add(send.channel.value)
 
-        # 4. Store the events (the sends' history).
+        # 4. Store the new sends and the events (the sends' history): one statement on PostgreSQL
+        #    (`insert_with_children`: an event of a new send gets its id from the send's RETURNING).
         received = datetime.now(timezone.utc)
-        await insert_rows("send_event", _EVENT_INSERT_COLUMNS, [
-            (org_id, sends[(v.data.channel, v.data.external_id)].id, v.data.idempotency_key, v.hash,
-             v.data.type.value, v.data.occurred_at, received, v.cost_micros, v.data.credits, v.data.reason,
-             v.data.bounce_type.value if v.data.bounce_type else None, bool(v.data.machine), v.data.url)
-            for v in fresh])
+        event_rows, event_parents = [], []
+        for v in fresh:
+            key = (v.data.channel, v.data.external_id)
+            existing = sends.get(key)
+            event_rows.append((org_id, existing.id if existing is not None else None, v.data.idempotency_key, v.hash,
+                               v.data.type.value, v.data.occurred_at, received, v.cost_micros, v.data.credits,
+                               v.data.reason, v.data.bounce_type.value if v.data.bounce_type else None,
+                               bool(v.data.machine), v.data.url))
+            event_parents.append(None if existing is not None else (key[0].value, key[1]))
+        events = Rows("send_event", _EVENT_INSERT_COLUMNS, event_rows)
+        if created:
+            now = datetime.now(timezone.utc)
+            ids = await insert_with_children(
+                Rows("send", _SEND_INSERT_COLUMNS, [
+                    (s.organization_id, s.campaign_id, s.lead_id, s.channel.value, s.center_key, s.day, s.external_id,
+                     *(_db_value(getattr(s, f)) for f in STATE_FIELDS), False, 0, 0, now) for s, _ in created]),
+                ("channel", "external_id"), events, "send_id", event_parents)
+            id_of = {(r[1], r[2]): r[0] for r in ids}
+            for send, moved in created:
+                send.id = id_of[(send.channel.value, send.external_id)]
+                sends[(send.channel, send.external_id)] = send
+                delta.change(None, _state_of(send))
+                if moved:
+                    changed.append(send)
+                    if send.unsubscribed_at:
+                        unsubscribes[send.lead_id].add(send.channel.value)
+        else:
+            await insert_together(events)
         out.accepted = len(fresh)
 
         if changed:
@@ -384,12 +401,15 @@ async def _apply(principal: Principal, valid: list[_Valid]) -> IngestResult:
             campaigns = await _lock_campaigns({s.campaign_id for s in changed})
             await _settle_system_sends(updated, old_status, tz, old_states)
             await _save_sends(updated)
-            await sends_changed.run(SendsChanged(changed, old_states, tz, campaigns, delta.spend_by_campaign(),
-                                                 out.alerts))
-        await delta.apply()
-        if changed:
-            await insert_rows("send_change", _CHANGE_INSERT_COLUMNS, [
-                (org_id, s.campaign_id, s.id, s.channel.value, s.status.value, received) for s in changed])
+            batch = SendsChanged(changed, old_states, tz, campaigns, delta.spend_by_campaign(), out.alerts)
+            await sends_changed.run(batch)
+            writes = batch.writes
+        else:
+            writes = []
+        # The handlers' deferred writes (rollups, spend), the counters and the change log (its rows in
+        # send id order) in one round trip.
+        await insert_together(*writes, delta.write(), Rows("send_change", _CHANGE_INSERT_COLUMNS, [
+            (org_id, s.campaign_id, s.id, s.channel.value, s.status.value, received) for s in changed]))
         for lead_id in sorted(unsubscribes):
             await add_unsubscribes(lead_id, sorted(unsubscribes[lead_id]))
         # Every campaign whose figures moved: also a brand-new send that stays PENDING (its
@@ -418,8 +438,13 @@ _CHANGE_INSERT_COLUMNS = {
 
 async def _lock_campaigns(ids) -> dict[int, Campaign]:
     """Campaign rows locked in id order (PostgreSQL) and read under the lock."""
-    # select_for_update is a no-op on SQLite (one writer at a time).
-    return {c.id: c for c in await Campaign.filter(id__in=sorted(set(ids))).order_by("id").select_for_update(no_key=True)}
+    # Fixed SQL into models (`fetch_models`: what the queryset
+    # `Campaign.filter(id__in=…).order_by("id").select_for_update(no_key=True)` builds, without pypika);
+    # `for_update` is nothing on SQLite (one writer at a time).
+    id_in, params = in_list("c.id", sorted(set(ids)))
+    return {c.id: c for c in await fetch_models(
+        Campaign, f"SELECT {select_columns(Campaign, 'c')} FROM campaign c WHERE {id_in} ORDER BY c.id{for_update()}",
+        params)}
 
 
 async def _settle_system_sends(changed: list[SendRow], old_status: dict, tz: ZoneInfo, old_states: dict) -> None:
@@ -514,11 +539,25 @@ def _state_of(send: SendRow) -> dict:
     return state
 
 
+async def _tz_and_keys(org_id: int, keys: list[str]) -> tuple[str, dict[str, str]]:
+    """The organization's time zone and the stored payload hash of each of these idempotency keys
+    that is already stored, in one statement (the organization's row, left-joined to its events)."""
+    key_in, key_params = in_list("k.idempotency_key", keys)
+    rows = await fetch_positional(
+        "SELECT o.timezone, k.idempotency_key, k.payload_hash FROM organization o LEFT JOIN send_event k "
+        f"ON k.organization_id = o.id AND {key_in} WHERE o.id = ?", [*key_params, org_id])
+    return rows[0][0], {r[1]: r[2] for r in rows if r[1] is not None}
+
+
 async def _drop_seen(org_id: int, items: list[_Valid], out: IngestResult) -> list[_Valid]:
     key_in, key_params = in_list("idempotency_key", [v.data.idempotency_key for v in items])
     seen = {r["idempotency_key"]: r["payload_hash"] for r in await fetch(
         f"SELECT idempotency_key, payload_hash FROM send_event WHERE organization_id = ? AND {key_in}",
         [org_id, *key_params])}
+    return _drop_seen_in(seen, items, out)
+
+
+def _drop_seen_in(seen: dict[str, str], items: list[_Valid], out: IngestResult) -> list[_Valid]:
     # In-batch repeats of a key reach here with their payloads (ingest_send_events keeps one per
     # payload): a stored payload decides which ones are duplicates, whatever their order; with
     # nothing stored, the earliest wins and the other payloads are conflicts.
@@ -538,15 +577,92 @@ async def _drop_seen(org_id: int, items: list[_Valid], out: IngestResult) -> lis
     return fresh
 
 
-async def _check_existing(principal: Principal, sends: dict, groups: dict, out: IngestResult) -> set:
+@dataclass
+class _Context:
+    """What checking the existing sends and planning the new ones read (`_context`)."""
+
+    campaigns: dict[int, CampaignStatus] = field(default_factory=dict)  # visible campaigns -> status
+    units: dict[tuple[int, Channel], tuple[int, int]] = field(default_factory=dict)  # (campaign, channel) -> prices
+    leads: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # visible lead id -> (id, center)
+    by_ext: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # visible lead by externalId
+    ext_to_id: dict[str, int] = field(default_factory=dict)  # any lead of the organization by externalId
+    groups_of: dict[tuple[int, int], str] = field(default_factory=dict)  # (campaign, lead) -> recipient group
+
+
+async def _context(principal: Principal, sends: dict, groups: dict) -> _Context:
+    """One statement (a `UNION ALL` of five lookups, each a branch only when it has something to look
+    for) reading what `_check_existing` and `_plan_sends` need:
+
+    * `c`: the campaigns the caller sees among the existing sends' campaigns and those the events of
+      unknown sends name (what `campaigns_query(principal)` returns: the scope predicate is
+      `Unit.sql_filter`, its raw-SQL twin), with their status;
+    * `u`: unit cost and credits of each channel of those campaigns (visible or not, as before);
+    * `l`: the leads the caller sees among the lead ids the events of unknown sends name;
+    * `x`: the organization's leads with the external ids any event names, and whether the caller
+      sees them (existing sends check them organization-wide, new sends within the scope);
+    * `r`: the recipient group of each (campaign, lead id) pair the events of unknown sends name.
+
+    Each branch is the statement it replaces (`send_pages`-style fixed SQL, `in_list`/`in_pairs`),
+    with the same parameters; a lead named only by external id gets its recipient row from
+    `_plan_sends`, once the id is known."""
+    org_id = principal.org_id
+    unknown = [k for k in groups if k not in sends]
+    named = {v.data.campaign_id for k in unknown for v in groups[k] if v.data.campaign_id}
+    campaign_ids = sorted({s.campaign_id for s in sends.values()} | named)
+    lead_ids = sorted({v.data.lead_id for k in unknown for v in groups[k] if v.data.lead_id})
+    lead_exts = sorted({v.data.lead_external_id for vs in groups.values() for v in vs if v.data.lead_external_id})
+    pairs = sorted({(v.data.campaign_id, v.data.lead_id) for k in unknown for v in groups[k]
+                    if v.data.campaign_id and v.data.lead_id})
+    scope_c, scope_c_params = principal.scope.sql_filter("c")
+    scope_l, scope_l_params = principal.scope.sql_filter("l")
+    i8, tx = "CAST(NULL AS BIGINT)", "CAST(NULL AS TEXT)"
+    parts: list[str] = []
+    params: list = []
+    if campaign_ids:
+        c_in, c_params = in_list("c.id", campaign_ids)
+        parts.append(f"SELECT 'c', c.id, {i8}, {i8}, c.status FROM campaign c WHERE {c_in} AND {scope_c}")
+        params += [*c_params, *scope_c_params]
+        u_in, u_params = in_list("u.campaign_id", campaign_ids)
+        parts.append("SELECT 'u', u.campaign_id, u.unit_cost_micros, u.credits_per_message, u.channel "
+                     f"FROM campaign_channel u WHERE {u_in}")
+        params += u_params
+    if lead_ids:
+        l_in, l_params = in_list("l.id", lead_ids)
+        parts.append(f"SELECT 'l', l.id, l.center_id, {i8}, {tx} FROM lead l WHERE {scope_l} AND {l_in}")
+        params += [*scope_l_params, *l_params]
+    if lead_exts:
+        x_in, x_params = in_list("l.external_id", lead_exts)
+        parts.append(f"SELECT 'x', l.id, l.center_id, CASE WHEN {scope_l} THEN 1 ELSE 0 END, l.external_id "
+                     f"FROM lead l WHERE l.organization_id = ? AND {x_in}")
+        params += [*scope_l_params, org_id, *x_params]
+    if pairs:
+        pair_in, pair_params = in_pairs(("r.campaign_id", "r.lead_id"), pairs)
+        parts.append(f'SELECT \'r\', r.campaign_id, r.lead_id, {i8}, r."group" FROM recipient r WHERE {pair_in}')
+        params += pair_params
+    ctx = _Context()
+    if not parts:
+        return ctx
+    for kind, a, b, c, t in await fetch_positional(" UNION ALL ".join(parts), params):
+        if kind == "c":
+            ctx.campaigns[a] = CampaignStatus(t)
+        elif kind == "u":
+            ctx.units[(a, Channel(t))] = (b, c)
+        elif kind == "l":
+            ctx.leads[a] = (a, b)
+        elif kind == "x":
+            ctx.ext_to_id[t] = a
+            if c:
+                ctx.by_ext[t] = (a, b)
+        else:
+            ctx.groups_of[(a, b)] = str(t)
+    return ctx
+
+
+def _check_existing(ctx: _Context, sends: dict, groups: dict, out: IngestResult) -> set:
     """Existing sends must belong to a campaign the caller sees, and events must not contradict them.
     Returns the keys of sends outside the caller's scope (their events were rejected as NOT_FOUND)."""
-    campaign_ids = list({s.campaign_id for s in sends.values()})
-    visible = set(await campaigns_query(principal).filter(id__in=campaign_ids).values_list("id", flat=True)) \
-        if campaign_ids else set()
-    lead_exts = {v.data.lead_external_id for k in sends for v in groups[k] if v.data.lead_external_id}
-    ext_to_id = dict(await Lead.filter(organization_id=principal.org_id, external_id__in=list(lead_exts))
-                     .values_list("external_id", "id")) if lead_exts else {}
+    visible = ctx.campaigns
+    ext_to_id = ctx.ext_to_id
     hidden = set()
     for key, send in list(sends.items()):
         if send.campaign_id not in visible:
@@ -585,49 +701,29 @@ async def _load_sends(org_id: int, keys: list[tuple[Channel, str]], lock: bool =
     return {(s.channel, s.external_id): s for s in rows if (s.channel, s.external_id) in wanted}
 
 
-async def _unit_prices(campaign_ids) -> dict[tuple[int, Channel], tuple[int, int]]:
-    """Unit cost and credits per message of each (campaign, channel) configured on these campaigns."""
-    if not campaign_ids:
-        return {}
-    campaign_in, params = in_list("campaign_id", sorted(campaign_ids))
-    rows = await fetch(f"SELECT campaign_id, channel, unit_cost_micros, credits_per_message FROM campaign_channel "
-                       f"WHERE {campaign_in}", params)
-    return {(r["campaign_id"], Channel(r["channel"])): (r["unit_cost_micros"], r["credits_per_message"]) for r in rows}
-
-
-async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, units, out: IngestResult) -> dict:
+async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, ctx: _Context, out: IngestResult) -> dict:
     """Check that the events of unknown sends may create them; returns the sends to create (not
     yet written, still in their initial state) by key, and rejects the events of the others."""
     org_id = principal.org_id
-    campaign_ids = {v.data.campaign_id for k in missing for v in groups[k] if v.data.campaign_id}
-    lead_ids = {v.data.lead_id for k in missing for v in groups[k] if v.data.lead_id}
-    lead_exts = {v.data.lead_external_id for k in missing for v in groups[k] if v.data.lead_external_id}
-    campaigns = {c.id: c for c in await campaigns_query(principal).filter(id__in=list(campaign_ids))} \
-        if campaign_ids else {}
-    visible_leads = leads_query(principal)
-    leads = {}
-    if lead_ids:  # raw SQL: a Tortoise IN list of a thousand ids cost more to build than to run
-        scope_sql, scope_params = principal.scope.sql_filter("l")
-        id_in, id_params = in_list("l.id", sorted(lead_ids))
-        leads = {r["id"]: (r["id"], r["center_id"]) for r in await fetch(
-            f"SELECT l.id, l.center_id FROM lead l WHERE {scope_sql} AND {id_in}", [*scope_params, *id_params])}
-    leads_by_ext = {ext: (i, center) for i, center, ext in await visible_leads.filter(external_id__in=list(lead_exts))
-                    .values_list("id", "center_id", "external_id")} if lead_exts else {}
+    campaigns, leads, leads_by_ext, units = ctx.campaigns, ctx.leads, ctx.by_ext, ctx.units
     # A send's lead must be a recipient of its campaign (and never one of its control group).
     # Exactly the (campaign, lead) pairs the events name — not every campaign × every lead, whose
     # `campaign_id = ANY(…) AND lead_id = ANY(…)` went to a sequential scan on its generic plan.
-    groups_of: dict[tuple[int, int], str] = {}
+    # `_context` read the pairs named by lead id; those named by external id are read here.
+    groups_of = ctx.groups_of
     wanted: set[tuple[int, int]] = set()
     for key in missing:
         for v in groups[key]:
             d = v.data
-            lead = leads.get(d.lead_id) if d.lead_id else leads_by_ext.get(d.lead_external_id)
-            if d.campaign_id in campaigns and lead is not None:
+            if d.lead_id or d.campaign_id not in campaigns:
+                continue
+            lead = leads_by_ext.get(d.lead_external_id)
+            if lead is not None and (d.campaign_id, lead[0]) not in groups_of:
                 wanted.add((d.campaign_id, lead[0]))
     if wanted:
         pair_in, pair_params = in_pairs(("campaign_id", "lead_id"), wanted)
-        groups_of = {(r["campaign_id"], r["lead_id"]): str(r["group"]) for r in await fetch(
-            f'SELECT campaign_id, lead_id, "group" FROM recipient WHERE {pair_in}', pair_params)}
+        groups_of = {**groups_of, **{(r[0], r[1]): str(r[2]) for r in await fetch_positional(
+            f'SELECT campaign_id, lead_id, "group" FROM recipient WHERE {pair_in}', pair_params)}}
     planned: dict[tuple[Channel, str], SendRow] = {}
     for key in missing:
         evs = groups[key]
@@ -646,7 +742,7 @@ async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, units
                    "unknown externalId: the first event of a send must name campaignId and leadId or leadExternalId")
             continue
         d = named.data
-        campaign = campaigns.get(d.campaign_id)
+        campaign = campaigns.get(d.campaign_id)  # its status
         lead = leads.get(d.lead_id) if d.lead_id else leads_by_ext.get(d.lead_external_id)
         if campaign is None:
             reject(ErrorCode.NOT_FOUND, "campaign not found")
@@ -654,14 +750,14 @@ async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, units
         if lead is None:
             reject(ErrorCode.NOT_FOUND, "lead not found")
             continue
-        if campaign.status == CampaignStatus.DRAFT:
+        if campaign == CampaignStatus.DRAFT:
             reject(ErrorCode.CAMPAIGN_NOT_LAUNCHED, "the campaign is a draft; launch it first")
             continue
-        if (campaign.id, key[0]) not in units:
+        if (d.campaign_id, key[0]) not in units:
             reject(ErrorCode.CHANNEL_NOT_ON_CAMPAIGN, f"channel {key[0].value} is not configured on the campaign")
             continue
         lead_id, center_id = lead
-        group = groups_of.get((campaign.id, lead_id))
+        group = groups_of.get((d.campaign_id, lead_id))
         if group is None:
             reject(ErrorCode.NOT_RECIPIENT, "the lead is not a recipient of the campaign")
             continue
@@ -671,7 +767,7 @@ async def _plan_sends(principal: Principal, tz: ZoneInfo, missing, groups, units
         queued_at = min(v.data.occurred_at for v in evs)
         # The state a send is created in before its events replay (a Send model's defaults).
         planned[key] = SendRow(
-            organization_id=org_id, campaign_id=campaign.id, lead_id=lead_id, channel=key[0],
+            organization_id=org_id, campaign_id=d.campaign_id, lead_id=lead_id, channel=key[0],
             center_key=center_id or 0, day=queued_at.astimezone(tz).date(), external_id=key[1],
             status=SendStatus.PENDING, was_sent=False, cost_micros=0, credits=0, queued_at=queued_at,
             system=False, reserved_micros=0)

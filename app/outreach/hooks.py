@@ -12,7 +12,7 @@ from models.leads import Lead
 from models.outreach import LeadOutreach
 
 
-async def on_sends_changed(changed, old_states, tz) -> None:
+async def on_sends_changed(changed, old_states, tz, writes: list | None = None) -> None:
     """Ingestion moved sends: email touches count for `engaged`; email steps follow their send."""
     emails = [s for s in changed if getattr(s.channel, "value", s.channel) == "EMAIL"]
     if not emails:
@@ -26,12 +26,18 @@ async def on_sends_changed(changed, old_states, tz) -> None:
             cur = by_org[s.organization_id][s.lead_id].get("touches", ("+", 0))[1]
             by_org[s.organization_id][s.lead_id]["touches"] = ("+", cur + (1 if s.was_sent else -1))
         pairs_by_org[s.organization_id].add((s.campaign_id, s.lead_id))
+    known: dict[int, set[int]] = {}  # org -> its campaigns with steps, when read with the lead locks
     for org_id, changes in by_org.items():
-        await state.change_leads(org_id, changes)
+        found = await state.change_leads(org_id, changes, writes,
+                                         steps_of={c for c, _ in pairs_by_org.get(org_id, ())} or None)
+        if found is not None:
+            known[org_id] = found
     for org_id, pairs in pairs_by_org.items():
-        cin, params = in_list("campaign_id", sorted({c for c, _ in pairs}))
-        with_steps = {r["campaign_id"] for r in await fetch(
-            f"SELECT DISTINCT campaign_id FROM outreach_step WHERE {cin}", params)}
+        with_steps = known.get(org_id)
+        if with_steps is None:
+            cin, params = in_list("campaign_id", sorted({c for c, _ in pairs}))
+            with_steps = {r["campaign_id"] for r in await fetch(
+                f"SELECT DISTINCT campaign_id FROM outreach_step WHERE {cin}", params)}
         pairs = {p for p in pairs if p[0] in with_steps}
         if pairs:
             await state.recompute(org_id, pairs)
@@ -101,7 +107,7 @@ async def campaign_busy(campaign_id: int) -> bool:
 
 async def on_sends_changed_hook(batch) -> None:
     """`delivery.sends_changed` handler."""
-    await on_sends_changed(batch.changed, batch.old_states, batch.tz)
+    await on_sends_changed(batch.changed, batch.old_states, batch.tz, getattr(batch, "writes", None))
 
 
 async def on_leads_upserted(org_id: int, lead_ids) -> list[int]:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from app.db import db_date, db_datetime, execute, fetch, for_update, in_list
+from app.db import Added, db_date, db_datetime, execute, fetch, for_update, in_list
 from app.outreach.rules import (EmailFacts, OutreachEventType, Step, StepAction, StepCondition, StepKind,
                                 derive, email_due)
 from models.outreach import KPI_COLUMNS
@@ -76,19 +76,59 @@ async def ensure_leads(org_id: int, lead_ids) -> None:
         await add_counters(org_id, deltas)
 
 
-async def change_leads(org_id: int, changes: dict[int, dict]) -> None:
-    """Apply per-lead changes: {lead_id: {column: ("+", n) | ("=", value)}}; moves the counters."""
+async def _lock_leads(ids: list[int], steps_of=None) -> list[dict]:
+    """The lead rows, locked in lead id order. `steps_of` (campaign ids): the same statement also
+    returns which of them have outreach steps, as rows whose `step_campaign` is set (a `UNION ALL`
+    after the locking `WITH` query; the lock itself is the same `SELECT … ORDER BY … FOR NO KEY UPDATE`)."""
+    lid_in, params = in_list("lead_id", ids)
+    cols = ", ".join(LEAD_COLUMNS)
+    locked = f"SELECT lead_id, {cols} FROM lead_outreach WHERE {lid_in} ORDER BY lead_id" + for_update()
+    if steps_of is None:
+        return await fetch(locked, params)
+    cin, cparams = in_list("campaign_id", sorted(set(steps_of)))
+    nulls = ", ".join("NULL" for _ in LEAD_COLUMNS)
+    return await fetch(f"WITH lo AS ({locked}) SELECT lead_id, {cols}, NULL AS step_campaign FROM lo UNION ALL "
+                       f"SELECT NULL, {nulls}, x.campaign_id FROM (SELECT DISTINCT campaign_id FROM outreach_step WHERE {cin}) x",
+                       [*params, *cparams])
+
+
+async def change_leads(org_id: int, changes: dict[int, dict], writes: list | None = None,
+                       steps_of=None) -> set[int] | None:
+    """Apply per-lead changes: {lead_id: {column: ("+", n) | ("=", value)}}; moves the counters.
+
+    `writes` (ingestion's deferred writes, `SendsChanged.writes`): when every change adds to the same
+    columns, the rows' `UPDATE … SET c = c + n` goes there (one `db.Added`, written before the commit
+    while these rows stay locked) instead of one statement per lead. `steps_of` (campaign ids): returns
+    those that have outreach steps, read by the statement that locks the rows when it can (else None:
+    the caller reads them)."""
     changes = {k: v for k, v in changes.items() if v}
     if not changes:
-        return
-    await ensure_leads(org_id, changes)
+        return None
+    with_steps = None
+    deferred: list | None = None
+    columns = {tuple(sorted(ch)) for ch in changes.values()}
+    if writes is not None and len(columns) == 1 and all(op == "+" for ch in changes.values() for op, _v in ch.values()) \
+            and not any(getattr(w, "table", None) == "lead_outreach" for w in writes):
+        deferred = []
     ids = sorted(changes)
+    locked = None
+    if len(ids) <= 1000:
+        # Usually every lead has its row already: lock them first, and create (then lock) rows only
+        # when some are missing — one statement instead of two (a small ingest moves one lead).
+        locked = await _lock_leads(ids, steps_of)
+        if steps_of is not None:
+            with_steps = {r["step_campaign"] for r in locked if r["step_campaign"] is not None}
+            locked = [{k: v for k, v in r.items() if k != "step_campaign"} for r in locked
+                      if r["step_campaign"] is None]
+        if len(locked) < len(ids):
+            await ensure_leads(org_id, set(ids) - {r["lead_id"] for r in locked})
+            locked = None
+    else:
+        await ensure_leads(org_id, changes)
     deltas: dict = defaultdict(lambda: defaultdict(int))
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
-        lid_in, params = in_list("lead_id", chunk)
-        rows = await fetch(f"SELECT lead_id, {', '.join(LEAD_COLUMNS)} FROM lead_outreach WHERE {lid_in} "
-                           "ORDER BY lead_id" + for_update(), params)
+        rows = locked if locked is not None else await _lock_leads(chunk)
         for row in rows:
             before = contribution(row)
             new = dict(row)
@@ -101,10 +141,17 @@ async def change_leads(org_id: int, changes: dict[int, dict]) -> None:
             for k in KPI_COLUMNS:
                 deltas[old_key][k] -= before[k]
                 deltas[new_key][k] += after[k]
+            if deferred is not None:
+                ch = changes[row["lead_id"]]
+                deferred.append((row["lead_id"], *(ch[c][1] for c in sorted(ch))))
+                continue
             cols = [c for c in LEAD_COLUMNS if new[c] != row[c]]
             await execute(f"UPDATE lead_outreach SET {', '.join(c + ' = ?' for c in cols)} WHERE lead_id = ?",
                           [*(new[c] for c in cols), row["lead_id"]])
+    if deferred:
+        writes.append(Added("lead_outreach", ("lead_id", "int8"), {c: "int8" for c in next(iter(columns))}, deferred))
     await add_counters(org_id, deltas)
+    return with_steps
 
 
 async def load_steps(campaign_ids) -> dict[int, list[Step]]:
