@@ -26,6 +26,7 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app import db, logs, metrics
@@ -131,6 +132,9 @@ class PulseGraphQL(GraphQL):
     """Strawberry view with our context, auth and limits."""
 
     graphql_transport_ws_handler_class = PulseTransportWSHandler
+    # The common POST of JSON answered without Strawberry's `run` (`_fast`); False: every request
+    # takes Strawberry's path (tests compare the two).
+    fast_lane = True
 
     def __init__(self, settings: Settings, documents: DocumentStore | None = None,
                  limiter: RateLimiter | None = None, **kwargs: Any) -> None:
@@ -144,6 +148,9 @@ class PulseGraphQL(GraphQL):
         # Repeated reads answered from memory (graph/core/cache.py); None = off.
         self.cache = ResponseCache(settings.response_cache_entries, settings.response_cache_bytes,
                                    settings.response_cache_ttl_s) if settings.response_cache_entries else None
+        if self._stream_transport_map or self.schema.config.enable_experimental_incremental_execution \
+                or self.schema.config.batching_config is not None:
+            self.fast_lane = False  # `_fast` knows none of these (streamed or batched answers)
 
     def decode_json(self, data: str | bytes) -> object:
         """orjson for the common body; anything it refuses (invalid JSON, NaN, integers over 64
@@ -205,11 +212,17 @@ class PulseGraphQL(GraphQL):
         request = Request(scope=scope, receive=receive)
         started = time.perf_counter()
         probe = response = None
+        accept = _json_post(scope) if self.fast_lane else None
+        if accept is not None:
+            await _read_body(request)  # kept by the request: the cache and Strawberry read it from there
         if self.cache is not None:
             probe, response = await self._cache_lookup(request, scope)
         try:
             if response is None:
-                response = await self.run(request)
+                if accept is not None:
+                    response = await self._fast(request, accept)
+                if response is None:
+                    response = await self.run(request)
                 if probe is not None:
                     self._cache_store(probe, scope, response)
         except DocumentRefusal as exc:
@@ -228,6 +241,37 @@ class PulseGraphQL(GraphQL):
             metrics.GRAPHQL_REQUESTS.labels(operation, outcome).inc()
             metrics.GRAPHQL_LATENCY.labels(operation, outcome).observe(time.perf_counter() - started)
         await response(scope, receive, send)
+
+    async def _fast(self, request: Request, accept: str) -> Response | None:
+        """The common request without Strawberry's `run`: a POST of `application/json` (read by
+        `_json_post`) whose body is one JSON object with a string or null `query`, object or null
+        `variables` and `extensions`, string or null `operationName`. It runs the same steps as
+        `run` for it — `execute_single`, `process_result`, `create_response` with the same
+        sub-response and context — and skips what cannot apply to it (the content-type parse
+        through `email.message`, the request adapter, the IDE and stream checks, batching, the
+        protocol `isinstance` checks of a result HTTP cannot produce). None (before any effect):
+        anything else, answered by Strawberry's `run`, refusals included."""
+        try:
+            data = orjson.loads(request._body)
+        except orjson.JSONDecodeError:
+            return None  # decode_json's second chance (json.loads) and its errors: Strawberry's path
+        if type(data) is not dict:
+            return None
+        query, variables = data.get("query"), data.get("variables")
+        extensions, operation_name = data.get("extensions"), data.get("operationName")
+        if (query is not None and type(query) is not str) or (variables is not None and type(variables) is not dict) \
+                or (extensions is not None and type(extensions) is not dict) \
+                or (operation_name is not None and type(operation_name) is not str):
+            return None
+        # What Strawberry's get_sub_response builds (Response() without its content-length), directly.
+        sub_response = Response.__new__(Response)
+        sub_response.status_code, sub_response.background, sub_response.body = None, None, b""
+        sub_response.raw_headers = []
+        sub_response.graphql_response_json = GRAPHQL_RESPONSE_JSON in accept  # type: ignore[attr-defined]
+        context = await self.get_context(request, sub_response)
+        result = await self.execute_single(request, request, sub_response, context, None,
+                                           GraphQLRequestData(query, variables, operation_name, extensions))
+        return self.create_response(await self.process_result(request, result), sub_response)
 
     async def _cache_lookup(self, request: Request, scope: Scope) -> tuple[Probe | None, Response | None]:
         """A hit's ready response, or the probe of a candidate request (its answer may be stored once
@@ -427,6 +471,44 @@ _REFUSALS = {
     "No GraphQL query found in the request": (400, "QUERY_MISSING"),
 }
 _STATUS_CODES = {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def _json_post(scope: Scope) -> str | None:
+    """For a POST whose first `content-type` is exactly `application/json` (or with `; charset=utf-8`):
+    its first `accept` ("" when absent). None for anything else."""
+    if scope["method"] != "POST":
+        return None
+    content_type = accept = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if content_type is None:
+                content_type = value
+        elif name == b"accept":
+            if accept is None:
+                accept = value
+    if content_type != b"application/json" and content_type != b"application/json; charset=utf-8":
+        return None
+    return "" if accept is None else accept.decode("latin-1")
+
+
+async def _read_body(request: Request) -> None:
+    """Starlette's `Request.body()` without its async generator: the chunks of the ASGI receive,
+    joined and kept on the request (`_body`, where `body()` and `stream()` look first)."""
+    receive, chunks = request.receive, []
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif kind == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+    request._stream_consumed = True
+    request._body = b"".join(chunks)
 
 
 def _count_client_close(receive: Receive) -> Receive:
