@@ -275,7 +275,22 @@ class PulseGraphQL(GraphQL):
         context = await self.get_context(request, sub_response)
         result = await self.execute_single(request, request, sub_response, context, None,
                                            GraphQLRequestData(query, variables, operation_name, extensions))
-        return self.create_response(await self.process_result(request, result), sub_response)
+        response_data = await self.process_result(request, result)
+        if sub_response.graphql_response_json:
+            return self.create_response(response_data, sub_response)
+        # What Strawberry's create_response builds for one result (Response(encode_json(data),
+        # media_type="application/json"), the sub-response's headers and status added), without
+        # encoding the JSON to text and back.
+        try:
+            body = orjson.dumps(response_data)
+        except TypeError:  # what orjson refuses: encode_json's json.dumps
+            body = self.encode_json(response_data).encode()
+        response = Response.__new__(Response)
+        response.status_code = sub_response.status_code or 200
+        response.media_type, response.background, response.body = "application/json", None, body
+        response.raw_headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
+                                *sub_response.raw_headers]
+        return response
 
     async def _cache_lookup(self, request: Request, scope: Scope) -> tuple[Probe | None, Response | None]:
         """A hit's ready response, or the probe of a candidate request (its answer may be stored once
