@@ -807,13 +807,58 @@ class WebSocketShortcut:
 
 class PulseStarlette(Starlette):
     """Starlette with `WebSocketShortcut` outside its whole middleware stack (the error
-    middleware included, which `add_middleware` cannot wrap)."""
+    middleware included, which `add_middleware` cannot wrap), and `GraphQLRouteShortcut` in place
+    of the router inside it."""
 
     graphql_ws: ASGIApp | None = None
+    route_shortcut = True  # False: /graphql through the router like every other route (tests compare)
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
+        shortcut = GraphQLRouteShortcut.of(self.router) if self.route_shortcut else None
+        layer = stack
+        while shortcut is not None and layer is not None:  # the innermost middleware calls the router
+            if getattr(layer, "app", None) is self.router:
+                layer.app = shortcut
+                break
+            layer = getattr(layer, "app", None)
         return WebSocketShortcut(stack, self.graphql_ws) if self.graphql_ws is not None else stack
+
+
+class GraphQLRouteShortcut:
+    """HTTP requests to /graphql handed to the view without matching the router's routes one by one
+    (`/graphql` is the fifth): the scope gets what the router would give it (`router`, `route`,
+    `endpoint`, `path_params`) and the route's app is called as the route would call it. Only when
+    that route is the first the router would pick for any method (`of`); everything else goes to
+    the router."""
+
+    def __init__(self, router: Any, route: Route, path: str = "/graphql") -> None:
+        self.router, self.route, self.path = router, route, path
+        self.endpoint, self.app = route.endpoint, route.app
+
+    @classmethod
+    def of(cls, router: Any, path: str = "/graphql") -> "GraphQLRouteShortcut | None":
+        if getattr(router, "middleware_stack", None) != router.app:  # router-level middleware: not skipped
+            return None
+        from starlette.routing import Match
+
+        for method in ("POST", "GET", "PUT", "OPTIONS"):
+            probe = {"type": "http", "path": path, "root_path": "", "method": method}
+            first = next((r for r in router.routes if r.matches(probe)[0] is not Match.NONE), None)
+            if not (type(first) is Route and first.path == path and first.methods is None
+                    and first.matches(probe) == (Match.FULL, {"endpoint": first.endpoint, "path_params": {}})):
+                return None
+        return cls(router, first, path)
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        if scope["type"] == "http" and scope["path"] == self.path and not scope.get("root_path"):
+            if "router" not in scope:
+                scope["router"] = self.router
+            scope["route"] = self.route
+            scope["endpoint"] = self.endpoint
+            scope["path_params"] = dict(scope.get("path_params", {}))
+            return self.app(scope, receive, send)
+        return self.router(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

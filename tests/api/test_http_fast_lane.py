@@ -4,7 +4,7 @@ fourth pass") answers byte for byte what Strawberry's general path answers: ever
 types, bodies over the limit, slow and abandoned bodies, CORS preflights and simple requests from
 allowed and other origins, `application/graphql-response+json`, GET, persisted queries, rate-limit
 headers and a 429, 401, a database outage …) is sent twice through the ASGI app — once with the lane
-on, once with it off (`PulseGraphQL.fast_lane`) — and the two answers must have the same status, the
+on, once with it off (`PulseGraphQL.fast_lane`, and the router instead of `GraphQLRouteShortcut`) — and the two answers must have the same status, the
 same headers in the same order and the same body (or raise the same exception). The lane must also
 be taken where it should (Strawberry's `run` not called), so a lane that silently never answers fails
 too. The rate limiter is reset and its clock frozen before each charge, so the rate-limit headers
@@ -244,7 +244,8 @@ async def test_the_fast_lane_answers_what_strawberrys_path_answers(lane_app, ten
             monkeypatch.setattr(queries, "visible_campaign", outage)
         answers = []
         for on in (True, False):
-            view.fast_lane = on
+            view.fast_lane = lane_app.route_shortcut = on  # off: Strawberry's run, reached through the router
+            lane_app.middleware_stack = lane_app.build_middleware_stack()
             if view.cache is not None:  # each path answers a miss, then a hit, from its own empty cache
                 view.cache = ResponseCache(view.cache.max_entries, view.cache.max_bytes, view.cache.ttl_s)
             runs.clear()
@@ -254,7 +255,7 @@ async def test_the_fast_lane_answers_what_strawberrys_path_answers(lane_app, ten
             answers.append((first, second))
             if on and lane is not None:
                 assert took_run is not lane, (name, "lane expected" if lane else "Strawberry's path expected", first)
-        view.fast_lane = True
+        view.fast_lane = lane_app.route_shortcut = True
         monkeypatch.setattr(queries, "visible_campaign", visible_campaign)
         assert answers[0] == answers[1], name
         compared += 1
@@ -285,3 +286,34 @@ async def test_the_comparison_fails_when_the_lane_answers_otherwise(lane_app, te
         view.fast_lane = True
     assert on[0] == off[0] == 200 and on[2] == off[2]
     assert on != off
+
+
+async def test_the_route_shortcut_gives_the_view_the_scope_the_router_gives(lane_app, tenant):
+    """`GraphQLRouteShortcut` (app/main.py) sets what Starlette's router sets, for every method; other
+    paths still go through the router."""
+    view = lane_app.state.graphql
+    seen = []
+    http = view._http
+
+    async def spy(scope, receive, send):
+        seen.append({k: scope.get(k) for k in ("router", "route", "endpoint", "path_params", "app")})
+        return await http(scope, receive, send)
+
+    view._http = spy
+    try:
+        for method in ("POST", "GET", "PUT"):
+            scope, chunks = _post({"query": "{ viewer { role } }"}, tenant.gql.token, method=method)
+            for shortcut in (True, False):
+                lane_app.route_shortcut = shortcut
+                lane_app.middleware_stack = lane_app.build_middleware_stack()
+                await _call(lane_app, {**scope, "state": {}}, chunks)
+            assert seen[0] == seen[1] and seen[0]["route"].path == "/graphql", method
+            seen.clear()
+        lane_app.route_shortcut = True
+        lane_app.middleware_stack = lane_app.build_middleware_stack()
+        status, _, body, _ = await _call(lane_app, _scope("GET", "/healthz", []), [b""])
+        assert (status, body) == (200, b'{"status":"ok"}')
+        status, *_ = await _call(lane_app, _scope("GET", "/graphql/", []), [b""])
+        assert status == 307 and not seen  # the router redirects to /graphql
+    finally:
+        view._http = http
