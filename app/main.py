@@ -99,12 +99,7 @@ class BodyLimit:
             nonlocal seen, done
             if done:  # the body was read: what follows is a disconnect, waited for without limit
                 return await receive()
-            # asyncio.timeout, not wait_for: the same deadline without a Task per receive (3.11).
-            try:
-                async with asyncio.timeout(read_timeout):
-                    message = await receive()
-            except TimeoutError:
-                raise _SlowBody() from None
+            message = await _within(receive(), read_timeout)
             if message["type"] == "http.request":
                 done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
@@ -119,6 +114,52 @@ class BodyLimit:
         except _SlowBody:
             await _json_error(408, f"request body not received within {self.read_timeout:g} s", "REQUEST_TIMEOUT")(
                 scope, receive, send)
+
+
+async def _within(awaitable: Any, timeout: float) -> Any:
+    """`await awaitable`, raising _SlowBody when it takes longer than `timeout` seconds — with a
+    timer only when it has to wait. (It was `asyncio.wait_for`: a Task per receive in 3.11; then
+    `asyncio.timeout`: a timer per receive.) A coroutine is first run up to its first suspension:
+    a body already received — uvicorn parses a small request whole before the app runs — comes
+    back without any timer. Otherwise the rest runs under `asyncio.timeout` driven as a Task drives
+    a coroutine: each future it yields is taken (its `_asyncio_future_blocking` flag reset, as a
+    Task does) and awaited here (this task waits on it), then the
+    coroutine is resumed with `send(None)`, or with `throw(exc)` when the wait raised (the future
+    failed, or this task is being cancelled: the deadline or anyone's cancel, which the
+    coroutine then sees at its own await, as it would under a Task); a bare `yield` lets the
+    loop run once."""
+    step = getattr(awaitable, "send", None)
+    if step is None:  # not a coroutine: awaited whole under the deadline
+        try:
+            async with asyncio.timeout(timeout):
+                return await awaitable
+        except TimeoutError:
+            raise _SlowBody() from None
+    try:
+        waiting = step(None)
+    except StopIteration as stop:
+        return stop.value
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    if waiting is None:
+                        await asyncio.sleep(0)
+                    else:
+                        waiting._asyncio_future_blocking = False  # taken, as a Task takes it
+                        await waiting
+                except BaseException as exc:  # noqa: BLE001 - handed to the coroutine, as a Task would
+                    try:
+                        waiting = awaitable.throw(exc)
+                    except StopIteration as stop:
+                        return stop.value
+                    continue
+                try:
+                    waiting = step(None)
+                except StopIteration as stop:
+                    return stop.value
+    except TimeoutError:
+        raise _SlowBody() from None
 
 
 class _TooLarge(Exception):
