@@ -317,3 +317,16 @@ async def test_the_route_shortcut_gives_the_view_the_scope_the_router_gives(lane
         assert status == 307 and not seen  # the router redirects to /graphql
     finally:
         view._http = http
+
+
+def test_generated_request_ids_are_uuid4_hex():
+    """HttpMetrics' generated X-Request-ID (`_new_request_id`) is what uuid.uuid4().hex gives for the
+    same random bytes."""
+    import os
+    import uuid
+
+    from app.main import _new_request_id
+
+    for random in (bytes(16), b"\xff" * 16, *(os.urandom(16) for _ in range(2000))):
+        assert _new_request_id(random) == uuid.UUID(bytes=random, version=4).hex
+    assert uuid.UUID(hex=_new_request_id()).version == 4
