@@ -121,13 +121,12 @@ async def _within(awaitable: Any, timeout: float) -> Any:
     timer only when it has to wait. (It was `asyncio.wait_for`: a Task per receive in 3.11; then
     `asyncio.timeout`: a timer per receive.) A coroutine is first run up to its first suspension:
     a body already received — uvicorn parses a small request whole before the app runs — comes
-    back without any timer. Otherwise the rest runs under `asyncio.timeout` driven as a Task drives
-    a coroutine: each future it yields is taken (its `_asyncio_future_blocking` flag reset, as a
-    Task does) and awaited here (this task waits on it), then the
-    coroutine is resumed with `send(None)`, or with `throw(exc)` when the wait raised (the future
-    failed, or this task is being cancelled: the deadline or anyone's cancel, which the
-    coroutine then sees at its own await, as it would under a Task); a bare `yield` lets the
-    loop run once."""
+    back without any timer. Otherwise the rest runs under `asyncio.timeout`, driven as a Task
+    drives a coroutine: each future it yields is taken (its `_asyncio_future_blocking` flag reset,
+    as a Task does) and awaited here (this task waits on it); then the coroutine is resumed with
+    `send(None)`, or with `throw(exc)` when the wait raised (the future failed, or this task is
+    being cancelled — the deadline or anyone's cancel — which the coroutine then sees at its own
+    await, as under a Task); a bare `yield` lets the loop run once."""
     step = getattr(awaitable, "send", None)
     if step is None:  # not a coroutine: awaited whole under the deadline
         try:
