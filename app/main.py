@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app import db, logs, metrics
@@ -92,15 +93,13 @@ class BodyLimit:
                         scope, receive, send)
         seen = 0
         done = False
+        read_timeout = self.read_timeout
 
         async def limited() -> dict:
             nonlocal seen, done
             if done:  # the body was read: what follows is a disconnect, waited for without limit
                 return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), self.read_timeout)
-            except asyncio.TimeoutError:
-                raise _SlowBody() from None
+            message = await _within(receive(), read_timeout)
             if message["type"] == "http.request":
                 done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
@@ -117,6 +116,51 @@ class BodyLimit:
                 scope, receive, send)
 
 
+async def _within(awaitable: Any, timeout: float) -> Any:
+    """`await awaitable`, raising _SlowBody when it takes longer than `timeout` seconds — with a
+    timer only when it has to wait. (It was `asyncio.wait_for`: a Task per receive in 3.11; then
+    `asyncio.timeout`: a timer per receive.) A coroutine is first run up to its first suspension:
+    a body already received — uvicorn parses a small request whole before the app runs — comes
+    back without any timer. Otherwise the rest runs under `asyncio.timeout`, driven as a Task
+    drives a coroutine: each future it yields is taken (its `_asyncio_future_blocking` flag reset,
+    as a Task does) and awaited here (this task waits on it); then the coroutine is resumed with
+    `send(None)`, or with `throw(exc)` when the wait raised (the future failed, or this task is
+    being cancelled — the deadline or anyone's cancel — which the coroutine then sees at its own
+    await, as under a Task); a bare `yield` lets the loop run once."""
+    step = getattr(awaitable, "send", None)
+    if step is None:  # not a coroutine: awaited whole under the deadline
+        try:
+            async with asyncio.timeout(timeout):
+                return await awaitable
+        except TimeoutError:
+            raise _SlowBody() from None
+    try:
+        waiting = step(None)
+    except StopIteration as stop:
+        return stop.value
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    if waiting is None:
+                        await asyncio.sleep(0)
+                    else:
+                        waiting._asyncio_future_blocking = False  # taken, as a Task takes it
+                        await waiting
+                except BaseException as exc:  # noqa: BLE001 - handed to the coroutine, as a Task would
+                    try:
+                        waiting = awaitable.throw(exc)
+                    except StopIteration as stop:
+                        return stop.value
+                    continue
+                try:
+                    waiting = step(None)
+                except StopIteration as stop:
+                    return stop.value
+    except TimeoutError:
+        raise _SlowBody() from None
+
+
 class _TooLarge(Exception):
     pass
 
@@ -131,6 +175,9 @@ class PulseGraphQL(GraphQL):
     """Strawberry view with our context, auth and limits."""
 
     graphql_transport_ws_handler_class = PulseTransportWSHandler
+    # The common POST of JSON answered without Strawberry's `run` (`_fast`); False: every request
+    # takes Strawberry's path (tests compare the two).
+    fast_lane = True
 
     def __init__(self, settings: Settings, documents: DocumentStore | None = None,
                  limiter: RateLimiter | None = None, **kwargs: Any) -> None:
@@ -144,6 +191,9 @@ class PulseGraphQL(GraphQL):
         # Repeated reads answered from memory (graph/core/cache.py); None = off.
         self.cache = ResponseCache(settings.response_cache_entries, settings.response_cache_bytes,
                                    settings.response_cache_ttl_s) if settings.response_cache_entries else None
+        if self._stream_transport_map or self.schema.config.enable_experimental_incremental_execution \
+                or self.schema.config.batching_config is not None:
+            self.fast_lane = False  # `_fast` knows none of these (streamed or batched answers)
 
     def decode_json(self, data: str | bytes) -> object:
         """orjson for the common body; anything it refuses (invalid JSON, NaN, integers over 64
@@ -205,11 +255,17 @@ class PulseGraphQL(GraphQL):
         request = Request(scope=scope, receive=receive)
         started = time.perf_counter()
         probe = response = None
+        accept = _json_post(scope) if self.fast_lane else None
+        if accept is not None:
+            await _read_body(request)  # kept by the request: the cache and Strawberry read it from there
         if self.cache is not None:
             probe, response = await self._cache_lookup(request, scope)
         try:
             if response is None:
-                response = await self.run(request)
+                if accept is not None:
+                    response = await self._fast(request, accept)
+                if response is None:
+                    response = await self.run(request)
                 if probe is not None:
                     self._cache_store(probe, scope, response)
         except DocumentRefusal as exc:
@@ -225,9 +281,56 @@ class PulseGraphQL(GraphQL):
             outcome = "refused" if response.status_code >= 400 or scope.get("pulse.refused") else \
                 "error" if scope.get("pulse.errors") else "ok"
             operation = metrics.operation_label(scope.get("pulse.operation"))
-            metrics.GRAPHQL_REQUESTS.labels(operation, outcome).inc()
-            metrics.GRAPHQL_LATENCY.labels(operation, outcome).observe(time.perf_counter() - started)
+            counted, timed = metrics.graphql_children(operation, outcome)
+            counted.inc()
+            timed.observe(time.perf_counter() - started)
         await response(scope, receive, send)
+
+    async def _fast(self, request: Request, accept: str) -> Response | None:
+        """The common request without Strawberry's `run`: a POST of `application/json` (read by
+        `_json_post`) whose body is one JSON object with a string or null `query`, object or null
+        `variables` and `extensions`, string or null `operationName`. It runs the same steps as
+        `run` for it — `execute_single`, `process_result`, `create_response` with the same
+        sub-response and context — and skips what cannot apply to it (the content-type parse
+        through `email.message`, the request adapter, the IDE and stream checks, batching, the
+        protocol `isinstance` checks of a result HTTP cannot produce). None (before any effect):
+        anything else, answered by Strawberry's `run`, refusals included."""
+        try:
+            data = orjson.loads(request._body)
+        except orjson.JSONDecodeError:
+            return None  # decode_json's second chance (json.loads) and its errors: Strawberry's path
+        if type(data) is not dict:
+            return None
+        query, variables = data.get("query"), data.get("variables")
+        extensions, operation_name = data.get("extensions"), data.get("operationName")
+        if (query is not None and type(query) is not str) or (variables is not None and type(variables) is not dict) \
+                or (extensions is not None and type(extensions) is not dict) \
+                or (operation_name is not None and type(operation_name) is not str):
+            return None
+        # What Strawberry's get_sub_response builds (Response() without its content-length), directly.
+        sub_response = Response.__new__(Response)
+        sub_response.status_code, sub_response.background, sub_response.body = None, None, b""
+        sub_response.raw_headers = []
+        sub_response.graphql_response_json = GRAPHQL_RESPONSE_JSON in accept  # type: ignore[attr-defined]
+        context = await self.get_context(request, sub_response)
+        result = await self.execute_single(request, request, sub_response, context, None,
+                                           GraphQLRequestData(query, variables, operation_name, extensions))
+        response_data = await self.process_result(request, result)
+        if sub_response.graphql_response_json:
+            return self.create_response(response_data, sub_response)
+        # What Strawberry's create_response builds for one result (Response(encode_json(data),
+        # media_type="application/json"), the sub-response's headers and status added), without
+        # encoding the JSON to text and back.
+        try:
+            body = orjson.dumps(response_data)
+        except TypeError:  # what orjson refuses: encode_json's json.dumps
+            body = self.encode_json(response_data).encode()
+        response = Response.__new__(Response)
+        response.status_code = sub_response.status_code or 200
+        response.media_type, response.background, response.body = "application/json", None, body
+        response.raw_headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
+                                *sub_response.raw_headers]
+        return response
 
     async def _cache_lookup(self, request: Request, scope: Scope) -> tuple[Probe | None, Response | None]:
         """A hit's ready response, or the probe of a candidate request (its answer may be stored once
@@ -315,7 +418,7 @@ class PulseGraphQL(GraphQL):
         return "extensions" not in request.query_params and super().should_render_graphql_ide(request)
 
     def refusal(self, request, status: int, message: str, code: str, headers: dict | None = None) -> Response:
-        metrics.GRAPHQL_ERRORS.labels(code).inc()
+        metrics.graphql_error(code).inc()
         request.scope["pulse.graphql"] = request.scope["pulse.refused"] = True
         request.scope["pulse.error_code"] = code
         accept = request.headers.get("accept", "")
@@ -379,7 +482,7 @@ class PulseGraphQL(GraphQL):
         for formatted in response.get("errors") or []:
             code = (formatted.get("extensions") or {}).get("code")
             code = code if isinstance(code, str) and len(code) <= 64 else "INTERNAL"
-            metrics.GRAPHQL_ERRORS.labels(code).inc()
+            metrics.graphql_error(code).inc()
             request.scope.setdefault("pulse.error_code", code)
         return response
 
@@ -429,6 +532,44 @@ _REFUSALS = {
 _STATUS_CODES = {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
+def _json_post(scope: Scope) -> str | None:
+    """For a POST whose first `content-type` is exactly `application/json` (or with `; charset=utf-8`):
+    its first `accept` ("" when absent). None for anything else."""
+    if scope["method"] != "POST":
+        return None
+    content_type = accept = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if content_type is None:
+                content_type = value
+        elif name == b"accept":
+            if accept is None:
+                accept = value
+    if content_type != b"application/json" and content_type != b"application/json; charset=utf-8":
+        return None
+    return "" if accept is None else accept.decode("latin-1")
+
+
+async def _read_body(request: Request) -> None:
+    """Starlette's `Request.body()` without its async generator: the chunks of the ASGI receive,
+    joined and kept on the request (`_body`, where `body()` and `stream()` look first)."""
+    receive, chunks = request.receive, []
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif kind == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+    request._stream_consumed = True
+    request._body = b"".join(chunks)
+
+
 def _count_client_close(receive: Receive) -> Receive:
     async def counting() -> dict:
         message = await receive()
@@ -451,6 +592,14 @@ _ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics"}
 
 access_log = logging.getLogger("pulse.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# uuid.uuid4().hex without the UUID object (8 µs → 1 µs): 16 random bytes with the version (4) and
+# RFC 4122 variant bits set as uuid.UUID(bytes=…, version=4) sets them.
+_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def _new_request_id(random: bytes | None = None) -> str:
+    return "%032x" % (int.from_bytes(random or os.urandom(16), "big") & _UUID4_KEEP | _UUID4_SET)
 
 
 class HttpMetrics:
@@ -466,8 +615,12 @@ class HttpMetrics:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started, status = time.perf_counter(), 500
-        given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
-        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        given = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else _new_request_id()
         fields = {"request_id": request_id}
         token = logs.request_fields.set(fields)
 
@@ -500,8 +653,9 @@ class HttpMetrics:
             elapsed = time.perf_counter() - started
             route = scope["path"] if scope["path"] in _ROUTES else "other"
             method = scope["method"] if scope["method"] in ("GET", "POST", "OPTIONS", "HEAD") else "other"
-            metrics.HTTP_REQUESTS.labels(route, method, f"{status // 100}xx").inc()
-            metrics.HTTP_LATENCY.labels(route, method).observe(elapsed)
+            counted, timed = metrics.http_children(route, method, status // 100)
+            counted.inc()
+            timed.observe(elapsed)
             principal = scope.get("state", {}).get("principal")
             fields.update(operation=scope.get("pulse.operation"), error_code=scope.get("pulse.error_code"),
                           organization_id=getattr(principal, "org_id", None), duration_ms=round(elapsed * 1000, 1),
@@ -523,7 +677,11 @@ class HttpAuth:
         return self._http(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"authorization"), None)
+        header = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                header = value.decode("latin-1")
+                break
         if header and scope["path"] != "/metrics":  # /metrics has its own token (PULSE_METRICS_TOKEN)
             try:
                 principal = await authenticate(header, touch_resolution_s=self.settings.token_last_used_resolution_s)
@@ -697,13 +855,58 @@ class WebSocketShortcut:
 
 class PulseStarlette(Starlette):
     """Starlette with `WebSocketShortcut` outside its whole middleware stack (the error
-    middleware included, which `add_middleware` cannot wrap)."""
+    middleware included, which `add_middleware` cannot wrap), and `GraphQLRouteShortcut` in place
+    of the router inside it."""
 
     graphql_ws: ASGIApp | None = None
+    route_shortcut = True  # False: /graphql through the router like every other route (tests compare)
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
+        shortcut = GraphQLRouteShortcut.of(self.router) if self.route_shortcut else None
+        layer = stack
+        while shortcut is not None and layer is not None:  # the innermost middleware calls the router
+            if getattr(layer, "app", None) is self.router:
+                layer.app = shortcut
+                break
+            layer = getattr(layer, "app", None)
         return WebSocketShortcut(stack, self.graphql_ws) if self.graphql_ws is not None else stack
+
+
+class GraphQLRouteShortcut:
+    """HTTP requests to /graphql handed to the view without matching the router's routes one by one
+    (`/graphql` is the fifth): the scope gets what the router would give it (`router`, `route`,
+    `endpoint`, `path_params`) and the route's app is called as the route would call it. Only when
+    that route is the first the router would pick for any method (`of`); everything else goes to
+    the router."""
+
+    def __init__(self, router: Any, route: Route, path: str = "/graphql") -> None:
+        self.router, self.route, self.path = router, route, path
+        self.endpoint, self.app = route.endpoint, route.app
+
+    @classmethod
+    def of(cls, router: Any, path: str = "/graphql") -> "GraphQLRouteShortcut | None":
+        if getattr(router, "middleware_stack", None) != router.app:  # router-level middleware: not skipped
+            return None
+        from starlette.routing import Match
+
+        for method in ("POST", "GET", "PUT", "OPTIONS"):
+            probe = {"type": "http", "path": path, "root_path": "", "method": method}
+            first = next((r for r in router.routes if r.matches(probe)[0] is not Match.NONE), None)
+            if not (type(first) is Route and first.path == path and first.methods is None
+                    and first.matches(probe) == (Match.FULL, {"endpoint": first.endpoint, "path_params": {}})):
+                return None
+        return cls(router, first, path)
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send):
+        if scope["type"] == "http" and scope["path"] == self.path and not scope.get("root_path"):
+            if "router" not in scope:
+                scope["router"] = self.router
+            scope["route"] = self.route
+            scope["endpoint"] = self.endpoint
+            scope["path_params"] = dict(scope.get("path_params", {}))
+            return self.app(scope, receive, send)
+        return self.router(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -54,3 +54,39 @@ def operation_label(name: object) -> str:
         return "other"
     _operations.add(name)
     return name
+
+
+# `.labels(...)` takes a lock and builds a key on every call; the request path asks for the same few
+# children over and over: kept here once made (no metric of this process is ever cleared or has
+# children removed, so a kept child is the one `.labels` would return).
+_http_children: dict[tuple, tuple] = {}
+_graphql_children: dict[tuple, tuple] = {}
+_error_children: dict[str, Counter] = {}
+
+
+def http_children(route: str, method: str, status_class: int) -> tuple:
+    """(HTTP_REQUESTS child, HTTP_LATENCY child) of a request."""
+    key = (route, method, status_class)
+    children = _http_children.get(key)
+    if children is None:
+        children = _http_children[key] = (HTTP_REQUESTS.labels(route, method, f"{status_class}xx"),
+                                          HTTP_LATENCY.labels(route, method))
+    return children
+
+
+def graphql_children(operation: str, outcome: str) -> tuple:
+    """(GRAPHQL_REQUESTS child, GRAPHQL_LATENCY child) of an operation (operation: `operation_label`'s)."""
+    key = (operation, outcome)
+    children = _graphql_children.get(key)
+    if children is None:
+        children = _graphql_children[key] = (GRAPHQL_REQUESTS.labels(operation, outcome),
+                                             GRAPHQL_LATENCY.labels(operation, outcome))
+    return children
+
+
+def graphql_error(code: str):
+    """The GRAPHQL_ERRORS child of a code (codes are bounded: ours, or "INTERNAL")."""
+    child = _error_children.get(code)
+    if child is None:
+        child = _error_children[code] = GRAPHQL_ERRORS.labels(code)
+    return child
