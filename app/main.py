@@ -196,12 +196,14 @@ class PulseGraphQL(GraphQL):
             self.fast_lane = False  # `_fast` knows none of these (streamed or batched answers)
 
     def decode_json(self, data: str | bytes) -> object:
-        """orjson for the common body; anything it refuses (invalid JSON, NaN, integers over 64
-        bits, nesting over its limit) is parsed by json.loads as before, with the same errors."""
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
+        """orjson for the common body; anything it refuses (invalid JSON, NaN, nesting over its
+        limit) or may read inexactly (a run of 19+ digits: orjson reads integers over 64 bits as
+        floats, without an error) is parsed by json.loads as before, with the same errors."""
+        if not _long_digits(data):
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass
         try:
             return super().decode_json(data)
         except RecursionError:
@@ -295,6 +297,8 @@ class PulseGraphQL(GraphQL):
         through `email.message`, the request adapter, the IDE and stream checks, batching, the
         protocol `isinstance` checks of a result HTTP cannot produce). None (before any effect):
         anything else, answered by Strawberry's `run`, refusals included."""
+        if _long_digits(request._body):
+            return None  # an integer orjson would read as a float: decode_json's json.loads, Strawberry's path
         try:
             data = orjson.loads(request._body)
         except orjson.JSONDecodeError:
@@ -515,6 +519,17 @@ class PulseGraphQL(GraphQL):
         return Context(request=request, principal_=principal, response=response, settings=self.settings,
                        limiter=self.limiter)
 
+
+
+_DIGITS_BYTES = re.compile(rb"[0-9]{19}")
+_DIGITS_TEXT = re.compile(r"[0-9]{19}")
+
+
+def _long_digits(data: str | bytes) -> bool:
+    """A run of 19+ digits (anywhere: a string's digits only send the body to json.loads, which reads
+    it the same): orjson reads an integer over 64 bits as a float, silently — `ID` 123…890 would
+    become "1.2345678901234568e+29". json.loads keeps it exact."""
+    return (_DIGITS_BYTES if isinstance(data, bytes) else _DIGITS_TEXT).search(data) is not None
 
 
 # An introspection field anywhere in a document (a match inside a string literal only refuses an
