@@ -110,7 +110,18 @@ class Money:
 # ---------------------------------------------------------------- global ids
 
 
+_b2a = binascii.b2a_base64
+
+
 def to_global_id(type_name: str, pk: int | str) -> strawberry.ID:
+    # `base64.b64encode(text.encode()).decode()` (what `to_global_id_general` does) is
+    # `b2a_base64(…, newline=False)` under a Python wrapper; `strawberry.ID` is a NewType, whose call
+    # returns its argument: the same string, without two Python calls (100 per send-log page).
+    return _b2a(f"{type_name}:{pk}".encode(), newline=False).decode()
+
+
+def to_global_id_general(type_name: str, pk: int | str) -> strawberry.ID:
+    """The reference `to_global_id` is tested against."""
     return strawberry.ID(base64.b64encode(f"{type_name}:{pk}".encode()).decode())
 
 
@@ -182,6 +193,11 @@ class Connection(Generic[T]):
 
 
 def encode_cursor(pk: int) -> str:
+    return _b2a(f"cursor:{pk}".encode(), newline=False).decode()  # as `to_global_id`
+
+
+def encode_cursor_general(pk: int) -> str:
+    """The reference `encode_cursor` is tested against."""
     return base64.b64encode(f"cursor:{pk}".encode()).decode()
 
 
@@ -201,12 +217,29 @@ def check_first(first: int | None, *, max_first: int = 500, default_first: int =
     return first
 
 
+_new = object.__new__
+
+
+def _edge(row, convert: Callable[[Any], Any]) -> "Edge":
+    # What `Edge(cursor=…, node=…)` builds (its dataclass __init__ assigns the two fields in this
+    # order; `test_edges_are_what_the_dataclass_builds` compares), without the keyword call.
+    edge = _new(Edge)
+    edge.cursor = encode_cursor(row.id)  # Edge is not frozen: its __setattr__ is object's
+    edge.node = convert(row)
+    return edge
+
+
+def edge_general(row, convert: Callable[[Any], Any]) -> "Edge":
+    """The reference `_edge` is tested against."""
+    return Edge(cursor=encode_cursor(row.id), node=convert(row))
+
+
 def page_of(rows: list, first: int, after_id: int | None, convert: Callable[[Any], Any],
             count: Callable[[], Awaitable[int]]) -> Connection:
     """A connection from up to first + 1 rows, newest first (the extra row says a next page exists)."""
     has_next = len(rows) > first
     rows = rows[:first]
-    edges = [Edge(cursor=encode_cursor(r.id), node=convert(r)) for r in rows]
+    edges = [_edge(r, convert) for r in rows]
     return Connection(
         edges=edges,
         page_info=PageInfo(has_next_page=has_next, has_previous_page=after_id is not None,
