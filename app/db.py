@@ -630,6 +630,23 @@ def _converters(model, postgres: bool, use_tz: bool) -> dict:
     return out
 
 
+def _column_expr(i: int, conv, env: dict) -> str:
+    """The generated readers' expression converting column `r[i]` with `_converters`' conversion
+    `conv` (its helpers put into `env`)."""
+    v = f"r[{i}]"
+    if conv is None:
+        return v
+    env[f"k{i}"] = conv[1]
+    if conv[0] == "type":
+        return f"(None if (x := {v}) is None else k{i}(x))"
+    if conv[0] == "enum":  # what `enum_type(x)` finds first (its value map), else `enum_type(x)` itself
+        env[f"m{i}"] = conv[1]._value2member_map_
+        return f"(None if (x := {v}) is None else (m{i}.get(x) or k{i}(x)))"
+    if conv[0] == "dt":
+        return f"(None if (x := {v}) is None else (make_aware(x) if x.tzinfo is None else x.astimezone(k{i})))"
+    return f"k{i}({v})"
+
+
 @functools.lru_cache(maxsize=64)
 def _reader(model, postgres: bool, use_tz: bool, as_model: bool):
     """A function building objects from rows of `select_columns(model, …)` (by position), generated
@@ -659,19 +676,7 @@ def _reader(model, postgres: bool, use_tz: bool, as_model: bool):
         order = names
 
     def expr(name: str) -> str:
-        i, conv = position[name], conversions[name]
-        v = f"r[{i}]"
-        if conv is None:
-            return v
-        env[f"k{i}"] = conv[1]
-        if conv[0] == "type":
-            return f"(None if (x := {v}) is None else k{i}(x))"
-        if conv[0] == "enum":  # what `enum_type(x)` finds first (its value map), else `enum_type(x)` itself
-            env[f"m{i}"] = conv[1]._value2member_map_
-            return f"(None if (x := {v}) is None else (m{i}.get(x) or k{i}(x)))"
-        if conv[0] == "dt":
-            return f"(None if (x := {v}) is None else (make_aware(x) if x.tzinfo is None else x.astimezone(k{i})))"
-        return f"k{i}({v})"
+        return _column_expr(position[name], conversions[name], env)
 
     lines = ["def read(rows):", "    out = []", "    add = out.append", "    for r in rows:", "        o = new(cls)"]
     if as_model:
@@ -769,22 +774,8 @@ def _partial_reader(model, names: tuple[str, ...], postgres: bool, use_tz: bool)
     conversions = _converters(model, postgres, use_tz)
     env = {"make_aware": ttz.make_aware, "cls": _partial_types(model, names), "new": object.__new__}
 
-    def expr(i: int, name: str) -> str:
-        conv, v = conversions[name], f"r[{i}]"
-        if conv is None:
-            return v
-        env[f"k{i}"] = conv[1]
-        if conv[0] == "type":
-            return f"(None if (x := {v}) is None else k{i}(x))"
-        if conv[0] == "enum":
-            env[f"m{i}"] = conv[1]._value2member_map_
-            return f"(None if (x := {v}) is None else (m{i}.get(x) or k{i}(x)))"
-        if conv[0] == "dt":
-            return f"(None if (x := {v}) is None else (make_aware(x) if x.tzinfo is None else x.astimezone(k{i})))"
-        return f"k{i}({v})"
-
     lines = ["def read(rows):", "    out = []", "    add = out.append", "    for r in rows:", "        o = new(cls)"]
-    lines += [f"        o.{name} = {expr(i, name)}" for i, name in enumerate(names)]
+    lines += [f"        o.{name} = {_column_expr(i, conversions[name], env)}" for i, name in enumerate(names)]
     lines += ["        add(o)", "    return out"]
     exec("\n".join(lines), env)  # noqa: S102 — generated from the model's own field names only
     return env["read"]

@@ -48,25 +48,13 @@ SIZE_ARGUMENTS = ("first", "last")
 
 def _size(field_def: Any, node: FieldNode, variables: dict) -> int | None:
     """The page size a connection field asks for, or None when the field is not a connection."""
-    for name in SIZE_ARGUMENTS:
-        arg_def = field_def.args.get(name)
-        if arg_def is None:
-            continue
-        value = None
-        for arg in node.arguments or ():
-            if arg.name.value == name:
-                if isinstance(arg.value, IntValueNode):
-                    value = int(arg.value.value)
-                elif isinstance(arg.value, VariableNode):
-                    value = variables.get(arg.value.name.value)
-                break
-        else:
-            default = arg_def.default_value
-            value = default if isinstance(default, int) else None
-        if value is None:
-            value = DEFAULT_PAGE
-        return max(0, int(value)) if isinstance(value, int) else DEFAULT_PAGE
-    return None
+    size = _symbolic_size(field_def, node)
+    return _variable_size(variables.get(size)) if isinstance(size, str) else size
+
+
+def _variable_size(value: Any) -> int:
+    """A page size given by a variable: its value, else DEFAULT_PAGE (never the field's default)."""
+    return max(0, int(value)) if isinstance(value, int) else DEFAULT_PAGE
 
 
 def query_cost(schema: Any, fragments: dict, operation: Any, variables: dict | None) -> int:
@@ -165,8 +153,7 @@ class CostFormula:
             variables = variables or {}
             for names, count in self.terms:
                 for name in names:
-                    value = variables.get(name)
-                    count *= max(0, int(value)) if isinstance(value, int) else DEFAULT_PAGE
+                    count *= _variable_size(variables.get(name))
                 total += count
         return max(1, total)
 
