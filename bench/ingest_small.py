@@ -42,6 +42,8 @@ ROOT = HERE.parent.parent
 
 
 async def _call(app, scope: dict, body: bytes) -> tuple[int, bytes]:
+    # bench.peer.inproc.call_asgi's twin, kept here: --compare runs this file on another checkout's
+    # PYTHONPATH, whose bench/ may not have it.
     sent = False
     out: list[bytes] = []
     status = 0

@@ -49,7 +49,8 @@ def _request(read: str, meta: dict) -> tuple[dict, bytes]:
     return scope, body
 
 
-async def _call(app, scope: dict, body: bytes) -> tuple[int, bytes]:
+async def call_asgi(app, scope: dict, body: bytes) -> tuple[int, bytes]:
+    """One HTTP request to the ASGI app, no network: (status, body)."""
     sent = False
     out: list[bytes] = []
     status = 0
@@ -89,17 +90,17 @@ async def _run(args) -> int:
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
         for read in args.reads:
             scope, body = _request(read, meta)
-            status, answer = await _call(app, scope, body)
+            status, answer = await call_asgi(app, scope, body)
             if status != 200 or b'"errors"' in answer:
                 print(f"({read}) HTTP {status}: {answer[:300]!r}", file=sys.stderr)
                 return 1
             for _ in range(200):
-                await _call(app, scope, body)
+                await call_asgi(app, scope, body)
             best = None
             for _ in range(args.rounds):
                 t0 = time.process_time()
                 for _ in range(args.requests):
-                    await _call(app, scope, body)
+                    await call_asgi(app, scope, body)
                 per = (time.process_time() - t0) / args.requests * 1000
                 best = per if best is None else min(best, per)
             print(f"({read}) {best:.3f} ms CPU per request (best of {args.rounds} × {args.requests})", flush=True)
@@ -107,7 +108,7 @@ async def _run(args) -> int:
                 profile = cProfile.Profile()
                 profile.enable()
                 for _ in range(args.requests):
-                    await _call(app, scope, body)
+                    await call_asgi(app, scope, body)
                 profile.disable()
                 stats = pstats.Stats(profile)
                 stats.sort_stats(args.sort).print_stats(args.lines)
