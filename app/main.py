@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -924,6 +925,21 @@ class GraphQLRouteShortcut:
         return self.router(scope, receive, send)
 
 
+def freeze_startup_objects(settings: Settings) -> bool:
+    """Once the app has started: collect, then move every object the process holds (modules, the
+    schema, its types and resolvers, the pools, ~150k objects) to the collector's permanent generation
+    (`gc.freeze`). They live as long as the process, and a full (generation-2) collection no longer
+    walks them: measured on the send log, its pause went from 78-96 ms to ~4 ms — a pause that stalls
+    every request in flight (it was Pulse's p99 under load). What requests allocate afterwards is
+    collected as before. Off under PULSE_ENV=test unless PULSE_GC_FREEZE says otherwise."""
+    on = settings.gc_freeze if settings.gc_freeze is not None else settings.env != "test"
+    if on:
+        gc.collect()
+        gc.freeze()
+    metrics.GC_FROZEN_OBJECTS.set(gc.get_freeze_count())
+    return on
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     if settings.env != "test":
@@ -988,9 +1004,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.runs_exports_in_process:
             tasks.append(asyncio.create_task(ExportRunner(settings).run(stop), name="pulse-exports"))
         metrics_server = await serve_metrics(settings) if settings.metrics_port is not None else None
+        frozen = freeze_startup_objects(settings)
         try:
             yield
         finally:
+            if frozen:
+                gc.unfreeze()
+                metrics.GC_FROZEN_OBJECTS.set(0)
             stop.set()
             await asyncio.sleep(0)
             for task in tasks:

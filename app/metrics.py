@@ -30,6 +30,8 @@ GRAPHQL_ERRORS = Counter("pulse_graphql_errors_total", "GraphQL errors returned,
 RESPONSE_CACHE = Counter("pulse_response_cache_total",
                          "Response cache (PULSE_RESPONSE_CACHE_ENTRIES): hit, miss (a cacheable-looking request "
                          "executed), bypass (version unreadable), stored, evicted", ["result"])
+GC_FROZEN_OBJECTS = Gauge("pulse_gc_frozen_objects", "Objects moved to the collector's permanent generation at startup "
+                          "(gc.freeze; PULSE_GC_FREEZE)")
 RESPONSE_CACHE_ENTRIES = Gauge("pulse_response_cache_entries", "Answers held by the response cache")
 RESPONSE_CACHE_BYTES = Gauge("pulse_response_cache_bytes", "Bytes accounted to the response cache's answers and keys")
 SENDER_QUEUE_DEPTH = Gauge("pulse_sender_queue_depth", "System sends waiting for hand-off to a provider (PENDING)")

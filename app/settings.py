@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # long. Revocations and role/scope changes are also pushed to every instance over the bus, so
     # this is the worst case when a bus message is lost. 0 turns the cache off.
     principal_cache_ttl_s: float = Field(default=5.0, ge=0, le=60)
+    # Garbage collector (app/main.py lifespan, docs/architecture.md "Garbage collection"): once started,
+    # what the process holds is moved out of the collector's generations (gc.freeze): a full collection
+    # then scans what requests left behind, not the schema and the modules (a 80-100 ms pause → ~4 ms).
+    # Unset: on, except under PULSE_ENV=test (a test process starts many apps).
+    gc_freeze: bool | None = None
     # Response cache (graph/core/cache.py, docs/architecture.md "Response cache"): repeated reads of plain
     # stored data answered from memory, keyed on the organization's data version. 0 entries = off.
     response_cache_entries: int = Field(default=0, ge=0)
