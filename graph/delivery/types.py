@@ -225,8 +225,9 @@ class Send(Node):
     def of(m: ms.Send, lead_: ml.Lead | None = None, currency_: str | None = None) -> "Send":
         # Plain values are copied once into plain fields: no resolver call per value (DESIGN.md).
         # The instance's attributes are given at once, in the dataclass's field order — exactly what
-        # its generated __init__ assigns one by one (a send log builds 50 of them per page; the test
-        # `test_send_objects_are_what_the_dataclass_builds` compares both).
+        # its generated __init__ assigns one by one (the test `test_send_objects_are_what_the_dataclass_builds`
+        # compares both). node(id), the send stream and the send log filtered by recipient use it; the
+        # log otherwise builds only what its selection reads (`send_builder`).
         send = _new(Send)
         _set(send, "__dict__", {
             "id": to_global_id("Send", m.id), "m": m, "lead_": lead_, "currency_": currency_, "channel": m.channel,

@@ -56,6 +56,8 @@ def _shapes() -> list[str]:
         "edges { ...H node { id } }",
         "edges { node { ... on Send { status failureReason } ... on Node { id } ... { readAt } } }",
         "edges { node { id readAt @skip(if: true) clickedAt @include(if: false) } }",
+        "edges { node { id readAt @include(if: $yes) sentAt @skip(if: $no) ... @include(if: $yes) { status } } }",
+        "edges { node { ...F @skip(if: $no) } }",
         "edges @include(if: false) { node { id bounceType } } totalCount",
         "edges { node { campaignId } }",
         "edges { node { id events { type } } }",
@@ -76,10 +78,12 @@ def _documents(selection: str, args: str) -> list[tuple[str, bool]]:
     campaigns (the ROW_NUMBER() window), and two logs of one campaign in one request."""
     used = " ".join(text for name, text in FRAGMENTS.items() if f"...{name}" in selection
                     or (name == "F" and "...G" in selection))
+    flags = "".join(f", ${v}: Boolean! = {d}" for v, d in (("yes", "true"), ("no", "false")) if f"${v}" in selection)
     return [
-        (f"{used} query($id: ID!) {{ campaign(id: $id) {{ sends({args}) {{ {selection} }} }} }}", True),
-        (f"{used} {{ campaigns(first: 10) {{ edges {{ node {{ id sends({args}) {{ {selection} }} }} }} }} }}", False),
-        (f"{used} query($id: ID!) {{ campaign(id: $id) {{ a: sends({args}) {{ {selection} }} "
+        (f"{used} query($id: ID!{flags}) {{ campaign(id: $id) {{ sends({args}) {{ {selection} }} }} }}", True),
+        (f"{used} query{f'({flags[2:]})' if flags else ''} {{ campaigns(first: 10) {{ edges {{ node {{ id "
+         f"sends({args}) {{ {selection} }} }} }} }} }}", False),
+        (f"{used} query($id: ID!{flags}) {{ campaign(id: $id) {{ a: sends({args}) {{ {selection} }} "
          f"b: sends(first: 4) {{ edges {{ node {{ id credits }} }} }} }} }}", True),
     ]
 
