@@ -1,5 +1,7 @@
 """Reading sends (the send log)."""
 
+import functools
+
 from tortoise.expressions import Q
 
 from app import db
@@ -27,14 +29,16 @@ def _narrowed(qs, channel=None, status=None, recipient: str | None = None):
 
 
 async def send_pages(campaign_ids: list[int], limit: int, before_id: int | None = None, channel=None, status=None,
-                     recipient: str | None = None) -> dict[int, list[Send]]:
+                     recipient: str | None = None, *, names: tuple[str, ...] | None = None) -> dict[int, list]:
     """The newest `limit` sends (id < before_id) of each campaign, for all campaigns at once: two
     statements whatever the number of campaigns (a ROW_NUMBER() window over the filtered sends picks
-    the ids, then one fetch), on SQLite and PostgreSQL alike."""
+    the ids, then one fetch), on SQLite and PostgreSQL alike. With `names` (attributes of Send) and
+    no recipient filter, `db.partial_row_type` rows holding only those (and `id`, `campaign_id`),
+    with the same values: for a caller that reads nothing else (the send log, from its selection)."""
     if not campaign_ids or limit <= 0:
         return {}
     if not (recipient and recipient.strip()):
-        return await _plain_pages(campaign_ids, limit, before_id, channel, status)
+        return await _plain_pages(campaign_ids, limit, before_id, channel, status, names)
     qs = _filtered(campaign_ids, channel, status, recipient)
     if before_id is not None:
         qs = qs.filter(id__lt=before_id)
@@ -53,12 +57,26 @@ async def send_pages(campaign_ids: list[int], limit: int, before_id: int | None 
     return pages
 
 
-async def _plain_pages(campaign_ids: list[int], limit: int, before_id: int | None, channel, status) -> dict[int, list[Send]]:
+@functools.lru_cache(maxsize=256)
+def partial_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` with `id` and `campaign_id` (the pages' order and grouping), in the table's column
+    order: one statement text per set of columns, whatever order a caller lists them in."""
+    wanted = {"id", "campaign_id", *names}
+    unknown = wanted - Send._meta.fields_db_projection.keys()
+    if unknown:
+        raise ValueError(f"not attributes of Send: {sorted(unknown)}")
+    return tuple(n for n in Send._meta.fields_db_projection if n in wanted)
+
+
+async def _plain_pages(campaign_ids: list[int], limit: int, before_id: int | None, channel, status,
+                       names: tuple[str, ...] | None = None) -> dict[int, list]:
     """`send_pages` without a recipient filter, as fixed statements (the hot read of a campaign's send
     log; issue 15 item 2): one campaign is one `… ORDER BY id DESC LIMIT n` on the (campaign_id, id)
     index; several are one statement whose ROW_NUMBER() window picks each campaign's newest rows.
     The rows are `db.light_row_type(Send)` objects (every attribute of a Send, converted as Tortoise
-    converts them, without building 51 models: issue 15 item 2, third pass); the log only reads them."""
+    converts them, without building 51 models: issue 15 item 2, third pass); the log only reads them.
+    With `names`, only those columns (`partial_names`), as `db.partial_row_type(Send, …)` rows (fifth
+    pass: the log whose selection reads six fields reads seven columns of 31)."""
     where, params = [], []
     if channel:
         where.append("s.channel = ?")
@@ -70,17 +88,25 @@ async def _plain_pages(campaign_ids: list[int], limit: int, before_id: int | Non
         where.append("s.id < ?")
         params.append(before_id)
     extra = "".join(f" AND {w}" for w in where)
-    columns = db.select_columns(Send, "s")
+    if names is None:
+        columns = db.select_columns(Send, "s")
+
+        async def fetch(query, values):
+            return await db.fetch_light(Send, query, values)
+    else:
+        names = partial_names(names)
+        columns = db.select_columns_of(Send, "s", names)
+
+        async def fetch(query, values):
+            return await db.fetch_partial(Send, names, query, values)
     if len(campaign_ids) == 1:
-        rows = await db.fetch_light(
-            Send, f"SELECT {columns} FROM \"send\" s WHERE s.campaign_id = ?{extra} ORDER BY s.id DESC LIMIT ?",
-            [campaign_ids[0], *params, int(limit)])
+        rows = await fetch(f"SELECT {columns} FROM \"send\" s WHERE s.campaign_id = ?{extra} ORDER BY s.id DESC LIMIT ?",
+                           [campaign_ids[0], *params, int(limit)])
     else:
         within, ids = db.in_list("s.campaign_id", campaign_ids)
-        rows = await db.fetch_light(
-            Send, f"SELECT {columns} FROM \"send\" s WHERE s.id IN (SELECT w.id FROM (SELECT s.id AS id, ROW_NUMBER() "
-                  f"OVER (PARTITION BY s.campaign_id ORDER BY s.id DESC) AS rn FROM \"send\" s WHERE {within}{extra}) w "
-                  f"WHERE w.rn <= ?) ORDER BY s.id DESC", [*ids, *params, int(limit)])
+        rows = await fetch(f"SELECT {columns} FROM \"send\" s WHERE s.id IN (SELECT w.id FROM (SELECT s.id AS id, "
+                           f"ROW_NUMBER() OVER (PARTITION BY s.campaign_id ORDER BY s.id DESC) AS rn FROM \"send\" s "
+                           f"WHERE {within}{extra}) w WHERE w.rn <= ?) ORDER BY s.id DESC", [*ids, *params, int(limit)])
     pages: dict[int, list[Send]] = {}
     for send in rows:
         pages.setdefault(send.campaign_id, []).append(send)

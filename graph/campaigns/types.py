@@ -26,7 +26,8 @@ from graph.core import (After, Connection, First, Money, Node, check_first, deco
                         plain_when, to_global_id)
 from graph.core.enums import CampaignStatus, CampaignType, Channel, GoalType, StatusReason
 from graph.core.loaders import loaders
-from graph.delivery.types import CampaignMetrics, ChannelMetrics, Send, SendFilter
+from graph.delivery.types import (SEND_NEEDS, SEND_ROW_ALWAYS, CampaignMetrics, ChannelMetrics, Send, SendFilter,
+                                  send_builder, send_plain_fields)
 from graph.reporting.types import Insight
 from graph.tenancy.types import OrgUnit, org_currency, org_unit
 from models import campaigns as mc
@@ -189,61 +190,99 @@ class ListShape:
     names: tuple[str, ...] | None  # the nodes select only LIGHT_FIELDS: the attributes they read (else None)
 
 
-_SHAPES: dict = {}  # ids of the field's nodes -> (the nodes, ListShape)
+_SHAPES: dict = {}  # (shape function, ids of the field's nodes) -> (the nodes, its shape)
 
 
-def list_shape(info: Info) -> ListShape:
-    """The `ListShape` of the current `campaigns` field, from its selection through fragments (named
-    and inline) and aliases. Directives are not evaluated: a field under @skip/@include counts as
-    selected — it may only make the read wider than needed, never narrower. It depends on the
-    document only (its nodes; the fragments are the same document's): kept per field nodes."""
+def _shape(info: Info, compute: Callable[[Any], Any]):
+    """`compute(raw info)` for the current field, kept per field nodes: a shape depends on the
+    document only (its nodes; the fragments are the same document's)."""
     raw = info._raw_info
     nodes = raw.field_nodes
-    key = tuple(map(id, nodes))
+    key = (compute, *map(id, nodes))
     found = _SHAPES.get(key)
     if found is not None and len(found[0]) == len(nodes) and all(a is b for a, b in zip(found[0], nodes)):
         return found[1]
-    shape = _list_shape(raw)
+    shape = compute(raw)
     if len(_SHAPES) >= 1024:
         _SHAPES.clear()
     _SHAPES[key] = (tuple(nodes), shape)
     return shape
 
 
-def _list_shape(raw) -> ListShape:
+def _fields(raw, sets: list) -> list:
+    """Every field node at the level of these selection sets (through fragments, named and inline).
+    Directives are not evaluated: a field under @skip/@include counts as selected — a shape may
+    only read wider than needed, never narrower."""
     from graphql import FieldNode, FragmentSpreadNode
 
     fragments = raw.fragments
+    out, stack = [], list(sets)
+    while stack:
+        for selection in stack.pop().selections:
+            if isinstance(selection, FieldNode):
+                out.append(selection)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments.get(selection.name.value)
+                definition = getattr(fragment, "definition", fragment)  # graphql-core 3.3: FragmentDetails
+                if definition is not None:
+                    stack.append(definition.selection_set)
+            else:  # an inline fragment
+                stack.append(selection.selection_set)
+    return out
 
-    def fields(sets: list) -> list:
-        """Every field node at the level of these selection sets (through fragments)."""
-        out, stack = [], list(sets)
-        while stack:
-            for selection in stack.pop().selections:
-                if isinstance(selection, FieldNode):
-                    out.append(selection)
-                elif isinstance(selection, FragmentSpreadNode):
-                    fragment = fragments.get(selection.name.value)
-                    definition = getattr(fragment, "definition", fragment)  # graphql-core 3.3: FragmentDetails
-                    if definition is not None:
-                        stack.append(definition.selection_set)
-                else:  # an inline fragment
-                    stack.append(selection.selection_set)
-        return out
 
-    def under(sets: list, name: str) -> list:
-        return [f.selection_set for f in fields(sets) if f.name.value == name and f.selection_set is not None]
+def _under(raw, sets: list, name: str) -> list:
+    """The selection sets of the fields `name` (under any alias) at the level of `sets`."""
+    return [f.selection_set for f in _fields(raw, sets) if f.name.value == name and f.selection_set is not None]
 
-    node_sets = under(under([n.selection_set for n in raw.field_nodes if n.selection_set is not None], "edges"), "node")
-    names = {f.name.value for f in fields(node_sets)}
-    metrics_sets = under(node_sets, "metrics")
+
+def _node_sets(raw) -> list:
+    """The selection sets of `edges { node { … } }` under the current (connection) field."""
+    top = [n.selection_set for n in raw.field_nodes if n.selection_set is not None]
+    return _under(raw, _under(raw, top, "edges"), "node")
+
+
+def list_shape(info: Info) -> ListShape:
+    """The `ListShape` of the current `campaigns` field, from its selection through fragments (named
+    and inline) and aliases (directives counted as selected: `_fields`), kept per field nodes."""
+    return _shape(info, _list_shape)
+
+
+def _list_shape(raw) -> ListShape:
+    node_sets = _node_sets(raw)
+    names = {f.name.value for f in _fields(raw, node_sets)}
+    metrics_sets = _under(raw, node_sets, "metrics")
     metrics = "metrics" in names
-    by_channel = any(f.name.value == "byChannel" for f in fields(metrics_sets))
-    skips = any(f.name.value == "skippedByReason" for f in fields(under(metrics_sets, "totals")))
+    by_channel = any(f.name.value == "byChannel" for f in _fields(raw, metrics_sets))
+    skips = any(f.name.value == "skippedByReason" for f in _fields(raw, _under(raw, metrics_sets, "totals")))
     light = None
     if names <= LIGHT_FIELDS.keys():
         light = tuple(dict.fromkeys((*_ALWAYS, *(a for n in sorted(names) for a in LIGHT_FIELDS[n]))))
     return ListShape(metrics=metrics, totals_only=metrics and not by_channel, skips=skips, names=light)
+
+
+@dataclass(frozen=True)
+class SendsShape:
+    """What the selection of a `sends` field reads of its sends (`sends_shape`), when its nodes select
+    only fields of `SEND_NEEDS`."""
+    names: tuple[str, ...]  # the row attributes to read: SEND_ROW_ALWAYS and the fields' needs
+    attributes: tuple[str, ...]  # the plain attributes of Send the fields read (`send_builder`)
+
+
+def sends_shape(info: Info) -> SendsShape | None:
+    """The `SendsShape` of the current `sends` field (None: a node field without known needs — the
+    log reads full rows and builds `Send.of`), from its selection through fragments and aliases
+    (directives counted as selected: `_fields`), kept per field nodes."""
+    return _shape(info, _sends_shape)
+
+
+def _sends_shape(raw) -> SendsShape | None:
+    selected = {f.name.value for f in _fields(raw, _node_sets(raw))}
+    if not selected <= SEND_NEEDS.keys():
+        return None
+    plain = send_plain_fields()
+    names = tuple(dict.fromkeys((*SEND_ROW_ALWAYS, *(a for n in sorted(selected) for a in SEND_NEEDS[n]))))
+    return SendsShape(names=names, attributes=tuple(sorted(plain[n] for n in selected if n in plain)))
 
 
 @node_type("Campaign")
@@ -377,8 +416,12 @@ class Campaign(Node):
         match = (filter.channel if filter else None, filter.status if filter else None,
                  filter.recipient.strip() if filter and filter.recipient and filter.recipient.strip() else None)
         ld = loaders(info)
-        rows = await ld.send_pages.load((self.m.id, first + 1, after_id, *match)) if first else []
-        return page_of(rows, first, after_id, Send.of, lambda: ld.send_counts.load((self.m.id, *match)))
+        # A selection of fields with known needs (and no recipient filter: that path reads models)
+        # reads only their columns and builds its Send objects with only what it reads (sends_shape).
+        shape = sends_shape(info) if match[2] is None else None
+        names, convert = (None, Send.of) if shape is None else (shape.names, send_builder(shape.attributes))
+        rows = await ld.send_pages.load((self.m.id, first + 1, after_id, *match, names)) if first else []
+        return page_of(rows, first, after_id, convert, lambda: ld.send_counts.load((self.m.id, *match)))
 
     @strawberry.field(description="Sent, viewed, clicked and goals: totals, per day and per recipient, for a preset "
                                   "period or a custom range (organization time zone).")

@@ -72,16 +72,20 @@ async def _lead_totals(org_ids: list[int]):
 
 
 async def _send_pages(keys: list[tuple]):
-    """Keys (campaign id, limit, before id, channel, status, recipient): one batch per distinct
-    (limit, before id, filter), two statements each (app/delivery/sends.py)."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
+    """Keys (campaign id, limit, before id, channel, status, recipient, row attributes or None): one
+    batch per distinct (limit, before id, filter), two statements each (app/delivery/sends.py) —
+    its rows partial rows of the union of the keys' attributes (full rows if one key asks for them),
+    so that differently shaped selections of one request cost no more statements than one."""
+    groups: dict[tuple, list[tuple]] = defaultdict(list)
     for key in keys:
-        groups[key[1:]].append(key[0])
+        groups[key[1:6]].append(key)
     found = {}
-    for rest, ids in groups.items():
-        pages = await send_pages(sorted(set(ids)), *rest)
-        for i in ids:
-            found[(i, *rest)] = pages.get(i, [])
+    for rest, batch in groups.items():
+        wanted = [key[6] for key in batch]
+        names = None if None in wanted else tuple(dict.fromkeys(n for each in wanted for n in each))
+        pages = await send_pages(sorted({key[0] for key in batch}), *rest, names=names)
+        for key in batch:
+            found[key] = pages.get(key[0], [])
     return [found[k] for k in keys]
 
 

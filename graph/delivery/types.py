@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import binascii
+import dataclasses
 import datetime as dt
+import functools
+from typing import Any, Callable
 
 import strawberry
 from strawberry.types import Info
@@ -221,8 +225,9 @@ class Send(Node):
     def of(m: ms.Send, lead_: ml.Lead | None = None, currency_: str | None = None) -> "Send":
         # Plain values are copied once into plain fields: no resolver call per value (DESIGN.md).
         # The instance's attributes are given at once, in the dataclass's field order — exactly what
-        # its generated __init__ assigns one by one (a send log builds 50 of them per page; the test
-        # `test_send_objects_are_what_the_dataclass_builds` compares both).
+        # its generated __init__ assigns one by one (the test `test_send_objects_are_what_the_dataclass_builds`
+        # compares both). node(id), the send stream and the send log filtered by recipient use it; the
+        # log otherwise builds only what its selection reads (`send_builder`).
         send = _new(Send)
         _set(send, "__dict__", {
             "id": to_global_id("Send", m.id), "m": m, "lead_": lead_, "currency_": currency_, "channel": m.channel,
@@ -237,6 +242,84 @@ class Send(Node):
     def built(m: ms.Send, **private) -> "Send":
         """`of` through the dataclass's own __init__ (the reference `of` is tested against)."""
         return Send(id=to_global_id("Send", m.id), m=m, channel=m.channel, status=m.status, credits=m.credits, queued_at=m.queued_at, sent_at=m.sent_at, delivered_at=m.delivered_at, failed_at=m.failed_at, failure_reason=m.failure_reason, skip_reason=m.skip_reason, bounced_at=m.bounced_at, bounce_type=m.bounce_type, read_at=m.read_at, clicked_at=m.clicked_at, replied_at=m.replied_at, unsubscribed_at=m.unsubscribed_at, external_id=m.external_id, **private)
+
+
+# ---------------------------------------------------------------- the send log's partial reads
+
+# The attributes of a send's row (models.sends.Send) each field of Send reads — through its resolver
+# (recipient: `m.lead_id`; cost: `m.cost_micros`, `m.organization_id`; events; campaignId) or as the
+# plain value `Send.of` copies — besides `id` and `campaign_id`, which every row of the send log holds
+# (SEND_ROW_ALWAYS: the cursor, the global id, events' key, the grouping of pages by campaign). A log
+# whose nodes select only these fields reads only those columns into `db.partial_row_type` rows
+# (graph/campaigns/types.py `sends_shape`) and builds its Send objects with only the selected plain
+# values (`send_builder`). A resolver changed to read another attribute must say so here: a missing
+# one raises AttributeError — an error in the answer, never a wrong value
+# (tests/campaigns/test_partial_sends.py checks every field alone against the full rows' answer, and
+# that dropping any attribute of an entry changes that answer).
+SEND_NEEDS: dict[str, tuple[str, ...]] = {
+    "__typename": (), "id": (), "recipient": ("lead_id",), "channel": ("channel",), "status": ("status",),
+    "cost": ("cost_micros", "organization_id"), "credits": ("credits",), "queuedAt": ("queued_at",),
+    "sentAt": ("sent_at",), "deliveredAt": ("delivered_at",), "failedAt": ("failed_at",),
+    "failureReason": ("failure_reason",), "skipReason": ("skip_reason",), "bouncedAt": ("bounced_at",),
+    "bounceType": ("bounce_type",), "readAt": ("read_at",), "clickedAt": ("clicked_at",),
+    "repliedAt": ("replied_at",), "unsubscribedAt": ("unsubscribed_at",), "externalId": ("external_id",),
+    "events": ("organization_id",), "campaignId": ("campaign_id",)}
+SEND_ROW_ALWAYS = ("id", "campaign_id")
+
+
+def send_plain_fields() -> dict[str, str]:
+    """Send's plain fields (no resolver: a value `Send.of` sets), GraphQL name -> attribute name
+    (`id` is the global id, the others the row's attribute of the same name)."""
+    global _PLAIN
+    if _PLAIN is None:
+        from strawberry.types.private import is_private
+        from strawberry.utils.str_converters import to_camel_case
+
+        _PLAIN = {f.graphql_name or to_camel_case(f.python_name): f.python_name
+                  for f in Send.__strawberry_definition__.fields
+                  if f.base_resolver is None and not (f.type_annotation and is_private(f.type_annotation.annotation))}
+    return _PLAIN
+
+
+_PLAIN: dict[str, str] | None = None
+
+
+@functools.lru_cache(maxsize=256)
+def send_builder(attributes: tuple[str, ...]) -> Callable[[Any], Send]:
+    """`Send.of(m)` (no prefetched recipient or currency) setting only these plain attributes of the
+    object (`send_plain_fields` values; `m`, `lead_`, `currency_` always): the send log's builder when
+    its selection reads only those plain fields (graph/campaigns/types.py `sends_shape`). Generated
+    once per set as straight-line code, the attributes in the dataclass's field order with the values
+    `Send.of` gives them (test_send_objects_are_what_the_dataclass_builds compares with `Send.built`).
+
+    The plain attributes left out are not in the object (a read finds the class's default, None, or
+    for `id` nothing): only the GraphQL selection the set was made from reads these objects — they
+    are built for that one `sends` field and reachable only through its connection — and it reads
+    only the fields it selects (test_partial_sends proves no other is read, with objects that raise
+    on any other)."""
+    plain = set(send_plain_fields().values())
+    wanted = set(attributes)
+    if not wanted <= plain:
+        raise ValueError(f"not plain fields of Send: {sorted(wanted - plain)}")
+    items = []
+    for f in dataclasses.fields(Send):
+        if not f.init:
+            continue
+        name = f.name
+        if name == "id":  # `to_global_id("Send", m.id)`, inlined
+            if "id" in wanted:
+                items.append("'id': b2a(f'Send:{m.id}'.encode(), newline=False).decode()")
+        elif name == "m":
+            items.append("'m': m")
+        elif name in ("lead_", "currency_"):
+            items.append(f"{name!r}: None")
+        elif name in wanted:
+            items.append(f"{name!r}: m.{name}")
+    env = {"new": _new, "setdict": _set, "cls": Send, "b2a": binascii.b2a_base64}
+    code = ("def of(m):\n    send = new(cls)\n    setdict(send, '__dict__', {" + ", ".join(items) + "})\n"
+            "    return send")
+    exec(code, env)  # noqa: S102 — generated from the dataclass's own field names only
+    return env["of"]
 
 
 @strawberry.input(description="Filter of a campaign's send log.")

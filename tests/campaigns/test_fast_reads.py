@@ -5,6 +5,8 @@ never reads another center's campaign or its sends through them."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import create_campaign, ingest, launched_campaign, make_leads, mutate
 
 CAMPAIGN = """id name description type status statusReason audienceSize reach controlSize controlGroupPercent
@@ -227,3 +229,40 @@ async def test_send_objects_are_what_the_dataclass_builds(tenant):
         for private in ({}, {"lead_": "a lead", "currency_": "EUR"}):
             fast, reference = Send.of(m, **private), Send.built(m, **private)
             assert type(fast) is type(reference) and list(vars(fast).items()) == list(vars(reference).items())
+
+
+async def test_partial_send_objects_are_what_the_dataclass_builds(tenant):
+    """`send_builder(attributes)` (the send log's objects when its selection reads only some plain
+    fields: graph/campaigns/types.py `sends_shape`) gives the GraphQL Send exactly what `Send.built`
+    gives, restricted to those attributes (and `m`, `lead_`, `currency_`), in the same order — every
+    plain attribute: what `Send.of` gives — from light rows, models and partial rows."""
+    from app import db
+    from graph.delivery.types import Send, send_builder, send_plain_fields
+    from models.sends import Send as SendModel
+
+    await _busy_campaign(tenant.gql)
+    rows = await db.fetch_light(SendModel, f'SELECT {db.select_columns(SendModel, "s")} FROM "send" s ORDER BY s.id')
+    models = await SendModel.all().order_by("id")
+    plain = tuple(send_plain_fields().values())
+    assert len(plain) == 17 and "id" in plain and "queued_at" in plain
+    everything = send_builder(tuple(sorted(plain)))
+    sets = [(), ("id",), ("status",), ("sent_at", "channel", "id"), plain[::2], plain[1::3], plain]
+    for m in [*rows, *models]:
+        reference = Send.built(m)
+        assert list(vars(everything(m)).items()) == list(vars(Send.of(m)).items()) == list(vars(reference).items())
+        for attributes in sets:
+            built = send_builder(tuple(sorted(attributes)))(m)
+            assert type(built) is Send
+            assert list(vars(built).items()) == [(k, v) for k, v in vars(reference).items()
+                                                 if k in attributes or k in ("m", "lead_", "currency_")], attributes
+    names = ("id", "campaign_id", "status", "sent_at", "external_id")
+    partial = await db.fetch_partial(SendModel, names, f'SELECT {db.select_columns_of(SendModel, "s", names)} '
+                                                       'FROM "send" s ORDER BY s.id')
+    assert len(partial) == len(rows) >= 8
+    for p, row in zip(partial, rows):
+        built = send_builder(("external_id", "id", "sent_at", "status"))(p)
+        want = [(k, p if k == "m" else v) for k, v in vars(Send.built(row)).items()
+                if k in ("id", "m", "lead_", "currency_", "status", "sent_at", "external_id")]
+        assert list(vars(built).items()) == want
+    with pytest.raises(ValueError):
+        send_builder(("recipient",))  # not a plain field

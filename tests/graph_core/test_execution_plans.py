@@ -45,28 +45,39 @@ async def test_plans_answer_what_graphql_core_answers(tenant, general_path):
     assert b'"errors"' in slow[-1] and b'"sends":{"edges":[{"' not in slow[-1]
 
 
-async def test_a_null_in_a_non_null_field_falls_back_with_the_same_error(tenant, general_path, monkeypatch):
+@pytest.mark.parametrize("partial", [True, False])
+async def test_a_null_in_a_non_null_field_falls_back_with_the_same_error(tenant, general_path, monkeypatch, partial):
     """A planned list whose item breaks a non-null field: the object takes graphql-core's path and
-    the error (message, path) is the one graphql-core gives."""
+    the error (message, path) is the one graphql-core gives — the send log's objects built by
+    `Send.of` from full rows, or (`partial`) by `send_builder` from partial rows (sends_shape)."""
+    from graph.campaigns import types as campaign_types
     from graph.delivery.types import Send
 
     gql = tenant.gql
     busy, _ = await _busy_campaign(gql)
-    original = Send.of
+    original, builder = Send.of, campaign_types.send_builder
+    built = []
 
-    def broken(m, **private):
-        send = original(m, **private)
-        if m.status.value == "FAILED":
-            send.queued_at = None  # non-null field
-        return send
+    def breaking(make):
+        def build(m, **private):
+            send = make(m, **private)
+            built.append(type(m).__name__)
+            if m.status.value == "FAILED":
+                send.queued_at = None  # non-null field
+            return send
+        return build
 
-    monkeypatch.setattr(Send, "of", staticmethod(broken))
+    monkeypatch.setattr(Send, "of", staticmethod(breaking(original)))
+    monkeypatch.setattr(campaign_types, "send_builder", lambda attributes: breaking(builder(attributes)))
+    if not partial:
+        monkeypatch.setattr(campaign_types, "sends_shape", lambda info: None)
     document = "query($id: ID!) { campaign(id: $id) { sends(first: 50) { edges { node { id status queuedAt } } } } }"
     fast = (await gql.raw(document, {"id": busy["id"]})).json()
     general_path()
     slow = (await gql.raw(document, {"id": busy["id"]})).json()
     assert fast == slow
     assert fast["errors"][0]["path"][:3] == ["campaign", "sends", "edges"] and fast["errors"][0]["path"][-1] == "queuedAt"
+    assert set(built) == {"SendPartialRow" if partial else "SendRow"}
 
 
 def test_enum_coercion_by_member_answers_what_strawberry_answers():

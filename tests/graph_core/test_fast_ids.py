@@ -41,22 +41,42 @@ class _Row:
         self.id = id
 
 
+def _fields(obj) -> list:
+    """An Edge's or a PageInfo's GraphQL-visible attributes, in the dataclass's field order, read as
+    the executor reads them (getattr)."""
+    import dataclasses
+
+    return [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init]
+
+
 @pytest.mark.parametrize("pk", [1, 7, 2**40, 123456789])
 def test_edges_are_what_the_dataclass_builds(pk):
+    """`_edge` builds an Edge whose cursor is encoded when first read: the same cursor and node as
+    `edge_general`'s (and `Edge(…)`'s), nothing encoded until then, the value kept once read."""
     node = object()
     fast, general = _edge(_Row(pk), lambda r: node), edge_general(_Row(pk), lambda r: node)
-    assert type(fast) is type(general) is Edge
-    assert list(vars(fast).items()) == list(vars(general).items())
-    assert fast == general and fast.node is node
+    assert isinstance(fast, Edge) and type(general) is Edge and type(fast).__mro__[1] is Edge
+    assert "cursor" not in vars(fast)  # not encoded yet
+    assert _fields(fast) == _fields(general) and fast.node is node
+    assert vars(fast)["cursor"] == general.cursor and fast.cursor is vars(fast)["cursor"]  # kept
+    with pytest.raises(AttributeError):
+        fast.no_such_attribute  # noqa: B018
 
 
-def test_page_of_builds_the_general_edges():
+@pytest.mark.parametrize("first,after", [(50, 99), (50, None), (60, None), (70, 3), (1, None), (0, None), (0, 5)])
+def test_page_of_builds_the_general_edges(first, after):
     rows = [_Row(i) for i in range(60, 0, -1)]
-    page = core.page_of(rows, 50, 99, lambda r: ("node", r.id), None)
-    general = [edge_general(r, lambda r: ("node", r.id)) for r in rows[:50]]
-    assert [list(vars(e).items()) for e in page.edges] == [list(vars(e).items()) for e in general]
-    assert page.page_info.start_cursor == general[0].cursor and page.page_info.end_cursor == general[-1].cursor
-    assert page.page_info.has_next_page and page.page_info.has_previous_page
+    page = core.page_of(rows, first, after, lambda r: ("node", r.id), None)
+    general = core.page_of_general(rows, first, after, lambda r: ("node", r.id), None)
+    assert all("cursor" not in vars(e) for e in page.edges)  # nothing encoded until read
+    assert not page.edges or not {"start_cursor", "end_cursor"} & set(vars(page.page_info))
+    assert _fields(page.page_info) == _fields(general.page_info)  # start and end read first: not the edges'
+    assert [_fields(e) for e in page.edges] == [_fields(e) for e in general.edges]
+    assert [_fields(e) for e in page.edges] == [_fields(edge_general(r, lambda r: ("node", r.id))) for r in rows[:first]]
+    assert page.page_info.has_next_page == (first < 60) and page.page_info.has_previous_page == (after is not None)
+    assert len(page.edges) == min(first, 60)
+    if page.edges:
+        assert page.page_info.start_cursor is page.edges[0].cursor and page.page_info.end_cursor is page.edges[-1].cursor
 
 
 class _Probe:
