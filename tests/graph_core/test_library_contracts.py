@@ -119,7 +119,8 @@ def test_uvicorn_protocol_uses_only_what_pulse_replaces():
 # The library code that Pulse's per-request shortcuts (docs/architecture.md, "Per-request cost, fourth
 # pass") follow step by step, fingerprinted as it was when they were written (strawberry-graphql 0.341.2,
 # graphql-core 3.3.2). A changed fingerprint does not mean the shortcut is wrong: re-read the function,
-# bring the shortcut in line, run tests/graph_core/test_prepared_operations.py, update the fingerprint.
+# bring the shortcut in line, run tests/graph_core/test_prepared_operations.py (test_compiled_plans.py for the
+# compiled plans' entries), update the fingerprint.
 FOLLOWED = {
     # graph/schema.py PulseSchema._execute_directly
     "strawberry.schema.schema:Schema.execute": "a4b76c96d614f4d0",
@@ -139,6 +140,18 @@ FOLLOWED = {
     # graph/core/prepared.py, PulseExecutionContext.build
     "graphql.execution.executor:Executor.build": "faf76cb9d6140315",
     "graphql.execution.values:coerce_variable_values": "9d7e32a42ceaec29",
+    # graph/core/execution.py _Compiler.leaf_shortcut, _uncast_origin (compiled plans, fifth pass;
+    # tests/graph_core/test_compiled_plans.py)
+    "graphql.type.scalars:serialize_string": "99f9fa4073226501",
+    "graphql.type.scalars:serialize_id": "367285ae52fbedf8",
+    "graphql.type.scalars:serialize_int": "8af8f6f541b53b36",
+    "graphql.type.scalars:serialize_boolean": "cd3050e868555bc3",
+    "graphql.type.scalars:serialize_float": "0093ba9ee32efd28",
+    "graphql.type.scalars:coerce_int_from_number": "7dcc995128821d2d",
+    "graphql.type.scalars:coerce_float_from_number": "76babb54934a9c1d",
+    "strawberry.schema.schema_converter:GraphQLCoreConverter.from_object": "0f7b2e8c97a4270c",
+    "strawberry.schema.schema_converter:CustomGraphQLEnumType.coerce_output_value": "e4a086ff6db85ddb",
+    "strawberry.types.cast:get_strawberry_type_cast": "fb59330c81d0c201",
 }
 
 
