@@ -27,6 +27,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+async def wait_until_serving(http, path: str = "/healthz", tries: int = 300) -> bool:
+    """Poll a server a test started (`http`: an httpx client on its base URL) until `path` answers
+    200, 0.1 s apart; False when it never did."""
+    import asyncio
+
+    import httpx
+
+    for _ in range(tries):
+        try:
+            if (await http.get(path)).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    return False
+
+
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
 

@@ -3,10 +3,8 @@
 longer walks the schema and the modules, which made an 80-100 ms pause under load. Read from the
 running server's /metrics (pulse_gc_frozen_objects), then a request still answers."""
 
-import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 
@@ -14,16 +12,11 @@ import httpx
 import pytest
 
 from app.settings import Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port, wait_until_serving
 
 
 async def _frozen_objects(tmp_path, extra: dict) -> int:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PULSE_ENV": "production", "PULSE_DATABASE_URL": f"sqlite://{tmp_path}/gc.db",
            "PULSE_BROADCAST_URL": "memory://", "PULSE_METRICS_TOKEN": "gc-metrics-token-0123456789",
            "PULSE_WORKER_IN_PROCESS": "false", "PULSE_EXPORT_WORKER_IN_PROCESS": "false"}
@@ -34,14 +27,7 @@ async def _frozen_objects(tmp_path, extra: dict) -> int:
     server = subprocess.Popen([pulse, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
+            if not await wait_until_serving(http):
                 log.seek(0)
                 pytest.fail(f"pulse serve did not start: {log.read()[-2000:]}")
             answer = await http.post("/graphql", json={"query": "{ __typename }"})

@@ -16,20 +16,11 @@ import orjson
 import pytest
 import strawberry
 from graphql import Undefined
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graph.core import execution
 from graph.core.execution import PulseExecutionContext
 from tests.campaigns.test_fast_reads import CAMPAIGN, _busy_campaign
 from tests.helpers import ingest, make_leads
-
-
-@pytest.fixture
-def general_path(monkeypatch):
-    def use():
-        for name in ("execute_field", "collect_and_execute_subfields"):
-            monkeypatch.setattr(PulseExecutionContext, name, getattr(StrawberryGraphQLCoreExecutionContext, name))
-    return use
 
 
 def _outcome(function, *args):
@@ -349,7 +340,7 @@ def _response(result) -> bytes:
     return orjson.dumps({"data": result.data, "errors": errors})
 
 
-async def test_generated_code_answers_what_run_answers_on_crafted_values(monkeypatch):
+async def test_generated_code_answers_what_run_answers_on_crafted_values(monkeypatch, general_path):
     """Unit level: the Box plan's (its Items nested) generated function against `_run` for every crafted value (both
     give the same dict — types, key order — or both fall back); then each request with the crafted
     item through the plans against graphql-core's own completion, byte for byte."""
@@ -390,8 +381,7 @@ async def test_generated_code_answers_what_run_answers_on_crafted_values(monkeyp
             BOXES[:] = _boxes_for(field, value)
             fast[n, query] = _response(await schema.execute(query))
     assert all(plan.compiled is not None for plan in box_plans)
-    for name in ("execute_field", "collect_and_execute_subfields"):
-        monkeypatch.setattr(PulseExecutionContext, name, getattr(StrawberryGraphQLCoreExecutionContext, name))
+    general_path()
     errors = 0
     for n, (field, value) in enumerate(_crafted()):
         for query in (ITEM_QUERY, ALIASED_QUERY):

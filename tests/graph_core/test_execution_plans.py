@@ -5,9 +5,7 @@ money, `__typename`, aliases, fragments and a field error inside a planned list.
 from __future__ import annotations
 
 import pytest
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from graph.core.execution import PulseExecutionContext
 from tests.campaigns.test_fast_reads import CAMPAIGN, SEND, _busy_campaign
 
 DOCUMENTS = [
@@ -21,14 +19,6 @@ DOCUMENTS = [
     "{ viewer { organization { id name } } }",
     "query($id: ID!) { campaign(id: $id) { sends(first: 2, after: \"bad\") { edges { node { id } } } } }",
 ]
-
-
-@pytest.fixture
-def general_path(monkeypatch):
-    def use():
-        for name in ("execute_field", "collect_and_execute_subfields"):
-            monkeypatch.setattr(PulseExecutionContext, name, getattr(StrawberryGraphQLCoreExecutionContext, name))
-    return use
 
 
 async def test_plans_answer_what_graphql_core_answers(tenant, general_path):
