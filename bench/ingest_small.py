@@ -41,29 +41,18 @@ HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 
 
-async def _call(app, scope: dict, body: bytes) -> tuple[int, bytes]:
-    # bench.peer.inproc.call_asgi's twin, kept here: --compare runs this file on another checkout's
-    # PYTHONPATH, whose bench/ may not have it.
-    sent = False
-    out: list[bytes] = []
-    status = 0
+def _load_call_asgi():
+    """`bench/asgi.py`'s `call_asgi` from this file's own checkout: under --compare the worker's
+    PYTHONPATH is another checkout's, whose bench/ may not have it."""
+    import importlib.util
 
-    async def receive():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(3600)
+    spec = importlib.util.spec_from_file_location("_pulse_bench_asgi", HERE.parent / "asgi.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.call_asgi
 
-    async def send(message):
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        else:
-            out.append(message.get("body", b""))
 
-    await app(dict(scope, state={}), receive, send)
-    return status, b"".join(out)
+_call = _load_call_asgi()
 
 
 def _scope(token: str, body: bytes) -> dict:

@@ -25,6 +25,7 @@ import asyncpg
 import orjson
 
 from bench import harness as h
+from bench.asgi import call_asgi  # noqa: F401 - also used as inproc.call_asgi (bench/peer/http_path.py)
 from bench.peer.__main__ import DB_PREFIX, PULSE, pg_dsn, pulse_env
 
 
@@ -47,30 +48,6 @@ def _request(read: str, meta: dict) -> tuple[dict, bytes]:
                          (b"authorization", f"Bearer {meta['token']}".encode()),
                          (b"content-length", str(len(body)).encode())]}
     return scope, body
-
-
-async def call_asgi(app, scope: dict, body: bytes) -> tuple[int, bytes]:
-    """One HTTP request to the ASGI app, no network: (status, body)."""
-    sent = False
-    out: list[bytes] = []
-    status = 0
-
-    async def receive():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(3600)
-
-    async def send(message):
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        else:
-            out.append(message.get("body", b""))
-
-    await app(dict(scope, state={}), receive, send)
-    return status, b"".join(out)
 
 
 async def _run(args) -> int:
