@@ -89,16 +89,10 @@ async def _plain_pages(campaign_ids: list[int], limit: int, before_id: int | Non
         params.append(before_id)
     extra = "".join(f" AND {w}" for w in where)
     if names is None:
-        columns = db.select_columns(Send, "s")
-
-        async def fetch(query, values):
-            return await db.fetch_light(Send, query, values)
+        columns, fetch = db.select_columns(Send, "s"), functools.partial(db.fetch_light, Send)
     else:
         names = partial_names(names)
-        columns = db.select_columns_of(Send, "s", names)
-
-        async def fetch(query, values):
-            return await db.fetch_partial(Send, names, query, values)
+        columns, fetch = db.select_columns_of(Send, "s", names), functools.partial(db.fetch_partial, Send, names)
     if len(campaign_ids) == 1:
         rows = await fetch(f"SELECT {columns} FROM \"send\" s WHERE s.campaign_id = ?{extra} ORDER BY s.id DESC LIMIT ?",
                            [campaign_ids[0], *params, int(limit)])

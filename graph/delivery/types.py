@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import binascii
 import dataclasses
 import datetime as dt
 import functools
@@ -267,21 +266,16 @@ SEND_NEEDS: dict[str, tuple[str, ...]] = {
 SEND_ROW_ALWAYS = ("id", "campaign_id")
 
 
+@functools.cache
 def send_plain_fields() -> dict[str, str]:
     """Send's plain fields (no resolver: a value `Send.of` sets), GraphQL name -> attribute name
     (`id` is the global id, the others the row's attribute of the same name)."""
-    global _PLAIN
-    if _PLAIN is None:
-        from strawberry.types.private import is_private
-        from strawberry.utils.str_converters import to_camel_case
+    from strawberry.types.private import is_private
+    from strawberry.utils.str_converters import to_camel_case
 
-        _PLAIN = {f.graphql_name or to_camel_case(f.python_name): f.python_name
-                  for f in Send.__strawberry_definition__.fields
-                  if f.base_resolver is None and not (f.type_annotation and is_private(f.type_annotation.annotation))}
-    return _PLAIN
-
-
-_PLAIN: dict[str, str] | None = None
+    return {f.graphql_name or to_camel_case(f.python_name): f.python_name
+            for f in Send.__strawberry_definition__.fields
+            if f.base_resolver is None and not (f.type_annotation and is_private(f.type_annotation.annotation))}
 
 
 @functools.lru_cache(maxsize=256)
@@ -306,16 +300,16 @@ def send_builder(attributes: tuple[str, ...]) -> Callable[[Any], Send]:
         if not f.init:
             continue
         name = f.name
-        if name == "id":  # `to_global_id("Send", m.id)`, inlined
+        if name == "id":
             if "id" in wanted:
-                items.append("'id': b2a(f'Send:{m.id}'.encode(), newline=False).decode()")
+                items.append("'id': gid('Send', m.id)")
         elif name == "m":
             items.append("'m': m")
         elif name in ("lead_", "currency_"):
             items.append(f"{name!r}: None")
         elif name in wanted:
             items.append(f"{name!r}: m.{name}")
-    env = {"new": _new, "setdict": _set, "cls": Send, "b2a": binascii.b2a_base64}
+    env = {"new": _new, "setdict": _set, "cls": Send, "gid": to_global_id}
     code = ("def of(m):\n    send = new(cls)\n    setdict(send, '__dict__', {" + ", ".join(items) + "})\n"
             "    return send")
     exec(code, env)  # noqa: S102 — generated from the dataclass's own field names only
